@@ -1,0 +1,1 @@
+"""The engine: domain logic and state. No HTTP, no argv."""

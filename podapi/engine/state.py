@@ -1,0 +1,109 @@
+"""The SQLite state database: one connection, one thread, one transaction per change.
+
+The database lives in ``--root`` and outlives the server.  It runs in WAL mode
+so readers in other processes (``podapi.cleanup``) never block on writers, and
+``busy_timeout`` lets such a process wait for the server's transaction rather
+than fail.  Every call runs on a serial executor (a one-thread pool), so the
+reactor never waits on the disk and the connection is never shared.
+
+Schema changes are numbered migrations applied in order at open; the version
+reached is kept in ``schema_version``.
+"""
+
+import sqlite3
+from collections.abc import Callable, Sequence
+from typing import TypeVar
+
+from podapi.threads import Blocking
+
+T = TypeVar("T")
+
+#: Migration N (1-based) brings the schema from version N-1 to N.  Append only.
+MIGRATIONS: Sequence[str] = (
+    """
+    CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+    """,
+)
+
+
+class State:
+    """Async access to the state database.
+
+    :param path: the database file.
+    :param blocking: a serial executor (one thread) the connection lives on.
+    """
+
+    def __init__(self, path: str, blocking: Blocking) -> None:
+        self._path = path
+        self._blocking = blocking
+        self._conn: sqlite3.Connection | None = None
+
+    async def open(self) -> int:
+        """Open (creating if needed) and migrate; return the schema version."""
+        return await self._blocking(self._open)
+
+    def _open(self) -> int:
+        conn = sqlite3.connect(
+            self._path, timeout=30, isolation_level=None, check_same_thread=False
+        )
+        conn.row_factory = sqlite3.Row
+        conn.execute("PRAGMA journal_mode=WAL")
+        conn.execute("PRAGMA synchronous=NORMAL")
+        conn.execute("PRAGMA foreign_keys=ON")
+        self._conn = conn
+        return migrate(conn)
+
+    async def close(self) -> None:
+        """Close the connection."""
+        if self._conn is not None:
+            conn, self._conn = self._conn, None
+            await self._blocking(conn.close)
+
+    async def read(self, fn: Callable[[sqlite3.Connection], T]) -> T:
+        """Run ``fn(conn)`` for reading."""
+        return await self._blocking(fn, self._connection())
+
+    async def write(self, fn: Callable[[sqlite3.Connection], T]) -> T:
+        """Run ``fn(conn)`` inside one ``BEGIN IMMEDIATE`` transaction."""
+        return await self._blocking(transaction, self._connection(), fn)
+
+    def _connection(self) -> sqlite3.Connection:
+        if self._conn is None:
+            raise RuntimeError("state database is not open")
+        return self._conn
+
+
+def transaction(conn: sqlite3.Connection, fn: Callable[[sqlite3.Connection], T]) -> T:
+    """Run ``fn`` in a write transaction, committing on success (blocking)."""
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        result = fn(conn)
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
+    conn.execute("COMMIT")
+    return result
+
+
+def migrate(conn: sqlite3.Connection, migrations: Sequence[str] = MIGRATIONS) -> int:
+    """Apply the migrations this database has not seen; return the new version."""
+
+    def apply(conn: sqlite3.Connection) -> int:
+        conn.execute("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)")
+        row = conn.execute("SELECT version FROM schema_version").fetchone()
+        version = row[0] if row else 0
+        if version > len(migrations):
+            raise RuntimeError(
+                f"state database schema {version} is newer than this podapi ({len(migrations)})"
+            )
+        for script in migrations[version:]:
+            for statement in script.split(";"):
+                if statement.strip():
+                    conn.execute(statement)
+        if row is None:
+            conn.execute("INSERT INTO schema_version VALUES (?)", (len(migrations),))
+        else:
+            conn.execute("UPDATE schema_version SET version = ?", (len(migrations),))
+        return len(migrations)
+
+    return transaction(conn, apply)

@@ -1,0 +1,1 @@
+"""The HTTP side: Klein routing, errors, headers, streaming, hijacking."""

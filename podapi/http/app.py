@@ -1,0 +1,18 @@
+"""The API application: every route group registered on one router."""
+
+from twisted.internet.interfaces import IReactorTime
+
+from podapi.engine.engine import Engine
+from podapi.http.compat.system import CompatSystemRoutes
+from podapi.http.libpod.system import LibpodSystemRoutes
+from podapi.http.routing import Router
+from podapi.http.system import SystemRoutes
+
+
+def build_router(engine: Engine, clock: IReactorTime) -> Router:
+    """A router serving both trees over ``engine``."""
+    router = Router()
+    SystemRoutes(engine).register(router)
+    CompatSystemRoutes(engine, clock).register(router)
+    LibpodSystemRoutes(engine, clock).register(router)
+    return router

@@ -1,0 +1,57 @@
+"""``GET /events`` for both trees: history from the log, then live events.
+
+Semantics (Docker's, which Podman follows): ``since``/``until`` select
+history from the persisted log; ``stream=false`` ends after the history;
+otherwise the response stays open with live events until ``until`` (if given)
+or until the client leaves.  Headers are flushed before anything else.
+"""
+
+from collections.abc import Callable
+from typing import Any
+
+from twisted.internet.defer import DeferredQueue
+from twisted.internet.interfaces import IReactorTime
+
+from podapi.engine.events import Event, EventBus, EventFilter
+from podapi.engine.times import parse_timestamp
+from podapi.http.call import ApiCall
+from podapi.http.streams import JsonLines
+
+Encoder = Callable[[Event, ApiCall], dict[str, Any]]
+
+
+async def stream_events(call: ApiCall, bus: EventBus, clock: IReactorTime, encode: Encoder) -> None:
+    """Answer an events request with ``encode`` as the dialect's shape."""
+    now = bus.now_ns()
+    filters = call.filters()
+    since_text = call.text("since") or next(iter(filters.get("since", [])), None)
+    until_text = call.text("until") or next(iter(filters.get("until", [])), None)
+    since = parse_timestamp(since_text, now) if since_text else None
+    until = parse_timestamp(until_text, now) if until_text else None
+    wanted = EventFilter.parse(filters)
+    follow = call.flag("stream", default=True) and (until is None or until > now)
+
+    out = JsonLines(call.request)
+    queue: DeferredQueue[Event | None] = DeferredQueue()
+    unsubscribe = bus.subscribe(queue.put) if follow else None
+    timer = clock.callLater((until - now) / 1e9, queue.put, None) if follow and until else None
+    try:
+        out.start()
+        sent: set[tuple[int, str, str, str]] = set()
+        if since is not None or until is not None or not follow:
+            for event in await bus.history(since, until):
+                if wanted.matches(event):
+                    out.write(encode(event, call))
+                    if event.time_nano >= now:  # may also be queued as live: skip it there
+                        sent.add(event.key)
+        while follow:
+            live = await queue.get()
+            if live is None:
+                break
+            if live.key not in sent and wanted.matches(live):
+                out.write(encode(live, call))
+    finally:
+        if unsubscribe is not None:
+            unsubscribe()
+        if timer is not None and timer.active():
+            timer.cancel()

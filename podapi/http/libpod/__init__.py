@@ -1,0 +1,1 @@
+"""Libpod API handlers (one module per area)."""

@@ -1,0 +1,181 @@
+"""Libpod system routes: ``/libpod/info`` and ``/libpod/events`` in Podman's shapes."""
+
+from typing import Any
+
+from klein import Response
+from twisted.internet.interfaces import IReactorTime
+
+from podapi import COMPAT_API_VERSION, LIBPOD_API_VERSION
+from podapi.engine.engine import Engine
+from podapi.engine.events import Event
+from podapi.engine.system import Info
+from podapi.http.call import ApiCall
+from podapi.http.events import stream_events
+from podapi.http.responses import json_response
+from podapi.http.routing import Router
+from podapi.oci.host import format_uptime
+from podapi.oci.probe import Component
+
+#: Podman's default capability set (containers.conf 0.50+), used for new containers.
+DEFAULT_CAPABILITIES = (
+    "CAP_CHOWN,CAP_DAC_OVERRIDE,CAP_FOWNER,CAP_FSETID,CAP_KILL,CAP_NET_BIND_SERVICE,"
+    "CAP_SETFCAP,CAP_SETGID,CAP_SETPCAP,CAP_SETUID,CAP_SYS_CHROOT"
+)
+
+
+def encode_event(event: Event, call: ApiCall) -> dict[str, Any]:
+    """Podman's ``entities.Event``: Podman action names, plus Docker's old fields."""
+    attributes = dict(event.attributes)
+    if event.type == "container":
+        attributes.setdefault("podId", "")
+    body: dict[str, Any] = {"status": event.action, "id": event.actor_id}
+    if "image" in attributes:
+        body["from"] = attributes["image"]
+    body.update(
+        Type=event.type,
+        Action=event.action,
+        Actor={"ID": event.actor_id, "Attributes": attributes},
+        scope="local",
+        time=event.time_nano // 1_000_000_000,
+        timeNano=event.time_nano,
+    )
+    return body
+
+
+def _component(component: Component | None) -> dict[str, str]:
+    if component is None:
+        return {"name": "", "package": "", "path": "", "version": ""}
+    return {
+        "name": component.name,
+        "package": component.package,
+        "path": component.path,
+        "version": component.version,
+    }
+
+
+def encode_info(info: Info) -> dict[str, Any]:
+    """``podman info --format json`` (``define.Info``)."""
+    facts = info.facts
+    counts = info.counts
+    conmon = _component(info.components.conmon)
+    conmon["version"] = info.components.conmon.first_line if info.components.conmon else ""
+    del conmon["name"]
+    registries: dict[str, Any] = {"search": list(facts.registries.unqualified_search)}
+    for registry in facts.registries.registries:
+        registries[registry.prefix] = {
+            "Prefix": registry.prefix,
+            "Location": registry.location,
+            "Insecure": registry.insecure,
+            "Blocked": registry.blocked,
+            "Mirrors": [{"Location": m.location, "Insecure": m.insecure} for m in registry.mirrors],
+        }
+    return {
+        "host": {
+            "arch": facts.arch,
+            "buildahVersion": "",
+            "cgroupManager": "cgroupfs",
+            "cgroupVersion": facts.cgroup_mode.version,
+            "cgroupControllers": list(facts.cgroup_controllers),
+            "conmon": conmon,
+            "cpus": facts.ncpu,
+            "cpuUtilization": {
+                "userPercent": info.cpu.user,
+                "systemPercent": info.cpu.system,
+                "idlePercent": info.cpu.idle,
+            },
+            "databaseBackend": "sqlite",
+            "distribution": {
+                "distribution": facts.os.id,
+                "version": facts.os.version_id,
+                "codename": facts.os.codename,
+            },
+            "eventLogger": "file",
+            "hostname": facts.hostname,
+            "idMappings": {"gidmap": None, "uidmap": None},
+            "kernel": facts.kernel,
+            "logDriver": "k8s-file",
+            "memFree": info.memory.free,
+            "memTotal": info.memory.total,
+            "networkBackend": "netavark",
+            "ociRuntime": _component(info.components.runtime),
+            "os": "linux",
+            "remoteSocket": {"path": info.socket_uri, "exists": True},
+            "serviceIsRemote": False,
+            "security": {
+                "apparmorEnabled": facts.apparmor,
+                "capabilities": DEFAULT_CAPABILITIES,
+                "rootless": False,
+                "seccompEnabled": facts.seccomp_profile is not None,
+                "seccompProfilePath": facts.seccomp_profile or "",
+                "selinuxEnabled": facts.selinux,
+            },
+            "swapFree": info.memory.swap_free,
+            "swapTotal": info.memory.swap_total,
+            "uptime": format_uptime(info.uptime),
+            "linkmode": "dynamic",
+        },
+        "store": {
+            "configFile": "",
+            "containerStore": {
+                "number": counts.containers,
+                "paused": counts.paused,
+                "running": counts.running,
+                "stopped": counts.stopped,
+            },
+            "graphDriverName": facts.storage_driver,
+            "graphOptions": {},
+            "graphRoot": info.layout.root,
+            "graphRootAllocated": info.disk.allocated,
+            "graphRootUsed": info.disk.used,
+            "graphStatus": {
+                "Backing Filesystem": facts.backing_fs,
+                "Native Overlay Diff": str(facts.storage_driver == "overlay").lower(),
+                "Supports d_type": "true",
+                "Using metacopy": "false",
+            },
+            "imageCopyTmpDir": info.layout.spool_dir,
+            "imageStore": {"number": counts.images},
+            "runRoot": info.layout.runroot,
+            "volumePath": f"{info.layout.root}/volumes",
+        },
+        "registries": registries,
+        "plugins": {
+            "volume": ["local"],
+            "network": ["bridge"],
+            "log": ["k8s-file", "none", "passthrough"],
+            "authorization": None,
+        },
+        "version": {
+            "APIVersion": LIBPOD_API_VERSION,
+            "Version": LIBPOD_API_VERSION,
+            "GoVersion": f"python{facts.python_version}",
+            "GitCommit": "",
+            "BuiltTime": "",
+            "Built": 0,
+            "OsArch": f"linux/{facts.arch}",
+            "Os": "linux",
+            "DockerAPIVersion": COMPAT_API_VERSION,
+            "PodapiVersion": info.podapi_version,
+        },
+    }
+
+
+class LibpodSystemRoutes:
+    """``/libpod/info`` and ``/libpod/events``."""
+
+    def __init__(self, engine: Engine, clock: IReactorTime) -> None:
+        self._engine = engine
+        self._clock = clock
+
+    def register(self, router: Router) -> None:
+        """Add the routes."""
+        router.libpod("GET", "/info", self.info)
+        router.libpod("GET", "/events", self.events)
+
+    async def info(self, call: ApiCall) -> Response:
+        """``GET /libpod/info``: the same document as ``podman info``."""
+        return json_response(encode_info(await self._engine.info()))
+
+    async def events(self, call: ApiCall) -> None:
+        """``GET /libpod/events``: Podman event names (``died``, ``remove``)."""
+        await stream_events(call, self._engine.events, self._clock, encode_event)

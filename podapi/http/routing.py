@@ -1,0 +1,99 @@
+"""Route registration for both API trees, on one Klein app.
+
+Podman's rules (``pkg/api/server/handler_api.go``, ``register_*.go``):
+
+* compat (Docker) routes answer both ``/path`` and ``/v{version}/path``;
+* libpod routes answer only ``/v{version}/libpod/path`` (``/libpod/_ping`` is the
+  one unversioned exception);
+* the version matches ``[0-9][0-9A-Za-z.-]*`` and is never rejected; handlers
+  only read it to switch behaviour.
+
+Every route is recorded in :attr:`Router.routes` so the OpenAPI document can be
+checked against what is really served.
+"""
+
+import enum
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from attrs import frozen
+from klein import Klein
+from twisted.web.iweb import IRequest
+from werkzeug.routing import BaseConverter
+
+from podapi.http.call import ApiCall
+from podapi.http.errors import install_error_handlers
+
+Handler = Callable[..., Awaitable[Any]]
+
+
+class Dialect(enum.Enum):
+    """Which API tree a request came in on."""
+
+    COMPAT = "compat"
+    LIBPOD = "libpod"
+
+
+class ApiVersionConverter(BaseConverter):
+    """``/v{version}``: Podman's version segment pattern."""
+
+    regex = r"[0-9][0-9A-Za-z.\-]*"
+
+
+@frozen
+class Route:
+    """One method + path served by a handler."""
+
+    dialect: Dialect
+    method: str
+    path: str
+    handler: Handler
+    versioned_only: bool
+
+    @property
+    def full_path(self) -> str:
+        """The path under its tree, without the version (``/libpod/images/json``)."""
+        return ("/libpod" if self.dialect is Dialect.LIBPOD else "") + self.path
+
+    def patterns(self) -> list[str]:
+        """The werkzeug rules registered for this route."""
+        versioned = "/v<apiversion:version>" + self.full_path
+        return [versioned] if self.versioned_only else [versioned, self.full_path]
+
+
+class Router:
+    """Collects routes and serves them through one Klein app."""
+
+    def __init__(self) -> None:
+        self.app = Klein()
+        self.app.url_map.converters["apiversion"] = ApiVersionConverter
+        self.app.url_map.merge_slashes = False
+        self.routes: list[Route] = []
+        install_error_handlers(self.app)
+
+    def compat(self, method: str, path: str, handler: Handler) -> None:
+        """Serve ``handler`` at ``path`` and ``/v{version}path``."""
+        self._add(Route(Dialect.COMPAT, method, path, handler, versioned_only=False))
+
+    def libpod(
+        self, method: str, path: str, handler: Handler, *, unversioned: bool = False
+    ) -> None:
+        """Serve ``handler`` at ``/v{version}/libpod{path}`` (and unversioned if asked)."""
+        self._add(Route(Dialect.LIBPOD, method, path, handler, versioned_only=not unversioned))
+
+    def _add(self, route: Route) -> None:
+        self.routes.append(route)
+        for index, pattern in enumerate(route.patterns()):
+            endpoint = f"{route.method} {pattern} {index}"
+            defaults = None if "<apiversion:version>" in pattern else {"version": None}
+            self.app.route(pattern, methods=[route.method], endpoint=endpoint, defaults=defaults)(
+                _endpoint(route)
+            )
+
+
+def _endpoint(route: Route) -> Callable[..., Awaitable[Any]]:
+    async def serve(request: IRequest, version: str | None, **params: str) -> Any:
+        call = ApiCall(request=request, libpod=route.dialect is Dialect.LIBPOD, version=version)
+        return await route.handler(call, **params)
+
+    return serve

@@ -1,0 +1,218 @@
+"""The twisted.web ``Site`` under the Klein app: connection tracking, common headers, drain.
+
+* Every connection is a :class:`TrackedChannel`; the :class:`IdleTracker` hears
+  when a connection starts its first request, is hijacked, and closes.
+* Every request gets Podman's API headers before routing, so errors carry
+  them too (hijacked sessions write their own status line); with ``--cors``
+  also the CORS headers and an answer to the ``OPTIONS`` pre-flight (Podman
+  answers pre-flight with a bare 405; we don't).
+* Large uploads are spooled under ``--root`` rather than ``/tmp``.
+* :meth:`PodAPISite.drain` closes idle connections and lets in-flight requests
+  finish before shutdown.
+"""
+
+import io
+import tempfile
+import uuid
+from typing import IO, Any
+
+from attrs import frozen
+from twisted.internet.defer import Deferred
+from twisted.internet.interfaces import IReactorTime
+from twisted.internet.protocol import connectionDone
+from twisted.python.failure import Failure
+from twisted.web.http import HTTPChannel, combinedLogFormatter
+from twisted.web.http import Request as HTTPRequest
+from twisted.web.resource import IResource
+from twisted.web.server import Request, Site
+from zope.interface import implementer
+
+from podapi import COMPAT_API_VERSION, LIBPOD_API_VERSION
+from podapi.idle import IdleTracker
+from podapi.logs import get_logger
+
+log = get_logger(__name__)
+
+#: Bodies up to this size stay in memory; larger ones are spooled to disk.
+SPOOL_THRESHOLD = 1024 * 1024
+SERVER_HEADER = f"Libpod/{LIBPOD_API_VERSION} (linux)"
+CORS_ALLOW_HEADERS = (
+    "Origin, X-Requested-With, Content-Type, Accept, X-Registry-Auth, Connection, "
+    "Upgrade, X-Registry-Config"
+)
+CORS_ALLOW_METHODS = "HEAD, GET, POST, DELETE, PUT, OPTIONS"
+
+
+@frozen
+class HeaderPolicy:
+    """Headers every handled response carries."""
+
+    cors: str | None = None
+
+    def apply(self, request: Request) -> None:
+        """Set the API headers (and CORS ones when enabled) on ``request``."""
+        set_header = request.responseHeaders.setRawHeaders
+        set_header(b"Api-Version", [COMPAT_API_VERSION.encode()])
+        set_header(b"Libpod-Api-Version", [LIBPOD_API_VERSION.encode()])
+        set_header(b"Server", [SERVER_HEADER.encode()])
+        ref = request.getHeader(b"x-reference-id") or uuid.uuid4().hex
+        set_header(b"X-Reference-Id", [ref.encode() if isinstance(ref, str) else ref])
+        if self.cors is not None:
+            set_header(b"Access-Control-Allow-Origin", [self.cors.encode()])
+            set_header(b"Access-Control-Allow-Headers", [CORS_ALLOW_HEADERS.encode()])
+            set_header(b"Access-Control-Allow-Methods", [CORS_ALLOW_METHODS.encode()])
+
+
+class ApiRequest(Request):
+    """A request that tells the idle tracker about itself as soon as it starts."""
+
+    channel: "TrackedChannel"
+
+    def __init__(self, channel: "TrackedChannel", *args: Any, **kwargs: Any) -> None:
+        super().__init__(channel, *args, **kwargs)
+        channel.request_started()
+
+
+@implementer(IResource)
+class _Preflight:
+    """The answer to a CORS pre-flight ``OPTIONS``: the allow-headers are all it needs."""
+
+    isLeaf = True
+
+    def render(self, request: Request) -> bytes:
+        request.setResponseCode(204)
+        request.setHeader(b"Access-Control-Max-Age", b"600")
+        return b""
+
+    def getChildWithDefault(self, name: bytes, request: Request) -> IResource:
+        return self
+
+    def putChild(self, path: bytes, child: IResource) -> None:
+        raise NotImplementedError
+
+
+class TrackedChannel(HTTPChannel):
+    """An HTTP connection whose life the idle tracker and the drain can see."""
+
+    site: "PodAPISite"
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.in_flight = 0
+        self.had_request = False
+        self.closing = False
+
+    def connectionMade(self) -> None:
+        super().connectionMade()
+        self.site.channels.add(self)
+        if self.site.draining:
+            self.closing = True
+
+    def request_started(self) -> None:
+        """Called by :class:`ApiRequest` as each request begins."""
+        self.in_flight += 1
+        self.had_request = True
+        self.site.tracker.request_started(self)
+
+    def requestDone(self, request: Request) -> None:
+        self.in_flight -= 1
+        super().requestDone(request)
+        if self.closing and self.in_flight == 0:
+            self.loseConnection()
+
+    def hijacked(self) -> None:
+        """The connection left HTTP (attach/exec); it now belongs to a raw protocol."""
+        self.site.channels.discard(self)
+        self.site.tracker.hijacked(self)
+
+    def close_when_idle(self) -> None:
+        """Close now if nothing is in flight, else after the current request."""
+        self.closing = True
+        if self.in_flight == 0 and self.had_request:
+            self.loseConnection()
+
+    def connectionLost(self, reason: Failure = connectionDone) -> None:
+        super().connectionLost(reason)
+        self.site.forget(self)
+
+
+class PodAPISite(Site):
+    """The API site.
+
+    :param resource: the Klein app's resource.
+    :param tracker: the idle tracker (its timeout also sets keep-alive expiry: 2T).
+    :param clock: for the drain deadline.
+    :param headers: the header policy.
+    :param spool_dir: where large request bodies are spooled.
+    """
+
+    protocol = TrackedChannel  # type: ignore[assignment]
+    requestFactory = ApiRequest
+
+    def __init__(
+        self,
+        resource: IResource,
+        tracker: IdleTracker,
+        clock: IReactorTime,
+        headers: HeaderPolicy,
+        spool_dir: str | None = None,
+    ) -> None:
+        # Podman's http.Server IdleTimeout is 2T; 0 means keep-alive never expires.
+        keep_alive = 2 * tracker.timeout if tracker.timeout > 0 else None
+        super().__init__(resource, timeout=keep_alive, reactor=clock)
+        self.tracker = tracker
+        self.clock = clock
+        self.headers = headers
+        self.spool_dir = spool_dir
+        self.channels: set[TrackedChannel] = set()
+        self.hijacked: set[Any] = set()
+        self.draining = False
+        self._all_closed: Deferred[None] | None = None
+
+    def getResourceFor(self, request: Request) -> IResource:
+        """Set the API headers (after twisted.web set its own ``Server``) and route."""
+        self.headers.apply(request)
+        if request.method == b"OPTIONS" and self.headers.cors is not None:
+            return _Preflight()
+        return super().getResourceFor(request)
+
+    def getContentFile(self, length: int | None) -> IO[bytes]:
+        """Keep small bodies in memory; spool big or chunked ones under ``--root``."""
+        if length is not None and length < SPOOL_THRESHOLD:
+            return io.BytesIO()
+        return tempfile.TemporaryFile(dir=self.spool_dir)
+
+    def log(self, request: HTTPRequest) -> None:
+        """Access log at ``info`` (Podman prints Apache combined lines at that level)."""
+        log.info("{line}", line=combinedLogFormatter(self._logDateTime, request))
+
+    def forget(self, channel: Any) -> None:
+        """A connection (HTTP or hijacked) is gone."""
+        self.channels.discard(channel)
+        self.hijacked.discard(channel)
+        self.tracker.closed(channel)
+        if self._all_closed is not None and not self.channels and not self.hijacked:
+            done, self._all_closed = self._all_closed, None
+            done.callback(None)
+
+    async def drain(self, deadline: float) -> None:
+        """Close idle connections, give in-flight requests ``deadline`` s, then abort.
+
+        Hijacked sessions (attach/exec) are ended at once: a drain only happens on
+        idle expiry, when there are none, or on SIGTERM.
+        """
+        self.draining = True
+        for session in list(self.hijacked):
+            session.transport.loseConnection()
+        for channel in list(self.channels):
+            channel.close_when_idle()
+        if not self.channels and not self.hijacked:
+            return
+        self._all_closed = Deferred()
+        self._all_closed.addTimeout(max(deadline, 0.1), self.clock)
+        try:
+            await self._all_closed
+        except Exception:  # the deadline passed
+            for conn in list(self.channels) + list(self.hijacked):
+                if conn.transport is not None:
+                    conn.transport.abortConnection()

@@ -1,0 +1,1 @@
+"""The I/O edge: processes, runc/crun, conmon, netavark, cgroups, host facts."""

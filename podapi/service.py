@@ -1,0 +1,125 @@
+"""The service tree: thread pools, the engine, the listener and the idle timer.
+
+Start-up order: thread pools (child services) -> engine (layout, database,
+facts) -> listen -> idle timer.  Shutdown (idle expiry or SIGTERM, both via
+``reactor.stop``): stop the timer, stop listening (the socket file goes),
+drain connections, stop the engine, then the thread pools.
+"""
+
+import os
+import signal
+import sys
+from typing import Any
+
+from twisted.application.service import MultiService
+from twisted.internet.defer import Deferred
+from twisted.internet.endpoints import serverFromString
+from twisted.internet.interfaces import IListeningPort
+from twisted.python.failure import Failure
+
+from podapi.config import Config
+from podapi.engine.engine import Engine
+from podapi.http.app import build_router
+from podapi.http.site import HeaderPolicy, PodAPISite
+from podapi.idle import IdleTracker
+from podapi.logs import get_logger
+from podapi.notify import notify_ready
+from podapi.oci.process import DEFAULT_PATH, ProcessRunner
+from podapi.threads import ThreadPoolService
+
+log = get_logger(__name__)
+
+#: Bounds on how long shutdown waits for in-flight requests (Podman waits T).
+DRAIN_MIN, DRAIN_MAX = 1.0, 10.0
+IO_THREADS = 4
+
+
+class PodAPIService(MultiService):
+    """Everything ``twistd podapi`` runs.
+
+    :param config: the parsed command line.
+    :param reactor: the reactor (time, processes, threads, endpoints).
+    """
+
+    def __init__(self, config: Config, reactor: Any) -> None:
+        super().__init__()
+        self.config = config
+        self._reactor = reactor
+        self.io = ThreadPoolService(reactor, "podapi-io", IO_THREADS)
+        self.io.setServiceParent(self)
+        # SQLite and the event log: one connection, one thread, ordered writes.
+        self.db = ThreadPoolService(reactor, "podapi-db", 1)
+        self.db.setServiceParent(self)
+        self.runner = ProcessRunner(reactor, env={"PATH": os.environ.get("PATH", DEFAULT_PATH)})
+        self.engine = Engine(config, io=self.io, db=self.db, runner=self.runner)
+        self.tracker = IdleTracker(reactor, config.timeout, self._idle)
+        self.site: PodAPISite | None = None
+        self.port: IListeningPort | None = None
+
+    def startService(self) -> None:
+        super().startService()
+        self._reactor.callWhenRunning(self._install_signal_handlers)
+        Deferred.fromCoroutine(self._start()).addErrback(self._start_failed)
+
+    def _install_signal_handlers(self) -> None:
+        # Podman exits 0 on SIGTERM/SIGINT; twistd's handlers re-raise the
+        # signal after shutdown (status -15).  The reactor installs them as it
+        # starts running, so ours go in right after and replace them.
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            signal.signal(signum, self._on_signal)
+
+    def _on_signal(self, signum: int, frame: object) -> None:
+        log.info("{signal} received: shutting down", signal=signal.Signals(signum).name)
+        self._reactor.callFromThread(self._reactor.stop)
+
+    async def _start(self) -> None:
+        await self.engine.start()
+        router = build_router(self.engine, self._reactor)
+        self.site = PodAPISite(
+            router.app.resource(),
+            self.tracker,
+            self._reactor,
+            HeaderPolicy(cors=self.config.cors),
+            spool_dir=self.engine.layout.spool_dir,
+        )
+        endpoint = serverFromString(self._reactor, self.config.listen.endpoint)
+        # The socket is created by bind(): umask keeps it 0600 from the first
+        # instant (twisted.web chmods only afterwards).
+        previous = os.umask(0o177)
+        try:
+            self.port = await endpoint.listen(self.site)
+        finally:
+            os.umask(previous)
+        self.tracker.start()
+        notify_ready()
+        if self.config.listen.plain_tcp:
+            log.warn("serving the API over TCP without TLS: anyone who can connect is root")
+        log.info("API service listening on {uri}", uri=self.config.listen.uri)
+
+    def _start_failed(self, failure: Failure) -> None:
+        log.failure("podapi could not start", failure)
+        sys.stderr.write(f"podapi: could not start: {failure.getErrorMessage()}\n")
+        sys.stderr.flush()
+        # twistd exits 0 after a normal reactor.stop(); a failed start must not.
+        self._reactor.addSystemEventTrigger("after", "shutdown", os._exit, 1)
+        self._reactor.stop()
+
+    def _idle(self) -> None:
+        self._reactor.stop()
+
+    def stopService(self) -> Deferred[None]:
+        done = Deferred.fromCoroutine(self._stop())
+        done.addErrback(lambda f: log.failure("error during shutdown", f))
+        done.addBoth(lambda _: MultiService.stopService(self))
+        return done
+
+    async def _stop(self) -> None:
+        self.tracker.stop()
+        if self.port is not None:
+            port, self.port = self.port, None
+            stopped = port.stopListening()
+            if stopped is not None:
+                await stopped
+        if self.site is not None:
+            await self.site.drain(min(max(self.config.timeout, DRAIN_MIN), DRAIN_MAX))
+        await self.engine.stop()

@@ -1,0 +1,1 @@
+"""Layer and image store: blobs, layers, archives, registry client."""

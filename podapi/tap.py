@@ -1,0 +1,126 @@
+"""``twistd podapi [options] [URI]``: command-line options and ``makeService``.
+
+This is the only module that imports the global reactor.
+"""
+
+import getopt
+import os
+import sys
+
+from twisted.application.service import IService
+from twisted.python import usage
+
+from podapi.config import Config
+from podapi.listen import ListenError, default_uri, parse_uri, prepare_socket_path
+from podapi.logs import LEVELS, set_level
+from podapi.service import PodAPIService
+
+
+def _seconds(value: str) -> float:
+    seconds = float(value)
+    if seconds < 0:
+        raise ValueError("the timeout cannot be negative")
+    return seconds
+
+
+class Options(usage.Options):
+    """Options of ``podman system service``, plus podapi's storage paths."""
+
+    synopsis = "[options] [URI]"
+    longdesc = (
+        "Serve the Docker Engine API and the Libpod API on URI (default: "
+        "unix:///run/podman/podman.sock as root, "
+        "unix://$XDG_RUNTIME_DIR/podman/podman.sock otherwise). URI may be "
+        "unix:///abs/path.sock, tcp://host:port or any Twisted server endpoint "
+        "string such as systemd:domain=UNIX:index=0."
+    )
+    optParameters = [  # noqa: RUF012 (Twisted's declarative API)
+        [
+            "timeout",
+            "t",
+            5.0,
+            "Seconds of inactivity before the service exits; 0 = never.",
+            _seconds,
+        ],
+        ["cors", None, None, "Value of Access-Control-Allow-Origin (no CORS when unset)."],
+        ["root", None, "/var/lib/podapi", "Directory for persistent state."],
+        ["runroot", None, "/run/podapi", "Directory for volatile state."],
+        ["log-level", None, "warn", f"One of {', '.join(LEVELS)}."],
+        ["runtime", None, None, "OCI runtime to use (crun, runc or a path); default: detect."],
+    ]
+
+    def parseOptions(self, options: list[str] | None = None) -> None:
+        """Accept options after the URI too (``podapi unix:///x.sock -t 2``), as Podman does.
+
+        Twisted's parser stops at the first positional argument; GNU getopt
+        does not, so options are collected first and the URI moved last.
+        """
+        argv = sys.argv[1:] if options is None else options
+        try:
+            opts, args = getopt.gnu_getopt(argv, self.shortOpt, self.longOpt)
+        except getopt.GetoptError as e:
+            raise usage.UsageError(str(e)) from None
+        ordered: list[str] = []
+        for name, value in opts:
+            if name.startswith("--"):
+                takes_value = name[2:] + "=" in self.longOpt
+                ordered.append(f"{name}={value}" if takes_value else name)
+            else:
+                ordered += [name, value] if name[1] + ":" in self.shortOpt else [name]
+        super().parseOptions([*ordered, "--", *args])
+
+    def opt_time(self, value: str) -> None:
+        """Alias of --timeout (Podman's spelling)."""
+        try:
+            self["timeout"] = _seconds(value)
+        except ValueError as e:
+            raise usage.UsageError(f"invalid --time value {value!r}: {e}") from None
+
+    def parseArgs(self, uri: str | None = None) -> None:
+        """At most one positional argument: the listen URI."""
+        self["uri"] = uri
+
+    def postOptions(self) -> None:
+        """Validate the combination and resolve the listen address."""
+        if self["log-level"] not in LEVELS:
+            raise usage.UsageError(
+                f"invalid --log-level {self['log-level']!r}: choose one of {', '.join(LEVELS)}"
+            )
+        for name in ("root", "runroot"):
+            if not os.path.isabs(self[name]):
+                raise usage.UsageError(f"--{name} must be an absolute path")
+        try:
+            self["listen"] = parse_uri(self["uri"] or default_uri())
+        except ListenError as e:
+            raise usage.UsageError(str(e)) from None
+
+    def config(self) -> Config:
+        """The validated options as a :class:`Config`."""
+        return Config(
+            root=self["root"],
+            runroot=self["runroot"],
+            listen=self["listen"],
+            timeout=self["timeout"],
+            cors=self["cors"],
+            log_level=self["log-level"],
+            runtime=self["runtime"],
+        )
+
+
+def makeService(options: Options) -> IService:
+    """Build the service tree; refuse to start on a socket a live server answers."""
+    config = options.config()
+    set_level(config.log_level)
+    if config.listen.socket_path is not None:
+        try:
+            prepare_socket_path(config.listen.socket_path)
+        except ListenError as e:
+            raise SystemExit(f"podapi: {e}") from None
+        except OSError as e:
+            raise SystemExit(f"podapi: cannot prepare {config.listen.socket_path}: {e}") from None
+
+    # Imported here, not at module level: twistd imports this module while
+    # parsing options, before it installs the reactor chosen with --reactor.
+    from twisted.internet import reactor  # noqa: PLC0415
+
+    return PodAPIService(config, reactor)

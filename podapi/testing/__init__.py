@@ -1,0 +1,1 @@
+"""Fakes shared by tests: clocks, inline thread pools, fake process runners."""

@@ -1,0 +1,34 @@
+"""Packaging for podapi: Podman's REST API service on Twisted."""
+
+from setuptools import find_packages, setup
+
+setup(
+    name="podapi",
+    version="0.1.0",
+    description="Podman-compatible REST API service (Docker and Libpod APIs) on Twisted",
+    long_description=open("README.rst", encoding="utf-8").read(),
+    long_description_content_type="text/x-rst",
+    license="Apache-2.0",
+    python_requires=">=3.11",
+    packages=find_packages(exclude=["tests*", "bench*"]) + ["twisted.plugins"],
+    package_data={"podapi.http": ["openapi.yaml"]},
+    install_requires=[
+        # The hijack recipe (podapi/http/hijack.py) touches private twisted.web
+        # attributes: keep the range narrow and let CI catch upgrades.
+        "twisted>=24.7,<27",
+        "klein>=24.8",
+        "treq>=24.9",
+        "attrs>=23.1",
+    ],
+    extras_require={
+        "test": [
+            "pytest>=8",
+            "pytest-twisted>=1.14",
+            "hypothesis>=6",
+            "pyyaml>=6",
+            "docker>=7.1",
+            "podman>=5",
+        ],
+        "dev": ["ruff", "mypy", "mypy-zope"],
+    },
+)

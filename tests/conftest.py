@@ -1,0 +1,37 @@
+"""Fixtures shared by every test layer."""
+
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.support import ServerProcess
+
+
+@pytest.fixture(scope="session")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
+    """One podapi server (no idle timeout) shared by tests that don't need their own."""
+    proc = ServerProcess(tmp_path_factory.mktemp("shared-server")).start()
+    yield proc
+    proc.stop()
+
+
+@pytest.fixture
+def start_server(tmp_path: Path) -> Iterator[Callable[..., ServerProcess]]:
+    """Start servers of the test's own; all are stopped afterwards."""
+    started: list[ServerProcess] = []
+
+    def start(
+        *args: str, timeout: str = "0", name: str = "server", wait: bool = True, **kwargs: object
+    ) -> ServerProcess:
+        proc = ServerProcess(tmp_path / name, *args, timeout=timeout, **kwargs)  # type: ignore[arg-type]
+        started.append(proc)
+        if wait:
+            proc.start()
+        else:
+            proc.spawn()
+        return proc
+
+    yield start
+    for proc in started:
+        proc.stop()

@@ -1,0 +1,190 @@
+"""Starting real ``twistd podapi`` servers for tests, and talking to them.
+
+A server reports readiness over ``NOTIFY_SOCKET`` (systemd's protocol), so
+tests wait for an event, never for a fixed time.
+"""
+
+import http.client
+import json
+import os
+import select
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+TWISTD = str(Path(sys.executable).with_name("twistd"))
+READY_TIMEOUT = 30.0
+
+
+class UnixHTTPConnection(http.client.HTTPConnection):
+    """``http.client`` over a UNIX socket (synchronous helper for tests)."""
+
+    def __init__(self, path: str, timeout: float = 30) -> None:
+        super().__init__("d", timeout=timeout)
+        self._path = path
+
+    def connect(self) -> None:
+        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        self.sock.settimeout(self.timeout)
+        self.sock.connect(self._path)
+
+
+class Reply:
+    """A complete HTTP response."""
+
+    def __init__(self, status: int, headers: http.client.HTTPMessage, body: bytes) -> None:
+        self.status = status
+        self.headers = headers
+        self.body = body
+
+    def json(self) -> Any:
+        return json.loads(self.body)
+
+
+def request(
+    sock: str,
+    method: str,
+    path: str,
+    body: bytes | None = None,
+    headers: dict[str, str] | None = None,
+    timeout: float = 30,
+) -> Reply:
+    """One request on a fresh connection."""
+    conn = UnixHTTPConnection(sock, timeout=timeout)
+    try:
+        conn.request(method, path, body=body, headers=headers or {})
+        response = conn.getresponse()
+        return Reply(response.status, response.headers, response.read())
+    finally:
+        conn.close()
+
+
+class ServerProcess:
+    """A ``twistd -n podapi`` child with its own root, runroot and socket."""
+
+    def __init__(
+        self,
+        base: Path,
+        *args: str,
+        timeout: str = "0",
+        socket_path: Path | None = None,
+        env: dict[str, str] | None = None,
+    ) -> None:
+        self.base = base
+        self.root = base / "root"
+        self.runroot = base / "run"
+        self.sock = socket_path or base / "x" / "api.sock"
+        self.log = base / "server.log"
+        self.args = list(args)
+        self.timeout = timeout
+        self.env = env
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    @property
+    def uri(self) -> str:
+        return f"unix://{self.sock}"
+
+    def argv(self) -> list[str]:
+        return [
+            TWISTD,
+            "-n",
+            "--pidfile=",
+            "podapi",
+            "--root",
+            str(self.root),
+            "--runroot",
+            str(self.runroot),
+            self.uri,
+            "-t",
+            self.timeout,
+            *self.args,
+        ]
+
+    def spawn(self) -> subprocess.Popen[bytes]:
+        """Start the process without waiting for it (for tests of failed starts)."""
+        env = dict(os.environ if self.env is None else self.env)
+        self.base.mkdir(parents=True, exist_ok=True)
+        with open(self.log, "ab") as log:
+            self.proc = subprocess.Popen(
+                self.argv(), stdout=log, stderr=subprocess.STDOUT, env=env, cwd=self.base
+            )
+        return self.proc
+
+    def start(self, ready_timeout: float = READY_TIMEOUT) -> "ServerProcess":
+        """Start and wait for READY=1 (or fail with the server's log)."""
+        notify = self.base / "notify.sock"
+        self.base.mkdir(parents=True, exist_ok=True)
+        if notify.exists():
+            notify.unlink()
+        listener = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+        listener.bind(str(notify))
+        try:
+            env = dict(os.environ if self.env is None else self.env)
+            env["NOTIFY_SOCKET"] = str(notify)
+            self.env = env
+            proc = self.spawn()
+            deadline = time.monotonic() + ready_timeout
+            while True:
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    self.kill()
+                    raise AssertionError(f"server not ready in {ready_timeout}s:\n{self.output()}")
+                readable, _, _ = select.select([listener], [], [], min(remaining, 0.5))
+                if readable and b"READY=1" in listener.recv(4096):
+                    return self
+                if proc.poll() is not None:
+                    raise AssertionError(f"server exited with {proc.returncode}:\n{self.output()}")
+        finally:
+            listener.close()
+            del self.env["NOTIFY_SOCKET"]
+            notify.unlink(missing_ok=True)
+
+    def output(self) -> str:
+        try:
+            return self.log.read_text(errors="replace")
+        except FileNotFoundError:
+            return ""
+
+    def request(
+        self,
+        method: str,
+        path: str,
+        body: bytes | None = None,
+        headers: dict[str, str] | None = None,
+        timeout: float = 30,
+    ) -> Reply:
+        return request(str(self.sock), method, path, body, headers, timeout)
+
+    def get_json(self, path: str) -> Any:
+        reply = self.request("GET", path)
+        assert reply.status == 200, (path, reply.status, reply.body)
+        return reply.json()
+
+    def wait(self, timeout: float) -> int:
+        """Wait for the process to exit by itself; return its status."""
+        assert self.proc is not None
+        return self.proc.wait(timeout=timeout)
+
+    def terminate(self, timeout: float = 15) -> int:
+        """SIGTERM and wait."""
+        assert self.proc is not None
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+        return self.proc.wait(timeout=timeout)
+
+    def kill(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait(timeout=15)
+
+    def stop(self) -> None:
+        """Terminate if still running (fixture teardown)."""
+        if self.proc is not None and self.proc.poll() is None:
+            try:
+                self.terminate()
+            except subprocess.TimeoutExpired:
+                self.kill()
