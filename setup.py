@@ -1,16 +1,18 @@
 """Packaging for podapi: Podman's REST API service on Twisted."""
 
+from pathlib import Path
+
 from setuptools import find_packages, setup
 
 setup(
     name="podapi",
     version="0.1.0",
     description="Podman-compatible REST API service (Docker and Libpod APIs) on Twisted",
-    long_description=open("README.rst", encoding="utf-8").read(),
+    long_description=Path("README.rst").read_text(encoding="utf-8"),
     long_description_content_type="text/x-rst",
     license="Apache-2.0",
     python_requires=">=3.11",
-    packages=find_packages(exclude=["tests*", "bench*"]) + ["twisted.plugins"],
+    packages=[*find_packages(exclude=["tests*", "bench*"]), "twisted.plugins"],
     package_data={"podapi.http": ["openapi.yaml"]},
     install_requires=[
         # The hijack recipe (podapi/http/hijack.py) touches private twisted.web

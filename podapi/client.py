@@ -40,9 +40,7 @@ class UnixSocketEndpoints:
         return UNIXClientEndpoint(self._reactor, self._path, timeout=self._timeout)
 
 
-def unix_client(
-    reactor: Any, path: str, pool: HTTPConnectionPool | None = None
-) -> HTTPClient:
+def unix_client(reactor: Any, path: str, pool: HTTPConnectionPool | None = None) -> HTTPClient:
     """An ``HTTPClient`` whose requests all go to the UNIX socket at ``path``.
 
     Without ``pool`` every request uses a fresh connection that is closed

@@ -29,8 +29,9 @@ class FakeRunner:
     default: Expect | None = None
     calls: list[tuple[str, ...]] = field(factory=list)
 
-    def expect(self, *argv: str, exit_code: int = 0, stdout: bytes = b"",
-               stderr: bytes = b"") -> None:
+    def expect(
+        self, *argv: str, exit_code: int = 0, stdout: bytes = b"", stderr: bytes = b""
+    ) -> None:
         """Add an expectation."""
         self.expectations.append(Expect(tuple(argv), exit_code, stdout, stderr))
 

@@ -64,8 +64,8 @@ def test_curl_commands_from_the_readme(server: ServerProcess) -> None:
     readme = (Path(__file__).parents[2] / "README.rst").read_text()
     commands = [line.strip() for line in readme.splitlines() if line.strip().startswith("curl ")]
     assert len(commands) >= 3
-    for command in commands:
-        command = command.replace("/run/podman/podman.sock", str(server.sock))
+    for line in commands:
+        command = line.replace("/run/podman/podman.sock", str(server.sock))
         result = subprocess.run(
             ["sh", "-c", command + " --fail --silent --show-error --include"],
             capture_output=True,

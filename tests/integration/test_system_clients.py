@@ -20,7 +20,11 @@ README = Path(__file__).parents[2] / "README.rst"
 
 def run(argv: list[str], **env: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        argv, capture_output=True, text=True, timeout=60, check=False,
+        argv,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
         env={**os.environ, **env},
     )
 
@@ -42,12 +46,16 @@ def test_docker_py_ping_version_info(server: ServerProcess) -> None:
 
 @pytest.mark.skipif(shutil.which("docker") is None, reason="docker CLI not installed")
 def test_docker_cli_version_and_info(server: ServerProcess) -> None:
-    version = run(["docker", "version", "--format", "{{.Server.APIVersion}} {{.Server.Os}}"],
-                  DOCKER_HOST=server.uri)
+    version = run(
+        ["docker", "version", "--format", "{{.Server.APIVersion}} {{.Server.Os}}"],
+        DOCKER_HOST=server.uri,
+    )
     assert version.returncode == 0, version.stderr
     assert version.stdout.strip() == "1.44 linux"
-    info = run(["docker", "info", "--format", "{{.NCPU}} {{.DefaultRuntime}} {{.Driver}}"],
-               DOCKER_HOST=server.uri)
+    info = run(
+        ["docker", "info", "--format", "{{.NCPU}} {{.DefaultRuntime}} {{.Driver}}"],
+        DOCKER_HOST=server.uri,
+    )
     assert info.returncode == 0, info.stderr
     ncpu, runtime, driver = info.stdout.split()
     assert int(ncpu) == os.cpu_count()
@@ -61,9 +69,17 @@ def test_docker_cli_version_and_info(server: ServerProcess) -> None:
 @pytest.mark.skipif(shutil.which("podman") is None, reason="podman not installed")
 def test_podman_remote_info(server: ServerProcess, tmp_path: Path) -> None:
     result = run(
-        ["podman", "--remote", "--url", server.uri, "info", "--format",
-         "{{.Host.OCIRuntime.Name}} {{.Host.CgroupsVersion}} {{.Store.GraphRoot}}"],
-        HOME=str(tmp_path), XDG_CONFIG_HOME=str(tmp_path / "config"),
+        [
+            "podman",
+            "--remote",
+            "--url",
+            server.uri,
+            "info",
+            "--format",
+            "{{.Host.OCIRuntime.Name}} {{.Host.CgroupsVersion}} {{.Store.GraphRoot}}",
+        ],
+        HOME=str(tmp_path),
+        XDG_CONFIG_HOME=str(tmp_path / "config"),
     )
     assert result.returncode == 0, result.stderr
     runtime, cgroups, graph_root = result.stdout.split()
