@@ -20,7 +20,6 @@ import socket
 import stat
 
 from attrs import frozen
-from twisted.internet.endpoints import quoteStringArgument
 
 #: Twisted endpoint types we pass through unchanged.
 TWISTED_SCHEMES = ("systemd", "ssl", "tcp6", "tls", "unix", "tcp")
@@ -35,13 +34,15 @@ class ListenAddress:
     """A resolved listen address.
 
     :ivar uri: what the user gave (or the default), for messages and ``/info``.
-    :ivar endpoint: the Twisted server endpoint description to listen on.
+    :ivar endpoint: a Twisted server endpoint description to listen on, or None
+        for a plain UNIX socket at ``socket_path`` (mode 0600), which the service
+        opens with ``listenUNIX`` (sparing the endpoints machinery at start-up).
     :ivar socket_path: the UNIX socket file we manage, if any.
     :ivar plain_tcp: serving HTTP over TCP without TLS (worth a warning).
     """
 
     uri: str
-    endpoint: str
+    endpoint: str | None
     socket_path: str | None = None
     plain_tcp: bool = False
 
@@ -59,10 +60,7 @@ def default_uri(euid: int | None = None, environ: dict[str, str] | None = None) 
 def _unix(uri: str, path: str) -> ListenAddress:
     if not path or not os.path.isabs(path):
         raise ListenError(f"socket path in {uri!r} must be absolute: use unix:///abs/path.sock")
-    path = os.path.normpath(path)
-    # lockfile=0: we check for a live server ourselves (prepare_socket_path).
-    endpoint = f"unix:{quoteStringArgument(path)}:mode=600:lockfile=0"
-    return ListenAddress(uri=uri, endpoint=endpoint, socket_path=path)
+    return ListenAddress(uri=uri, endpoint=None, socket_path=os.path.normpath(path))
 
 
 def _tcp(uri: str, host: str, port: str) -> ListenAddress:
@@ -70,8 +68,13 @@ def _tcp(uri: str, host: str, port: str) -> ListenAddress:
         raise ListenError(f"invalid TCP port in {uri!r}")
     host = host.strip("[]")
     kind = "tcp6" if ":" in host else "tcp"
-    interface = f":interface={quoteStringArgument(host)}" if host else ""
+    interface = f":interface={_quote(host)}" if host else ""
     return ListenAddress(uri=uri, endpoint=f"{kind}:{port}{interface}", plain_tcp=True)
+
+
+def _quote(value: str) -> str:
+    """Escape a value for a Twisted endpoint description (as ``quoteStringArgument``)."""
+    return value.replace("\\", "\\\\").replace(":", "\\:")
 
 
 def parse_uri(uri: str) -> ListenAddress:

@@ -37,3 +37,8 @@ def get_logger(namespace: str) -> Logger:
 def set_level(name: str) -> None:
     """Apply a Podman log level name; raise ``KeyError`` for an unknown one."""
     _predicate.setLogLevelForNamespace("", LEVELS[name])
+
+
+def enabled(namespace: str, level: LogLevel) -> bool:
+    """Whether ``namespace`` logs at ``level`` (to skip costly formatting)."""
+    return bool(level >= _predicate.logLevelForNamespace(namespace))

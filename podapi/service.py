@@ -13,7 +13,6 @@ from typing import Any
 
 from twisted.application.service import MultiService
 from twisted.internet.defer import Deferred
-from twisted.internet.endpoints import serverFromString
 from twisted.internet.interfaces import IListeningPort
 from twisted.python.failure import Failure
 
@@ -82,19 +81,28 @@ class PodAPIService(MultiService):
             HeaderPolicy(cors=self.config.cors),
             spool_dir=self.engine.layout.spool_dir,
         )
-        endpoint = serverFromString(self._reactor, self.config.listen.endpoint)
-        # The socket is created by bind(): umask keeps it 0600 from the first
-        # instant (twisted.web chmods only afterwards).
-        previous = os.umask(0o177)
-        try:
-            self.port = await endpoint.listen(self.site)
-        finally:
-            os.umask(previous)
+        self.port = await self._listen(self.site)
         self.tracker.start()
         notify_ready()
         if self.config.listen.plain_tcp:
             log.warn("serving the API over TCP without TLS: anyone who can connect is root")
         log.info("API service listening on {uri}", uri=self.config.listen.uri)
+
+    async def _listen(self, site: PodAPISite) -> IListeningPort:
+        address = self.config.listen
+        # bind() creates the socket file: the umask keeps it 0600 from the first
+        # instant (Twisted chmods only afterwards).
+        previous = os.umask(0o177)
+        try:
+            if address.endpoint is None:
+                assert address.socket_path is not None
+                return self._reactor.listenUNIX(address.socket_path, site, mode=0o600)
+            # Imported only when needed: endpoints pulls in TLS code at start-up.
+            from twisted.internet.endpoints import serverFromString  # noqa: PLC0415
+
+            return await serverFromString(self._reactor, address.endpoint).listen(site)
+        finally:
+            os.umask(previous)
 
     def _start_failed(self, failure: Failure) -> None:
         log.failure("podapi could not start", failure)

@@ -20,6 +20,7 @@ from attrs import frozen
 from twisted.internet.defer import Deferred
 from twisted.internet.interfaces import IReactorTime
 from twisted.internet.protocol import connectionDone
+from twisted.logger import LogLevel
 from twisted.python.failure import Failure
 from twisted.web.http import HTTPChannel, combinedLogFormatter
 from twisted.web.http import Request as HTTPRequest
@@ -27,7 +28,7 @@ from twisted.web.resource import IResource
 from twisted.web.server import Request, Site
 from zope.interface import implementer
 
-from podapi import COMPAT_API_VERSION, LIBPOD_API_VERSION
+from podapi import COMPAT_API_VERSION, LIBPOD_API_VERSION, logs
 from podapi.idle import IdleTracker
 from podapi.logs import get_logger
 
@@ -184,7 +185,8 @@ class PodAPISite(Site):
 
     def log(self, request: HTTPRequest) -> None:
         """Access log at ``info`` (Podman prints Apache combined lines at that level)."""
-        log.info("{line}", line=combinedLogFormatter(self._logDateTime, request))
+        if logs.enabled(__name__, LogLevel.info):
+            log.info("{line}", line=combinedLogFormatter(self._logDateTime, request))
 
     def forget(self, channel: Any) -> None:
         """A connection (HTTP or hijacked) is gone."""

@@ -1,0 +1,166 @@
+"""The servers benchmarks compare: podapi, and ``podman system service`` when installed.
+
+Both get private, temporary storage.  Podman is configured through its own
+``CONTAINERS_CONF`` (runc, cgroupfs, no default ulimits, as these machines
+need) so nothing under /etc is touched.
+"""
+
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+PODMAN_CONF = """\
+[containers]
+default_ulimits = []
+log_driver = "k8s-file"
+
+[engine]
+runtime = "runc"
+cgroup_manager = "cgroupfs"
+events_logger = "file"
+
+[network]
+network_backend = "netavark"
+"""
+
+
+def wait_for_ping(path: str, deadline: float) -> None:
+    """Poll until the socket answers ``/_ping`` with 200 (benchmarks only)."""
+    request = b"GET /_ping HTTP/1.1\r\nHost: d\r\nConnection: close\r\n\r\n"
+    while time.monotonic() < deadline:
+        try:
+            with socket.socket(socket.AF_UNIX) as sock:
+                sock.connect(path)
+                sock.sendall(request)
+                if sock.recv(64).startswith(b"HTTP/1.1 200"):
+                    return
+        except OSError:
+            pass
+        time.sleep(0.002)
+    raise RuntimeError(f"no answer on {path}")
+
+
+def rss_kib(pid: int) -> int:
+    """Resident set size of ``pid`` in KiB."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1])
+    return 0
+
+
+class Server:
+    """A server process under test."""
+
+    name = "server"
+
+    def __init__(self, base: Path) -> None:
+        self.base = base
+        self.sock = str(base / "api.sock")
+        self.proc: subprocess.Popen[bytes] | None = None
+        self.cold_start = 0.0
+
+    def argv(self) -> list[str]:
+        raise NotImplementedError
+
+    def env(self) -> dict[str, str]:
+        return dict(os.environ)
+
+    def start(self) -> "Server":
+        self.base.mkdir(parents=True, exist_ok=True)
+        log = open(self.base / "server.log", "wb")  # noqa: SIM115 (lives with the process)
+        t0 = time.monotonic()
+        self.proc = subprocess.Popen(
+            self.argv(), stdout=log, stderr=subprocess.STDOUT, env=self.env(), cwd=self.base
+        )
+        wait_for_ping(self.sock, t0 + 60)
+        self.cold_start = time.monotonic() - t0
+        return self
+
+    @property
+    def pid(self) -> int:
+        assert self.proc is not None
+        return self.proc.pid
+
+    def stop(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        unmount_below(self.base)
+
+
+def unmount_below(base: Path) -> None:
+    """Unmount what a server left mounted under its own directory (podman's storage)."""
+    prefix = str(base.resolve()) + "/"
+    points = [
+        line.split()[4]
+        for line in Path("/proc/self/mountinfo").read_text().splitlines()
+        if line.split()[4].startswith(prefix)
+    ]
+    for point in sorted(points, key=len, reverse=True):
+        subprocess.run(["umount", point], check=False)
+
+
+class Podapi(Server):
+    """``twistd -n podapi`` from this checkout's virtualenv."""
+
+    name = "podapi"
+
+    def argv(self) -> list[str]:
+        twistd = str(Path(sys.executable).with_name("twistd"))
+        return [
+            twistd,
+            "-n",
+            "--pidfile=",
+            "podapi",
+            "--root",
+            str(self.base / "root"),
+            "--runroot",
+            str(self.base / "run"),
+            f"unix://{self.sock}",
+            "-t",
+            "0",
+        ]
+
+
+class Podman(Server):
+    """``podman system service`` with private storage and configuration."""
+
+    name = "podman"
+
+    def argv(self) -> list[str]:
+        return [
+            "podman",
+            "--root",
+            str(self.base / "root"),
+            "--runroot",
+            str(self.base / "run"),
+            "--tmpdir",
+            str(self.base / "tmp"),
+            "system",
+            "service",
+            "-t",
+            "0",
+            f"unix://{self.sock}",
+        ]
+
+    def env(self) -> dict[str, str]:
+        conf = self.base / "containers.conf"
+        conf.write_text(PODMAN_CONF)
+        return {**os.environ, "CONTAINERS_CONF": str(conf)}
+
+
+def servers(base: Path, with_podman: bool = True) -> list[Server]:
+    """podapi, plus podman when it is installed and wanted."""
+    found: list[Server] = [Podapi(base / "podapi")]
+    if with_podman and shutil.which("podman"):
+        found.append(Podman(base / "podman"))
+    return found
