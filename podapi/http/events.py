@@ -20,6 +20,33 @@ from podapi.http.streams import JsonLines
 Encoder = Callable[[Event, ApiCall], dict[str, Any]]
 
 
+def event_message(
+    event: Event, action: str, attributes: dict[str, str], legacy: bool
+) -> dict[str, Any]:
+    """Docker's ``events.Message`` shape, which both trees use.
+
+    :param action: the action name in the caller's dialect.
+    :param legacy: include the deprecated ``status``/``id``/``from`` fields.
+    """
+    if event.type == "container":
+        attributes.setdefault("podId", "")
+    body: dict[str, Any] = {}
+    if legacy:
+        body["status"] = action
+        body["id"] = event.actor_id
+        if "image" in attributes:
+            body["from"] = attributes["image"]
+    body.update(
+        Type=event.type,
+        Action=action,
+        Actor={"ID": event.actor_id, "Attributes": attributes},
+        scope="local",
+        time=event.time_nano // 1_000_000_000,
+        timeNano=event.time_nano,
+    )
+    return body
+
+
 async def stream_events(call: ApiCall, bus: EventBus, clock: IReactorTime, encode: Encoder) -> None:
     """Answer an events request with ``encode`` as the dialect's shape."""
     now = bus.now_ns()

@@ -11,7 +11,7 @@ from podapi.engine.events import Event
 from podapi.engine.system import Info
 from podapi.engine.times import rfc3339_nano
 from podapi.http.call import ApiCall
-from podapi.http.events import stream_events
+from podapi.http.events import event_message, stream_events
 from podapi.http.responses import json_response
 from podapi.http.routing import Router
 from podapi.oci.host import format_uptime
@@ -27,28 +27,12 @@ DOCKER_ACTIONS = {
 
 
 def encode_event(event: Event, call: ApiCall) -> dict[str, Any]:
-    """Docker's ``events.Message`` (plus the deprecated fields before API 1.52)."""
+    """Docker's names and ``exitCode``; the deprecated fields only before API 1.52."""
     action = DOCKER_ACTIONS.get((event.type, event.action), event.action)
     attributes = dict(event.attributes)
-    if event.type == "container":
-        attributes.setdefault("podId", "")
-        if action == "die" and "containerExitCode" in attributes:
-            attributes["exitCode"] = attributes["containerExitCode"]
-    body: dict[str, Any] = {}
-    if not call.version_at_least(1, 52):
-        body["status"] = action
-        body["id"] = event.actor_id
-        if "image" in attributes:
-            body["from"] = attributes["image"]
-    body.update(
-        Type=event.type,
-        Action=action,
-        Actor={"ID": event.actor_id, "Attributes": attributes},
-        scope="local",
-        time=event.time_nano // 1_000_000_000,
-        timeNano=event.time_nano,
-    )
-    return body
+    if action == "die" and "containerExitCode" in attributes:
+        attributes["exitCode"] = attributes["containerExitCode"]
+    return event_message(event, action, attributes, legacy=not call.version_at_least(1, 52))
 
 
 def encode_info(info: Info) -> dict[str, Any]:

@@ -10,7 +10,7 @@ from podapi.engine.engine import Engine
 from podapi.engine.events import Event
 from podapi.engine.system import Info
 from podapi.http.call import ApiCall
-from podapi.http.events import stream_events
+from podapi.http.events import event_message, stream_events
 from podapi.http.responses import json_response
 from podapi.http.routing import Router
 from podapi.oci.host import format_uptime
@@ -24,22 +24,8 @@ DEFAULT_CAPABILITIES = (
 
 
 def encode_event(event: Event, call: ApiCall) -> dict[str, Any]:
-    """Podman's ``entities.Event``: Podman action names, plus Docker's old fields."""
-    attributes = dict(event.attributes)
-    if event.type == "container":
-        attributes.setdefault("podId", "")
-    body: dict[str, Any] = {"status": event.action, "id": event.actor_id}
-    if "image" in attributes:
-        body["from"] = attributes["image"]
-    body.update(
-        Type=event.type,
-        Action=event.action,
-        Actor={"ID": event.actor_id, "Attributes": attributes},
-        scope="local",
-        time=event.time_nano // 1_000_000_000,
-        timeNano=event.time_nano,
-    )
-    return body
+    """Podman's ``entities.Event``: Podman's action names, and always Docker's old fields."""
+    return event_message(event, event.action, dict(event.attributes), legacy=True)
 
 
 def _component(component: Component | None) -> dict[str, str]:
