@@ -29,6 +29,10 @@ class Connection:
         if body or method in ("POST", "PUT"):
             head += f"Content-Length: {len(body)}\r\nContent-Type: application/json\r\n"
         self.writer.write(head.encode() + b"\r\n" + body)
+        return await self.read_response(method)
+
+    async def read_response(self, method: str) -> tuple[int, bytes]:
+        """Read one response (status and whole body)."""
         raw = await self.reader.readuntil(b"\r\n\r\n")
         lines = raw.decode("latin-1").split("\r\n")
         status = int(lines[0].split()[1])
@@ -53,6 +57,15 @@ class Connection:
 
     def close(self) -> None:
         self.writer.close()
+
+
+async def one_request(path: str, method: str, target: str, body: bytes = b"") -> tuple[int, bytes]:
+    """A single request on a fresh connection."""
+    conn = await Connection.open(path)
+    try:
+        return await conn.request(method, target, body)
+    finally:
+        conn.close()
 
 
 @frozen

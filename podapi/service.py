@@ -50,7 +50,7 @@ class PodAPIService(MultiService):
         self.db = ThreadPoolService(reactor, "podapi-db", 1)
         self.db.setServiceParent(self)
         self.runner = ProcessRunner(reactor, env={"PATH": os.environ.get("PATH", DEFAULT_PATH)})
-        self.engine = Engine(config, io=self.io, db=self.db, runner=self.runner)
+        self.engine = Engine(config, io=self.io, db=self.db, runner=self.runner, reactor=reactor)
         self.tracker = IdleTracker(reactor, config.timeout, self._idle)
         self.site: PodAPISite | None = None
         self.port: IListeningPort | None = None

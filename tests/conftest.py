@@ -5,6 +5,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.fixtures.images import BuiltImage, busybox_image
+from tests.fixtures.registry import Registry
 from tests.support import ServerProcess
 
 
@@ -35,3 +37,25 @@ def start_server(tmp_path: Path) -> Iterator[Callable[..., ServerProcess]]:
     yield start
     for proc in started:
         proc.stop()
+
+
+@pytest.fixture(scope="session")
+def busybox() -> BuiltImage:
+    """The one-layer busybox test image (built from the host's busybox-static)."""
+    return busybox_image()
+
+
+@pytest.fixture(scope="session")
+def busybox_archive(tmp_path_factory: pytest.TempPathFactory, busybox: BuiltImage) -> Path:
+    """``busybox`` as a docker-archive tagged ``acc-busybox:latest``."""
+    path = tmp_path_factory.mktemp("images") / "busybox.tar"
+    path.write_bytes(busybox.docker_archive(["acc-busybox:latest"]))
+    return path
+
+
+@pytest.fixture(scope="session")
+def registry(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Registry]:
+    """An open docker-registry on 127.0.0.1 for the session."""
+    reg = Registry(tmp_path_factory.mktemp("registry")).start()
+    yield reg
+    reg.stop()

@@ -13,6 +13,7 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -188,3 +189,22 @@ class ServerProcess:
                 self.terminate()
             except subprocess.TimeoutExpired:
                 self.kill()
+
+
+def raw_post(path: Path, target: str, body: bytes) -> socket.socket:
+    """Send a whole POST on a new connection and return the socket, response unread."""
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    sock.settimeout(60)
+    sock.connect(str(path))
+    head = f"POST {target} HTTP/1.1\r\nHost: d\r\nContent-Length: {len(body)}\r\n"
+    sock.sendall(head.encode() + b"Content-Type: application/x-tar\r\n\r\n" + body)
+    return sock
+
+
+def wait_for(condition: Callable[[], bool], timeout: float, interval: float = 0.02) -> None:
+    """Wait for a state change that has no event to wait on (files appearing); bounded."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"condition not met within {timeout}s")
+        time.sleep(interval)

@@ -3,14 +3,19 @@
 import sqlite3
 import time
 from collections.abc import Callable
+from typing import Any
 
 from podapi.config import Config
+from podapi.engine.distribution import Distribution
 from podapi.engine.events import EventBus, EventLog
+from podapi.engine.images import ImageService
 from podapi.engine.layout import Layout
 from podapi.engine.state import State
 from podapi.engine.system import Info, ObjectCounts, System, server_id
 from podapi.oci import host
 from podapi.oci.process import Runner
+from podapi.storage.registries import RegistriesConfig
+from podapi.storage.registry import RegistryClient
 from podapi.threads import Blocking
 
 
@@ -30,6 +35,7 @@ class Engine:
     :param io: thread pool for blocking file work.
     :param db: the serial executor the database and event log live on.
     :param runner: runs helper processes.
+    :param reactor: time and network for the registry client.
     :param now_ns: wall clock in nanoseconds (tests pass a fixed one).
     """
 
@@ -40,6 +46,7 @@ class Engine:
         io: Blocking,
         db: Blocking,
         runner: Runner,
+        reactor: Any,
         now_ns: Callable[[], int] = time.time_ns,
     ) -> None:
         self.config = config
@@ -48,6 +55,15 @@ class Engine:
         self.state = State(self.layout.database, db)
         self.events = EventBus(EventLog(self.layout.events_dir), db, now_ns)
         self.system = System(self.layout, io, runner, config.listen.uri)
+        self.images = ImageService(config.root, self.state, io, self.events, self._registries)
+        client = RegistryClient(
+            reactor, blocking=io, blobs=self.images.blobs, registries=self._registries
+        )
+        self.distribution = Distribution(self.images, client, self.events, io, self._registries)
+
+    def _registries(self) -> RegistriesConfig:
+        facts = self.system.facts
+        return facts.registries if facts is not None else RegistriesConfig()
 
     async def start(self) -> None:
         """Create the layout, open the database, load system facts."""
@@ -55,14 +71,19 @@ class Engine:
         await self.state.open()
         persistent_id = await self.state.write(_ensure_server_id)
         await self.system.load(self.config.runtime, persistent_id)
+        await self.images.start()
 
     async def stop(self) -> None:
-        """Close the database."""
+        """Close registry connections and the database."""
+        await self.distribution.close()
         await self.state.close()
 
     async def counts(self) -> ObjectCounts:
-        """Containers by state and images (none are stored until their issues land)."""
-        return ObjectCounts()
+        """Containers by state and images."""
+        images = await self.state.read(
+            lambda c: int(c.execute("SELECT count(*) FROM images").fetchone()[0])
+        )
+        return ObjectCounts(images=images)
 
     async def info(self) -> Info:
         """A snapshot of everything ``/info`` reports."""

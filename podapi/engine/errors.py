@@ -55,6 +55,12 @@ class Conflict(PodapiError):
     cause = "conflict"
 
 
+class Unauthorized(PodapiError):
+    """Credentials were refused (401)."""
+
+    cause = "unauthorized"
+
+
 class NotModified(PodapiError):
     """Nothing to do: already in the requested state (304, no body)."""
 

@@ -23,6 +23,62 @@ MIGRATIONS: Sequence[str] = (
     """
     CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
     """,
+    # 2: the image store (podapi/storage/images.py).
+    """
+    CREATE TABLE layers (
+        diff_id TEXT PRIMARY KEY,
+        size INTEGER NOT NULL,
+        created INTEGER NOT NULL
+    );
+    -- Blobs known to expand to a diff ID (as pulled, loaded or compressed for a
+    -- push).  Kept after the layer goes, like Docker's distribution metadata, so
+    -- a later push can reuse a digest the registry already has.
+    CREATE TABLE layer_blobs (
+        digest TEXT PRIMARY KEY,
+        diff_id TEXT NOT NULL,
+        media_type TEXT NOT NULL,
+        size INTEGER NOT NULL,
+        source TEXT NOT NULL DEFAULT ''
+    );
+    CREATE INDEX layer_blobs_diff ON layer_blobs(diff_id);
+    CREATE TABLE images (
+        id TEXT PRIMARY KEY,
+        manifest_digest TEXT NOT NULL,
+        manifest_media_type TEXT NOT NULL,
+        created INTEGER NOT NULL,
+        added INTEGER NOT NULL,
+        size INTEGER NOT NULL,
+        labels TEXT NOT NULL,
+        architecture TEXT NOT NULL,
+        os TEXT NOT NULL,
+        parent TEXT NOT NULL DEFAULT ''
+    );
+    CREATE TABLE image_layers (
+        image_id TEXT NOT NULL REFERENCES images(id) ON DELETE CASCADE,
+        position INTEGER NOT NULL,
+        diff_id TEXT NOT NULL REFERENCES layers(diff_id),
+        PRIMARY KEY (image_id, position)
+    );
+    CREATE INDEX image_layers_diff ON image_layers(diff_id);
+    CREATE TABLE image_names (
+        name TEXT PRIMARY KEY,
+        image_id TEXT NOT NULL REFERENCES images(id) ON DELETE CASCADE,
+        added INTEGER NOT NULL
+    );
+    CREATE INDEX image_names_image ON image_names(image_id);
+    CREATE TABLE image_digests (
+        repository TEXT NOT NULL,
+        digest TEXT NOT NULL,
+        image_id TEXT NOT NULL REFERENCES images(id) ON DELETE CASCADE,
+        PRIMARY KEY (repository, digest)
+    );
+    CREATE TABLE image_names_history (
+        image_id TEXT NOT NULL REFERENCES images(id) ON DELETE CASCADE,
+        name TEXT NOT NULL,
+        added INTEGER NOT NULL,
+        PRIMARY KEY (image_id, name)
+    );
+    """,
 )
 
 

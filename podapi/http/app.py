@@ -3,7 +3,11 @@
 from twisted.internet.interfaces import IReactorTime
 
 from podapi.engine.engine import Engine
+from podapi.http.compat.distribution import CompatDistributionRoutes
+from podapi.http.compat.images import CompatImageRoutes
 from podapi.http.compat.system import CompatSystemRoutes
+from podapi.http.libpod.distribution import LibpodDistributionRoutes
+from podapi.http.libpod.images import LibpodImageRoutes
 from podapi.http.libpod.system import LibpodSystemRoutes
 from podapi.http.routing import Router
 from podapi.http.system import SystemRoutes
@@ -15,4 +19,8 @@ def build_router(engine: Engine, clock: IReactorTime) -> Router:
     SystemRoutes(engine).register(router)
     CompatSystemRoutes(engine, clock).register(router)
     LibpodSystemRoutes(engine, clock).register(router)
+    CompatImageRoutes(engine).register(router)
+    LibpodImageRoutes(engine).register(router)
+    CompatDistributionRoutes(engine).register(router)
+    LibpodDistributionRoutes(engine).register(router)
     return router

@@ -25,6 +25,7 @@ STATUS: dict[type[errors.PodapiError], int] = {
     errors.NotFound: 404,
     errors.InvalidArgument: 400,
     errors.Conflict: 409,
+    errors.Unauthorized: 401,
     errors.NotModified: 304,
     errors.Unsupported: 404,
     errors.ServiceUnavailable: 503,

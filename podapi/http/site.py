@@ -73,6 +73,14 @@ class ApiRequest(Request):
         super().__init__(channel, *args, **kwargs)
         channel.request_started()
 
+    def getRequestHostname(self) -> bytes:
+        """A fixed name: the API ignores ``Host``, and clients fill it with anything.
+
+        podman-py sends the URL-encoded socket path, which werkzeug's URL
+        map (under Klein) refuses as a host name.
+        """
+        return b"localhost"
+
 
 @implementer(IResource)
 class _Preflight:

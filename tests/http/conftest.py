@@ -43,7 +43,9 @@ def engine(tmp_path: Path, now: Time) -> Iterator[Engine]:
         listen=parse_uri(f"unix://{tmp_path}/api.sock"),
     )
     runner = FakeRunner(default=Expect((), stdout=b"fake version 1.0\ncommit: x"))
-    engine = Engine(config, io=InlineBlocking(), db=InlineBlocking(), runner=runner, now_ns=now)
+    engine = Engine(
+        config, io=InlineBlocking(), db=InlineBlocking(), runner=runner, reactor=Clock(), now_ns=now
+    )
     pytest_twisted.blockon(Deferred.fromCoroutine(engine.start()))
     yield engine
     pytest_twisted.blockon(Deferred.fromCoroutine(engine.stop()))

@@ -15,6 +15,7 @@ from podapi.http.events import event_message, stream_events
 from podapi.http.responses import json_response
 from podapi.http.routing import Router
 from podapi.oci.host import format_uptime
+from podapi.storage import reference
 
 #: Podman action names Docker clients know by another name, per object type.
 DOCKER_ACTIONS = {
@@ -30,6 +31,10 @@ def encode_event(event: Event, call: ApiCall) -> dict[str, Any]:
     """Docker's names and ``exitCode``; the deprecated fields only before API 1.52."""
     action = DOCKER_ACTIONS.get((event.type, event.action), event.action)
     attributes = dict(event.attributes)
+    # Docker shows image names the short way ("busybox:latest").
+    for key in ("name", "image"):
+        if key in attributes and (event.type == "image" or key == "image"):
+            attributes[key] = reference.docker_name(attributes[key])
     if action == "die" and "containerExitCode" in attributes:
         attributes["exitCode"] = attributes["containerExitCode"]
     return event_message(event, action, attributes, legacy=not call.version_at_least(1, 52))

@@ -1,0 +1,478 @@
+"""Pull, push, search and login: images to and from registries.
+
+Progress is reported as :class:`Progress` events that each API dialect
+renders its own way (Docker ``JSONMessage`` lines, Podman ``stream`` lines).
+Layers already stored are not downloaded again; layer blobs are fetched in
+parallel (bounded by the registry client) and extracted in the I/O pool.
+"""
+
+import gzip
+import json
+import shutil
+from collections.abc import Callable, Sequence
+from functools import partial
+from typing import IO, cast
+
+from attrs import frozen
+from twisted.internet.defer import DeferredList
+
+from podapi.engine.errors import InvalidArgument, NotFound
+from podapi.engine.events import EventBus
+from podapi.engine.images import ImageService
+from podapi.storage import reference
+from podapi.storage.archive import DOCKER_CONFIG, DOCKER_MANIFEST
+from podapi.storage.blobs import BlobStore
+from podapi.storage.images import ImageRecord, NewLayer
+from podapi.storage.layers import DOCKER_GZIP_MEDIA, GZIP_MEDIA
+from podapi.storage.reference import Reference
+from podapi.storage.registries import RegistriesConfig
+from podapi.storage.registry import Credentials, Descriptor, Platform, RegistryClient, RegistryError
+from podapi.threads import Blocking
+
+COMPRESSED = (GZIP_MEDIA, DOCKER_GZIP_MEDIA)
+POLICIES = ("always", "missing", "newer", "never")
+
+
+@frozen
+class Progress:
+    """A step of a pull or push.
+
+    :ivar kind: ``resolving``, ``layer``, ``config``, ``manifest`` or ``done``.
+    :ivar digest: the blob concerned (layer, config), if any.
+    :ivar status: for layers: ``waiting``, ``exists``, ``downloading``,
+        ``downloaded``, ``extracting``, ``complete``, ``pushing``, ``pushed``.
+    """
+
+    kind: str
+    status: str = ""
+    digest: str = ""
+    current: int = 0
+    total: int = 0
+    text: str = ""
+
+
+ProgressSink = Callable[[Progress], None]
+
+
+def _ignore(progress: Progress) -> None:
+    """A progress sink that drops everything."""
+
+
+@frozen
+class PullResult:
+    """The image a pull produced and the digest the registry knows it by."""
+
+    image: ImageRecord
+    reference: Reference
+    digest: str
+    fresh: bool
+
+
+@frozen
+class PushResult:
+    """Where an image was pushed and the manifest digest and size."""
+
+    reference: Reference
+    digest: str
+    size: int
+
+
+@frozen
+class SearchResult:
+    """One repository found by a search."""
+
+    registry: str
+    name: str
+    description: str = ""
+
+
+def _gzip_blob(blobs: BlobStore, digest: str) -> tuple[str, int]:
+    """Compress an uncompressed layer blob deterministically; return (digest, size).
+
+    mtime 0 and a fixed level make the result the same every time, so repeated
+    pushes of the same layer give the same digest.
+    """
+    writer = blobs.writer()
+    try:
+        with blobs.open(digest) as source:
+            sink = cast(IO[bytes], writer)
+            with gzip.GzipFile(
+                filename="", mode="wb", fileobj=sink, mtime=0, compresslevel=6
+            ) as zipped:
+                shutil.copyfileobj(source, zipped, 1024 * 1024)
+        blob = writer.commit()
+    except BaseException:
+        writer.abort()
+        raise
+    return blob.digest, blob.size
+
+
+class Distribution:
+    """Registry operations over the image store.
+
+    :param images: the image service (store, leases, commit).
+    :param client: the registry client.
+    :param events: where ``pull``/``push`` events go.
+    :param io: the blocking-work executor.
+    :param registries: registries.conf (short names, search).
+    """
+
+    def __init__(
+        self,
+        images: ImageService,
+        client: RegistryClient,
+        events: EventBus,
+        io: Blocking,
+        registries: Callable[[], RegistriesConfig],
+    ) -> None:
+        self._images = images
+        self._client = client
+        self._events = events
+        self._io = io
+        self._registries = registries
+
+    async def close(self) -> None:
+        """Close kept-alive registry connections."""
+        await self._client.close()
+
+    # --- names ----------------------------------------------------------------------
+
+    def candidates(self, text: str, *, compat: bool) -> list[Reference]:
+        """References to try for a pull of ``text``.
+
+        The compat tree resolves short names to Docker Hub, as Docker does.  The
+        libpod tree uses registries.conf: an alias, else the unqualified-search
+        registries (several only when ``short-name-mode`` is not enforcing,
+        since nobody can be asked to choose).
+        """
+        ref = reference.parse(text)
+        if compat or ref.explicit_domain:
+            return [ref]
+        config = self._registries()
+        short = ref.path.removeprefix(reference.OFFICIAL_PREFIX)
+        alias = config.aliases.get(short)
+        if alias:
+            target = reference.parse(alias)
+            return [Reference(target.domain, target.path, ref.tag, ref.digest, True)]
+        search = config.unqualified_search
+        if not search:
+            raise InvalidArgument(
+                f"short-name {text!r} did not resolve to an alias and no "
+                "unqualified-search registries are defined in registries.conf",
+                cause="short-name resolution failed",
+            )
+        if len(search) > 1 and config.short_name_mode == "enforcing":
+            raise InvalidArgument(
+                f"short-name resolution enforced but cannot prompt without a TTY: {text!r} "
+                f"could be any of {', '.join(search)}; use a fully qualified name",
+                cause="short-name resolution enforced",
+            )
+        return [ref.with_domain(domain) for domain in search]
+
+    # --- pull -----------------------------------------------------------------------
+
+    async def pull(
+        self,
+        text: str,
+        *,
+        compat: bool,
+        creds: Credentials | None = None,
+        tls_verify: bool | None = None,
+        platform: Platform | None = None,
+        policy: str = "always",
+        progress: ProgressSink = _ignore,
+    ) -> PullResult:
+        """Pull ``text``; ``policy`` is Podman's (``missing`` uses a local image if any)."""
+        if policy not in POLICIES:
+            raise InvalidArgument(f"unknown pull policy {policy!r}: use {', '.join(POLICIES)}")
+        if policy in ("missing", "never"):
+            try:
+                local = await self._images.resolve(text, compat=compat)
+            except NotFound:
+                if policy == "never":
+                    raise
+            else:
+                name = local.names[0] if local.names else text
+                return PullResult(local, reference.parse(name), local.manifest_digest, False)
+        last_error: Exception | None = None
+        for ref in self.candidates(text, compat=compat):
+            progress(Progress("resolving", text=ref.name))
+            try:
+                return await self._pull_one(ref, creds, tls_verify, platform, progress)
+            except RegistryError as e:
+                last_error = e
+        assert last_error is not None
+        raise last_error
+
+    async def _pull_one(
+        self,
+        ref: Reference,
+        creds: Credentials | None,
+        tls_verify: bool | None,
+        platform: Platform | None,
+        progress: ProgressSink,
+    ) -> PullResult:
+        resolved = await self._client.resolve(
+            ref, creds=creds, tls_verify=tls_verify, platform=platform
+        )
+        manifest = resolved.manifest
+        repo_digest = resolved.index_digest or manifest.digest
+        config_desc = manifest.config
+        keys = [config_desc.digest, *(layer.digest for layer in manifest.layers)]
+        with self._images.lease(keys):
+            await self._client.fetch_blob(ref, config_desc, creds=creds, tls_verify=tls_verify)
+            progress(Progress("config", digest=config_desc.digest))
+            config_raw = await self._io(self._images.blobs.read, config_desc.digest)
+            diff_ids = list(json.loads(config_raw)["rootfs"]["diff_ids"])
+            if len(diff_ids) != len(manifest.layers):
+                raise RegistryError(
+                    f"{ref.name}: config lists {len(diff_ids)} layers, manifest "
+                    f"{len(manifest.layers)}",
+                    cause="invalid image",
+                )
+            with self._images.lease(diff_ids):
+                fresh = await self._fetch_layers(
+                    ref,
+                    manifest.layers,
+                    diff_ids=diff_ids,
+                    creds=creds,
+                    tls_verify=tls_verify,
+                    progress=progress,
+                )
+                progress(Progress("manifest", digest=manifest.digest))
+                existed = await self._exists(config_desc.digest)
+                image = await self._images.commit(
+                    config_raw,
+                    diff_ids,
+                    names=[ref.name] if ref.tag else [],
+                    manifest=(manifest.raw, manifest.media_type),
+                    digests=[(ref.repository, repo_digest)],
+                )
+        self._events.emit("image", "pull", image.id, name=ref.name)
+        progress(
+            Progress(
+                "done",
+                digest=repo_digest,
+                status="up to date" if existed and not fresh else "downloaded",
+            )
+        )
+        return PullResult(image, ref, repo_digest, fresh)
+
+    async def _exists(self, config_digest: str) -> bool:
+        try:
+            await self._images.get(config_digest.split(":", 1)[1])
+        except NotFound:
+            return False
+        return True
+
+    async def _fetch_layers(
+        self,
+        ref: Reference,
+        layers: Sequence[Descriptor],
+        *,
+        diff_ids: Sequence[str],
+        creds: Credentials | None,
+        tls_verify: bool | None,
+        progress: ProgressSink,
+    ) -> bool:
+        """Download and extract the layers not stored yet; return whether any was."""
+        known = await self._images.known_installed(diff_ids)
+        missing = [(d, diff) for d, diff in zip(layers, diff_ids, strict=True) if diff not in known]
+        for desc, diff_id in zip(layers, diff_ids, strict=True):
+            status = "waiting" if diff_id not in known else "exists"
+            progress(Progress("layer", status, desc.digest, 0, desc.size))
+        if not missing:
+            return False
+
+        def downloading(digest: str, done: int, total: int) -> None:
+            progress(Progress("layer", "downloading", digest, done, total))
+
+        await self._client.fetch_blobs(
+            ref, [d for d, _ in missing], creds=creds, tls_verify=tls_verify, progress=downloading
+        )
+        for desc, _ in missing:
+            progress(Progress("layer", "downloaded", desc.digest, desc.size, desc.size))
+            progress(Progress("layer", "extracting", desc.digest, 0, desc.size))
+        results = await DeferredList(
+            [self._io(self._images.layers.ingest_blob, desc.digest) for desc, _ in missing],
+            fireOnOneErrback=True,
+            consumeErrors=True,
+        )
+        for (desc, diff_id), (_, ingested) in zip(missing, results, strict=True):
+            if ingested.diff_id != diff_id:
+                raise RegistryError(
+                    f"{ref.name}: layer {desc.digest} has diff ID "
+                    f"{ingested.diff_id}, the config says {diff_id}",
+                    cause="digest mismatch",
+                )
+            await self._images.add_layer(ingested, source=ref.repository)
+            progress(Progress("layer", "complete", desc.digest, desc.size, desc.size))
+        return True
+
+    # --- push -----------------------------------------------------------------------
+
+    async def push(
+        self,
+        image: ImageRecord,
+        dest: Reference,
+        *,
+        creds: Credentials | None = None,
+        tls_verify: bool | None = None,
+        progress: ProgressSink = _ignore,
+    ) -> PushResult:
+        """Push ``image`` to ``dest`` (blobs the registry has are not sent again)."""
+        stored = json.loads(await self._images.manifest(image))
+        layers = [Descriptor.from_json(layer) for layer in stored.get("layers", [])]
+        blobs = self._images.blobs
+        if (
+            layers
+            and all(layer.media_type in COMPRESSED for layer in layers)
+            and all([await self._io(blobs.has, layer.digest) for layer in layers])
+        ):
+            raw, media_type = await self._images.manifest(image), image.manifest_media_type
+        else:
+            layers = [
+                await self._compressed(image, diff_id, dest, creds, tls_verify)
+                for diff_id in image.layers
+            ]
+            config = Descriptor(
+                DOCKER_CONFIG, image.config_digest, await self._io(blobs.size, image.config_digest)
+            )
+            raw = json.dumps(
+                {
+                    "schemaVersion": 2,
+                    "mediaType": DOCKER_MANIFEST,
+                    "config": {
+                        "mediaType": config.media_type,
+                        "digest": config.digest,
+                        "size": config.size,
+                    },
+                    "layers": [
+                        {"mediaType": layer.media_type, "digest": layer.digest, "size": layer.size}
+                        for layer in layers
+                    ],
+                },
+                indent=3,
+            ).encode()
+            media_type = DOCKER_MANIFEST
+        config_size = await self._io(blobs.size, image.config_digest)
+        for desc in [*layers, Descriptor(DOCKER_CONFIG, image.config_digest, config_size)]:
+            progress(Progress("layer", "pushing", desc.digest, 0, desc.size))
+
+            def pushing(digest: str, done: int, total: int) -> None:
+                progress(Progress("layer", "pushing", digest, done, total))
+
+            exists = await self._client.blob_exists(
+                dest, desc.digest, creds=creds, tls_verify=tls_verify
+            )
+            if not exists:
+                await self._client.push_blob(
+                    dest,
+                    desc.digest,
+                    desc.size,
+                    partial(blobs.open, desc.digest),
+                    creds=creds,
+                    tls_verify=tls_verify,
+                    progress=pushing,
+                )
+            progress(
+                Progress(
+                    "layer", "exists" if exists else "pushed", desc.digest, desc.size, desc.size
+                )
+            )
+        digest = await self._client.push_manifest(
+            dest, raw, media_type, creds=creds, tls_verify=tls_verify
+        )
+        await self._images.record_digest(image, dest.repository, digest)
+        self._events.emit("image", "push", image.id, name=dest.name)
+        progress(Progress("done", digest=digest, total=len(raw), text=dest.tag or ""))
+        return PushResult(dest, digest, len(raw))
+
+    async def _compressed(
+        self,
+        image: ImageRecord,
+        diff_id: str,
+        dest: Reference,
+        creds: Credentials | None,
+        tls_verify: bool | None,
+    ) -> Descriptor:
+        """A gzip blob of the layer: one we have, one the registry has, or a new one.
+
+        Like Docker's distribution metadata, the gzip digests a layer was pulled
+        with (and from where) are remembered after the layer goes, so a pull ->
+        save -> load -> push round trip names the same layer digests when the
+        registry still has them: in the target repository, or mounted from the
+        one they were pulled from.
+        """
+        blobs = self._images.blobs
+        candidates = await self._images.blobs_of(diff_id)
+        for blob in candidates:
+            if blob.media_type not in COMPRESSED:
+                continue
+            found = await self._io(blobs.has, blob.digest) or await self._client.blob_exists(
+                dest, blob.digest, creds=creds, tls_verify=tls_verify
+            )
+            if not found and blob.source:
+                found = await self._client.mount_blob(
+                    dest,
+                    blob.digest,
+                    reference.parse(blob.source),
+                    creds=creds,
+                    tls_verify=tls_verify,
+                )
+            if found:
+                return Descriptor(DOCKER_GZIP_MEDIA, blob.digest, blob.size)
+        for blob in candidates:
+            if blob.media_type not in COMPRESSED and await self._io(blobs.has, blob.digest):
+                gz_digest, gz_size = await self._io(_gzip_blob, blobs, blob.digest)
+                await self._images.remember_blob(
+                    NewLayer(diff_id, 0, gz_digest, GZIP_MEDIA, gz_size)
+                )
+                return Descriptor(DOCKER_GZIP_MEDIA, gz_digest, gz_size)
+        raise NotFound(f"layer {diff_id} of {image.id[:12]} has no local blob to push")
+
+    # --- search and login -----------------------------------------------------------
+
+    async def search(
+        self,
+        term: str,
+        *,
+        compat: bool,
+        limit: int = 25,
+        creds: Credentials | None = None,
+        tls_verify: bool | None = None,
+    ) -> list[SearchResult]:
+        """Repositories whose name contains the term, from registries' ``_catalog``.
+
+        ``host/term`` searches that registry; a bare term searches Docker Hub on
+        the compat tree and the unqualified-search registries on the libpod tree.
+        """
+        if not term:
+            raise InvalidArgument("a search term is required")
+        first, sep, rest = term.partition("/")
+        if sep and ("." in first or ":" in first or first == "localhost"):
+            hosts, needle = [first], rest
+        else:
+            hosts = ["docker.io"] if compat else list(self._registries().unqualified_search)
+            needle = term
+        if not hosts:
+            raise InvalidArgument(
+                "no registries to search: name one (host/term) or set unqualified-search-registries"
+            )
+        results: list[SearchResult] = []
+        for host in hosts:
+            repositories = await self._client.catalog(
+                host, creds=creds, tls_verify=tls_verify, limit=max(limit, 100)
+            )
+            results += [SearchResult(host, repo) for repo in repositories if needle in repo]
+        return results[:limit]
+
+    async def tags(
+        self, ref: Reference, *, creds: Credentials | None = None, tls_verify: bool | None = None
+    ) -> list[str]:
+        """The repository's tags (``allTags`` pulls)."""
+        return await self._client.tags(ref, creds=creds, tls_verify=tls_verify)
+
+    async def login(self, server: str, creds: Credentials, tls_verify: bool | None = None) -> str:
+        """Check credentials against a registry (``POST /auth``)."""
+        return await self._client.login(server, creds, tls_verify=tls_verify)

@@ -1,0 +1,77 @@
+"""Image list and prune filters, as Docker and Podman accept them.
+
+``reference`` (glob over names, with or without the tag), ``dangling``,
+``label`` (``key`` or ``key=value``, negated with ``label!``), ``before`` and
+``since`` (an image: older/newer than it), ``until`` (a time), ``id``.
+Values of one key are OR-ed, keys are AND-ed.
+"""
+
+import fnmatch
+from collections.abc import Callable, Mapping, Sequence
+
+from podapi.engine.errors import InvalidArgument
+from podapi.engine.times import parse_timestamp
+from podapi.storage import reference
+from podapi.storage.images import ImageRecord
+
+KEYS = frozenset({"reference", "dangling", "label", "label!", "before", "since", "until", "id"})
+
+Predicate = Callable[[ImageRecord], bool]
+
+
+def _truth(key: str, value: str) -> bool:
+    lowered = value.lower()
+    if lowered in ("true", "1"):
+        return True
+    if lowered in ("false", "0"):
+        return False
+    raise InvalidArgument(f"invalid filter {key}={value!r}: expected true or false")
+
+
+def _reference_matches(pattern: str, image: ImageRecord) -> bool:
+    for name in image.names:
+        short = reference.docker_name(name)
+        repo_full, repo_short = name.rsplit(":", 1)[0], short.rsplit(":", 1)[0]
+        for candidate in (name, short, repo_full, repo_short):
+            if fnmatch.fnmatchcase(candidate, pattern):
+                return True
+    return False
+
+
+def _label_matches(spec: str, labels: Mapping[str, str]) -> bool:
+    key, sep, value = spec.partition("=")
+    return key in labels and (not sep or labels[key] == value)
+
+
+def _predicate(
+    key: str, values: Sequence[str], anchors: Mapping[str, ImageRecord], now_ns: int
+) -> Predicate:
+    if key == "reference":
+        return lambda i: any(_reference_matches(p, i) for p in values)
+    if key == "dangling":
+        wanted = {_truth(key, v) for v in values}
+        return lambda i: i.dangling in wanted
+    if key == "label":
+        return lambda i: all(_label_matches(s, i.labels) for s in values)
+    if key == "label!":
+        return lambda i: not any(_label_matches(s, i.labels) for s in values)
+    if key == "before":
+        return lambda i: any(i.created < anchors[v].created for v in values)
+    if key == "since":
+        return lambda i: any(i.created > anchors[v].created for v in values)
+    if key == "until":
+        limits = [parse_timestamp(v, now_ns) for v in values]
+        return lambda i: any(i.created <= t for t in limits)
+    ids = [v.removeprefix("sha256:") for v in values]  # "id"
+    return lambda i: any(i.id.startswith(v) for v in ids)
+
+
+def build(
+    filters: Mapping[str, Sequence[str]], anchors: Mapping[str, ImageRecord], now_ns: int
+) -> Predicate:
+    """A predicate for ``filters``; ``anchors`` maps before/since values to images."""
+    unknown = set(filters) - KEYS
+    if unknown:
+        raise InvalidArgument(f"invalid filter {sorted(unknown)[0]!r}")
+    tests = [_predicate(k, v, anchors, now_ns) for k, v in filters.items() if v]
+    return lambda image: all(test(image) for test in tests)

@@ -1,0 +1,672 @@
+"""The image engine: store, look up, load, save, import, tag, remove and prune images.
+
+Blob and layer work runs in the I/O thread pool; database work on the DB
+executor.  Mutations of the image graph (committing an image, removing one,
+collecting unused layers and blobs) are serialised by one lock, and layers or
+blobs that an in-flight load or pull depends on are *leased* so the collector
+never removes them underneath it.
+"""
+
+import bz2
+import gzip
+import hashlib
+import json
+import lzma
+import os
+import shutil
+import tarfile
+import tempfile
+from collections import Counter, OrderedDict
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from functools import partial
+from typing import IO, Any, BinaryIO
+
+from attrs import field, frozen
+from twisted.internet.defer import DeferredLock
+
+from podapi.engine.changes import apply_changes
+from podapi.engine.errors import Conflict, InvalidArgument, NoSuchImage
+from podapi.engine.events import EventBus
+from podapi.engine.state import State
+from podapi.engine.times import parse_timestamp, rfc3339_nano
+from podapi.oci.host import go_arch
+from podapi.storage import archive, images, reference
+from podapi.storage.blobs import BlobStore
+from podapi.storage.images import ImageRecord, LayerBlob, NewImage, NewLayer
+from podapi.storage.layers import GZIP_MAGIC, GZIP_MEDIA, Ingested, LayerStore
+from podapi.storage.registries import RegistriesConfig
+from podapi.threads import Blocking
+
+CONFIG_CACHE = 512
+SPOOL_CHUNK = 1024 * 1024
+
+
+@frozen
+class RemoveReport:
+    """What an image removal did: names untagged and image IDs deleted."""
+
+    untagged: list[str] = field(factory=list)
+    deleted: list[str] = field(factory=list)
+
+
+@frozen
+class PruneReport:
+    """Images deleted by a prune and the bytes their layers freed."""
+
+    deleted: list[str] = field(factory=list)
+    untagged: list[str] = field(factory=list)
+    reclaimed: int = 0
+
+
+@frozen
+class LoadedImage:
+    """An image taken from an archive and the names it got."""
+
+    image: ImageRecord
+    names: tuple[str, ...]
+
+
+def created_ns(config: dict[str, Any]) -> int:
+    """The config's ``created`` time in nanoseconds (0 when absent or unreadable)."""
+    value = config.get("created")
+    if not isinstance(value, str):
+        return 0
+    try:
+        return parse_timestamp(value, 0)
+    except InvalidArgument:
+        return 0
+
+
+def oci_manifest(config: bytes, layers: Sequence[tuple[str, str, int]]) -> bytes:
+    """An OCI image manifest for a config and ``(digest, media_type, size)`` layer blobs."""
+    document = {
+        "schemaVersion": 2,
+        "mediaType": archive.OCI_MANIFEST,
+        "config": {
+            "mediaType": archive.OCI_CONFIG,
+            "digest": "sha256:" + hashlib.sha256(config).hexdigest(),
+            "size": len(config),
+        },
+        "layers": [{"mediaType": m, "digest": d, "size": s} for d, m, s in layers],
+    }
+    return json.dumps(document, separators=(",", ":")).encode()
+
+
+class ImageService:
+    """Images for both API dialects.
+
+    :param root: ``--root``; blobs and layers live below it.
+    :param state: the state database.
+    :param io: the blocking-work executor.
+    :param events: where image events go.
+    :param registries: the current registries.conf (short-name search list).
+    """
+
+    def __init__(
+        self,
+        root: str,
+        state: State,
+        io: Blocking,
+        events: EventBus,
+        registries: Callable[[], RegistriesConfig],
+    ) -> None:
+        self.blobs = BlobStore(os.path.join(root, "storage"))
+        self.layers = LayerStore(os.path.join(root, "storage"), self.blobs)
+        self.spool_dir = os.path.join(root, "tmp")
+        self._state = state
+        self._io = io
+        self._events = events
+        self._registries = registries
+        self._lock = DeferredLock()
+        self._leases: Counter[str] = Counter()
+        self._configs: OrderedDict[str, dict[str, Any]] = OrderedDict()
+
+    # --- start-up -------------------------------------------------------------------
+
+    async def start(self) -> None:
+        """Create the store and remove what a crash may have left half-done."""
+        await self._io(self.blobs.create)
+        await self._io(self.layers.create)
+        await self.collect_garbage()
+
+    # --- leases and collection ------------------------------------------------------
+
+    @contextmanager
+    def lease(self, keys: Sequence[str]) -> Iterator[None]:
+        """Protect layers/blobs (by diff ID or digest) from collection while in use."""
+        self._leases.update(keys)
+        try:
+            yield
+        finally:
+            self._leases.subtract(keys)
+            for key in keys:
+                if self._leases[key] <= 0:
+                    del self._leases[key]
+
+    async def collect_garbage(self) -> int:
+        """Remove layers no image uses and blobs nothing references; return bytes freed."""
+        async with self._lock:
+            return await self._collect()
+
+    async def _collect(self) -> int:
+        leased = set(self._leases)
+        removed = await self._state.write(lambda c: images.unused_layers(c, leased))
+        known = await self._state.read(images.all_layer_ids)
+        referenced = await self._state.read(images.referenced_blobs)
+        return await self._io(self._sweep, removed, known | leased, referenced | leased)
+
+    def _sweep(self, removed: list[str], keep_layers: set[str], keep_blobs: set[str]) -> int:
+        freed = 0
+        for diff_id in set(removed) | (self.layers.on_disk() - keep_layers):
+            freed += _tree_size(self.layers.path(diff_id))
+            self.layers.remove(diff_id)
+        for name in os.listdir(self.blobs.root):
+            digest = "sha256:" + name
+            if digest not in keep_blobs:
+                freed += self.blobs.size(digest)
+                self.blobs.delete(digest)
+        return freed
+
+    # --- queries --------------------------------------------------------------------
+
+    async def all(self) -> list[ImageRecord]:
+        """Every image, oldest first."""
+        return await self._state.read(images.load_images)
+
+    async def get(self, image_id: str) -> ImageRecord:
+        """An image by full ID."""
+        return await self._state.read(lambda c: images.load_image(c, image_id))
+
+    async def resolve(self, text: str, *, compat: bool) -> ImageRecord:
+        """Find a local image by ID, ID prefix, full or short name, or digest reference.
+
+        Short names are tried as Docker Hub names first on the compat tree and as
+        ``localhost/`` names first on the libpod tree, then against the other, the
+        ``unqualified-search-registries``, and finally any stored name ending in
+        ``/name:tag`` (Podman's short-name matching).
+        """
+        search = self._registries().unqualified_search
+        image_id = await self._state.read(lambda c: _resolve(c, text, compat, search))
+        if image_id is None:
+            raise NoSuchImage(f"{text}: image not known", cause="image not known")
+        return await self.get(image_id)
+
+    async def config(self, image: ImageRecord) -> dict[str, Any]:
+        """The parsed config JSON (cached: blobs never change)."""
+        cached = self._configs.get(image.id)
+        if cached is None:
+            raw = await self._io(self.blobs.read, image.config_digest)
+            cached = json.loads(raw)
+            self._configs[image.id] = cached
+            if len(self._configs) > CONFIG_CACHE:
+                self._configs.popitem(last=False)
+        else:
+            self._configs.move_to_end(image.id)
+        return cached
+
+    async def manifest(self, image: ImageRecord) -> bytes:
+        """The stored manifest bytes."""
+        return await self._io(self.blobs.read, image.manifest_digest)
+
+    async def layer_sizes(self, image: ImageRecord) -> list[int]:
+        """Uncompressed size of each layer, bottom first."""
+        return await self._state.read(lambda c: [images.layer_size(c, d) for d in image.layers])
+
+    async def known_installed(self, diff_ids: Sequence[str]) -> set[str]:
+        """Which of these layers are recorded and on disk."""
+        known = await self._state.read(partial(images.known_layers, diff_ids=diff_ids))
+        present: set[str] = await self._io(self.layers.on_disk)
+        return known & present
+
+    async def blobs_of(self, diff_id: str) -> list[LayerBlob]:
+        """Every blob known to expand to the layer."""
+        return await self._state.read(partial(images.layer_blobs, diff_id=diff_id))
+
+    async def remember_blob(self, layer: NewLayer) -> None:
+        """Record another blob of a layer (a compressed form made for a push)."""
+        await self._state.write(lambda c: images.add_layer_blob(c, layer))
+
+    async def record_digest(self, image: ImageRecord, repository: str, digest: str) -> None:
+        """Remember that ``repository@digest`` is this image (after a push)."""
+        await self._state.write(lambda c: images.add_digest(c, image.id, repository, digest))
+
+    # --- storing --------------------------------------------------------------------
+
+    async def add_layer(self, ingested: Ingested, source: str = "") -> None:
+        """Install an ingested layer and record it (the caller holds a lease on it).
+
+        :param source: the repository its blob was pulled from, if any.
+        """
+        await self._io(self.layers.install, ingested)
+        layer = NewLayer(
+            ingested.diff_id,
+            ingested.size,
+            ingested.blob.digest,
+            ingested.media_type,
+            ingested.blob.size,
+            source,
+        )
+        await self._state.write(lambda c: _record_layer(c, layer, self._events.now_ns()))
+
+    async def commit(
+        self,
+        config: bytes,
+        layers: Sequence[str],
+        *,
+        names: Sequence[str] = (),
+        manifest: tuple[bytes, str] | None = None,
+        digests: Sequence[tuple[str, str]] = (),
+        parent: str = "",
+    ) -> ImageRecord:
+        """Store an image whose layers are already installed (and leased by the caller).
+
+        :param config: the config JSON, kept verbatim (its sha256 is the image ID).
+        :param layers: diff IDs, bottom first (must match ``rootfs.diff_ids``).
+        :param manifest: ``(bytes, media type)`` as pulled; generated when None.
+        :param digests: ``(repository, digest)`` pairs the image is known by.
+        """
+        parsed = json.loads(config)
+        blob_info = await self._state.read(lambda c: [_best_blob(c, d) for d in layers])
+        if manifest is None:
+            manifest = (oci_manifest(config, blob_info), archive.OCI_MANIFEST)
+        config_blob = await self._io(self.blobs.put, config)
+        manifest_blob = await self._io(self.blobs.put, manifest[0])
+        sizes = await self._state.read(lambda c: [images.layer_size(c, d) for d in layers])
+        inner = parsed.get("config") or {}
+        new = NewImage(
+            id=config_blob.digest.split(":", 1)[1],
+            manifest_digest=manifest_blob.digest,
+            manifest_media_type=manifest[1],
+            created=created_ns(parsed),
+            size=sum(sizes),
+            labels=inner.get("Labels") or {},
+            architecture=parsed.get("architecture", ""),
+            os=parsed.get("os", ""),
+            layers=tuple(
+                NewLayer(d, size, blob[0], blob[1], blob[2])
+                for d, size, blob in zip(layers, sizes, blob_info, strict=True)
+            ),
+            names=tuple(names),
+            digests=tuple(digests),
+            parent=parent,
+        )
+        async with self._lock:
+            stored = await self._state.write(
+                lambda c: images.insert_image(c, new, self._events.now_ns())
+            )
+        for name, previous in stored.moved:
+            self._events.emit("image", "untag", previous, name=name)
+        return stored.image
+
+    async def load(self, source: BinaryIO) -> list[LoadedImage]:
+        """Load every image of a docker-archive or OCI-archive upload (maybe compressed)."""
+        plain = await self._io(_plain_tar, source, self.spool_dir)
+        try:
+            tar = await self._io(_open_tar, plain)
+            found = await self._io(archive.read_archive, tar)
+            loaded = []
+            for item in found:
+                config = json.loads(item.config)
+                diff_ids = list(config["rootfs"]["diff_ids"])
+                with self.lease(diff_ids):
+                    for member, diff_id in zip(item.layers, diff_ids, strict=True):
+                        await self._ensure_layer(
+                            diff_id, partial(_ingest_member, self.layers, tar, member)
+                        )
+                    image = await self.commit(item.config, diff_ids, names=item.names)
+                self._events.emit(
+                    "image", "load", image.id, name=item.names[0] if item.names else ""
+                )
+                loaded.append(LoadedImage(image, item.names))
+            return loaded
+        finally:
+            if plain is not source:
+                plain.close()
+
+    async def _ensure_layer(self, diff_id: str, ingest: Callable[[], Ingested]) -> None:
+        """Make sure a (leased) layer is installed, ingesting it when it is new."""
+        known = await self._state.read(partial(images.known_layers, diff_ids=[diff_id]))
+        if known:
+            present: bool = await self._io(self.layers.exists, diff_id)
+            if present:
+                return
+        ingested = await self._io(ingest)
+        if ingested.diff_id != diff_id:
+            await self._io(self.layers.discard, ingested)
+            raise InvalidArgument(
+                f"layer content has diff ID {ingested.diff_id}, but the image config says "
+                f"{diff_id}",
+                cause="digest mismatch",
+            )
+        await self.add_layer(ingested)
+
+    async def import_rootfs(
+        self,
+        source: BinaryIO,
+        *,
+        name: str | None,
+        changes: Sequence[str],
+        message: str,
+        platform: tuple[str, str] | None = None,
+    ) -> ImageRecord:
+        """Make a one-layer image from a rootfs tarball (``docker import``)."""
+        source.seek(0)
+        ingested = await self._io(self.layers.ingest, source)
+        with self.lease([ingested.diff_id, ingested.blob.digest]):
+            await self.add_layer(ingested)
+            now = rfc3339_nano(self._events.now_ns())
+            os_name, arch = platform or ("linux", go_arch())
+            config = {
+                "architecture": arch,
+                "os": os_name,
+                "created": now,
+                "config": apply_changes({}, changes),
+                "rootfs": {"type": "layers", "diff_ids": [ingested.diff_id]},
+                "history": [
+                    {
+                        "created": now,
+                        "created_by": f"/bin/sh -c #(nop) ADD file:{ingested.diff_id[7:]} in / ",
+                        **({"comment": message} if message else {}),
+                    }
+                ],
+                **({"comment": message} if message else {}),
+            }
+            raw = json.dumps(config, separators=(",", ":")).encode()
+            image = await self.commit(raw, [ingested.diff_id], names=[name] if name else [])
+        self._events.emit("image", "import", image.id, name=name or "")
+        return image
+
+    # --- names ----------------------------------------------------------------------
+
+    async def tag(self, image: ImageRecord, name: str) -> None:
+        """Add a (normalised, full) name to an image."""
+        now = self._events.now_ns()
+        async with self._lock:
+            previous = await self._state.write(lambda c: images.tag(c, image.id, name, now))
+        if previous is not None:
+            self._events.emit("image", "untag", previous, name=name)
+        self._events.emit("image", "tag", image.id, name=name)
+
+    async def untag(self, image: ImageRecord, name: str) -> None:
+        """Remove one name from an image."""
+        async with self._lock:
+            await self._state.write(lambda c: images.untag(c, image.id, name))
+        self._events.emit("image", "untag", image.id, name=name)
+
+    # --- removal --------------------------------------------------------------------
+
+    async def remove(
+        self, text: str, *, compat: bool, force: bool = False, prune_parents: bool = True
+    ) -> RemoveReport:
+        """``docker rmi``: untag the named reference, delete the image when no name is left.
+
+        By ID (or with ``force``), every name goes and the image is deleted; an
+        image with several names removed by ID needs ``force`` (Docker's 409).
+        """
+        image = await self.resolve(text, compat=compat)
+        by_name = not (reference.is_image_id(text) or image.id.startswith(text))
+        report = RemoveReport()
+        async with self._lock:
+            if by_name and not force:
+                name = _normalise_for_lookup(text, image, compat)
+                if name is not None and len(image.names) > 1:
+                    await self._state.write(lambda c: images.untag(c, image.id, name))
+                    report.untagged.append(name)
+                    self._events.emit("image", "untag", image.id, name=name)
+                    return report
+            if len(image.names) > 1 and not by_name and not force:
+                raise Conflict(
+                    f"conflict: unable to delete {image.id[:12]} (must be forced) - image is "
+                    "referenced in multiple repositories",
+                    cause="image is referenced in multiple repositories",
+                )
+            await self._delete(image, report)
+            if prune_parents:
+                await self._delete_dangling_parents(image.parent, report)
+            await self._collect()
+        return report
+
+    async def _delete(self, image: ImageRecord, report: RemoveReport) -> None:
+        children = await self._state.read(lambda c: images.children(c, image.id))
+        if children:
+            raise Conflict(
+                f"conflict: unable to delete {image.id[:12]} - image has dependent child images",
+                cause="image has dependent child images",
+            )
+        await self._state.write(lambda c: images.delete_image(c, image.id))
+        self._configs.pop(image.id, None)
+        for name in image.names:
+            report.untagged.append(name)
+            self._events.emit("image", "untag", image.id, name=name)
+        report.deleted.append(image.id)
+        self._events.emit("image", "remove", image.id, name=image.names[0] if image.names else "")
+
+    async def _delete_dangling_parents(self, parent: str, report: RemoveReport) -> None:
+        while parent:
+            found = await self._state.read(partial(images.load_images, ids=[parent]))
+            if not found or found[0].names:
+                return
+            siblings = await self._state.read(partial(images.children, image_id=parent))
+            if siblings:
+                return
+            await self._delete(found[0], report)
+            parent = found[0].parent
+
+    async def prune(
+        self,
+        *,
+        dangling_only: bool = True,
+        keep: Callable[[ImageRecord], bool] = lambda image: False,
+    ) -> PruneReport:
+        """Delete dangling (or, with ``dangling_only=False``, all) images ``keep`` spares."""
+        report = RemoveReport()
+        async with self._lock:
+            for image in reversed(await self._state.read(images.load_images)):
+                if (dangling_only and image.names) or keep(image):
+                    continue
+                if await self._state.read(partial(images.children, image_id=image.id)):
+                    continue
+                await self._delete(image, report)
+            freed = await self._collect()
+        for image_id in report.deleted:
+            self._events.emit("image", "prune", image_id)
+        return PruneReport(deleted=report.deleted, untagged=report.untagged, reclaimed=freed)
+
+    # --- saving ---------------------------------------------------------------------
+
+    async def docker_archive(
+        self, entries: Sequence[tuple[ImageRecord, Sequence[str]]]
+    ) -> list[archive.Part]:
+        """The parts of a docker-archive with these images and the tags to record."""
+        writer = archive.ArchiveWriter()
+        manifest = []
+        for image, tags in entries:
+            layer_names = []
+            for diff_id in image.layers:
+                path, gunzip, size = await self._layer_source(diff_id)
+                name = diff_id.split(":", 1)[1] + ".tar"
+                writer.add_file(name, path, size, gunzip=gunzip)
+                layer_names.append(name)
+            config_name = image.id + ".json"
+            writer.add_file(
+                config_name,
+                self.blobs.path(image.config_digest),
+                await self._io(self.blobs.size, image.config_digest),
+            )
+            manifest.append({"Config": config_name, "RepoTags": list(tags), "Layers": layer_names})
+            self._events.emit("image", "save", image.id, name=tags[0] if tags else "")
+        writer.add_bytes("manifest.json", json.dumps(manifest).encode())
+        return writer.finish()
+
+    async def oci_archive(
+        self, entries: Sequence[tuple[ImageRecord, Sequence[str]]]
+    ) -> list[archive.Part]:
+        """The parts of an OCI image layout tarball (``format=oci-archive``)."""
+        writer = archive.ArchiveWriter()
+        writer.add_bytes("oci-layout", b'{"imageLayoutVersion":"1.0.0"}')
+        index = []
+        for image, tags in entries:
+            manifest = json.loads(await self.manifest(image))
+            for descriptor in [manifest["config"], *manifest.get("layers", [])]:
+                digest = descriptor["digest"]
+                writer.add_file(
+                    "blobs/sha256/" + digest.split(":", 1)[1],
+                    self.blobs.path(digest),
+                    descriptor["size"],
+                )
+            writer.add_file(
+                "blobs/sha256/" + image.manifest_digest.split(":", 1)[1],
+                self.blobs.path(image.manifest_digest),
+                await self._io(self.blobs.size, image.manifest_digest),
+            )
+            descriptor = {
+                "mediaType": image.manifest_media_type,
+                "digest": image.manifest_digest,
+                "size": await self._io(self.blobs.size, image.manifest_digest),
+            }
+            for tag_name in tags or [""]:
+                annotations = {archive.REF_NAME: tag_name} if tag_name else {}
+                index.append(
+                    {**descriptor, **({"annotations": annotations} if annotations else {})}
+                )
+            self._events.emit("image", "save", image.id, name=tags[0] if tags else "")
+        writer.add_bytes(
+            "index.json", json.dumps({"schemaVersion": 2, "manifests": index}).encode()
+        )
+        return writer.finish()
+
+    async def _layer_source(self, diff_id: str) -> tuple[str, bool, int]:
+        """A local blob holding the layer's tar: its path, whether gzip, uncompressed size."""
+        size = await self._state.read(lambda c: images.layer_size(c, diff_id))
+        candidates = await self._state.read(lambda c: images.layer_blobs(c, diff_id))
+        # Prefer an uncompressed blob: it streams without decompression.
+        for blob in sorted(candidates, key=lambda b: b.media_type == GZIP_MEDIA):
+            if await self._io(self.blobs.has, blob.digest):
+                return self.blobs.path(blob.digest), blob.media_type == GZIP_MEDIA, size
+        raise NoSuchImage(f"layer {diff_id} has no stored blob", cause="layer not known")
+
+
+def _record_layer(conn: Any, layer: NewLayer, now: int) -> None:
+    conn.execute(
+        "INSERT OR IGNORE INTO layers (diff_id, size, created) VALUES (?, ?, ?)",
+        (layer.diff_id, layer.size, now),
+    )
+    images.add_layer_blob(conn, layer)
+
+
+def _best_blob(conn: Any, diff_id: str) -> tuple[str, str, int]:
+    """``(digest, media type, size)`` a generated manifest names (uncompressed preferred)."""
+    candidates = images.layer_blobs(conn, diff_id)
+    if not candidates:
+        raise NoSuchImage(f"layer {diff_id} not known", cause="layer not known")
+    best = sorted(candidates, key=lambda b: b.media_type == GZIP_MEDIA)[0]
+    return best.digest, best.media_type, best.size
+
+
+def _plain_tar(source: BinaryIO, spool_dir: str) -> BinaryIO:
+    """``source`` if it is a plain tar, else a decompressed copy spooled under ``--root``."""
+    source.seek(0)
+    head = source.read(6)
+    source.seek(0)
+    opener: Callable[..., Any] | None = None
+    if head.startswith(GZIP_MAGIC):
+        opener = gzip.open
+    elif head.startswith(b"BZh"):
+        opener = bz2.open
+    elif head.startswith(b"\xfd7zXZ"):
+        opener = lzma.open
+    if opener is None:
+        return source
+    spooled = tempfile.TemporaryFile(dir=spool_dir)  # noqa: SIM115 - the caller closes it
+    try:
+        with opener(source, "rb") as stream:
+            shutil.copyfileobj(stream, spooled, SPOOL_CHUNK)
+    except (OSError, EOFError, lzma.LZMAError) as e:
+        spooled.close()
+        raise archive.InvalidImageArchive(f"cannot decompress the archive: {e}") from None
+    spooled.seek(0)
+    return spooled
+
+
+def _open_tar(source: IO[bytes]) -> tarfile.TarFile:
+    source.seek(0)
+    try:
+        return tarfile.open(fileobj=source, mode="r:")
+    except tarfile.TarError as e:
+        raise archive.InvalidImageArchive(f"not a tar archive: {e}") from None
+
+
+def _ingest_member(layers: LayerStore, tar: tarfile.TarFile, name: str) -> Ingested:
+    try:
+        member = tar.getmember(name)
+    except KeyError:
+        raise archive.InvalidImageArchive(f"archive has no layer {name!r}") from None
+    data = tar.extractfile(member)
+    if data is None:
+        raise archive.InvalidImageArchive(f"archive member {name!r} is not a file")
+    return layers.ingest(data)  # type: ignore[arg-type]
+
+
+def _tree_size(path: str) -> int:
+    total = 0
+    for directory, _, files in os.walk(path):
+        for name in files:
+            try:
+                total += os.lstat(os.path.join(directory, name)).st_size
+            except OSError:
+                continue
+    return total
+
+
+def _normalise_for_lookup(text: str, image: ImageRecord, compat: bool) -> str | None:
+    """The stored name ``text`` refers to on ``image``, if it names one."""
+    try:
+        ref = reference.parse(text)
+    except InvalidArgument:
+        return None
+    if ref.name in image.names:
+        return ref.name
+    for name in image.names:
+        if name.endswith("/" + ref.path.removeprefix("library/") + ":" + (ref.tag or "latest")):
+            return name
+    return None
+
+
+def _resolve(conn: Any, text: str, compat: bool, search: Sequence[str]) -> str | None:
+    text = text.removeprefix("sha256:") if reference.is_image_id(text) else text
+    if reference.is_image_id(text):
+        return images.find_by_id_prefix(conn, text)
+    try:
+        ref = reference.parse(text)
+    except InvalidArgument:
+        ref = None
+    if ref is not None:
+        if ref.digest and not ref.tag:
+            found = images.find_by_digest(conn, ref.repository, ref.digest)
+            if found:
+                return found
+        elif ref.explicit_domain:
+            found = images.find_by_name(conn, ref.name)
+            if found:
+                return found
+        else:
+            domains = ["docker.io", "localhost"] if compat else ["localhost", "docker.io"]
+            for domain in [*domains, *search]:
+                found = images.find_by_name(conn, ref.with_domain(domain).name)
+                if found:
+                    return found
+            short = ref.path.removeprefix(reference.OFFICIAL_PREFIX)
+            matches = images.find_by_suffix(conn, f"{short}:{ref.tag or 'latest'}")
+            if len(matches) == 1:
+                return matches[0]
+            if len(matches) > 1:
+                raise Conflict(
+                    f"{text}: short name is ambiguous: more than one image matches",
+                    cause="ambiguous name",
+                )
+    if all(c in "0123456789abcdef" for c in text) and len(text) >= 3:
+        return images.find_by_id_prefix(conn, text)
+    if ref is None:
+        reference.parse(text)  # raise the parse error for a name that is not an ID
+    return None

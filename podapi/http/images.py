@@ -1,0 +1,121 @@
+"""Image handler pieces shared by both trees: listing with filters, history, archives out."""
+
+import contextlib
+from collections.abc import Callable
+from typing import Any, cast
+
+from klein import Response
+from twisted.web.server import Request
+
+from podapi.engine import imagefilters
+from podapi.engine.engine import Engine
+from podapi.engine.errors import InvalidArgument
+from podapi.engine.images import created_ns
+from podapi.engine.times import NS
+from podapi.http.call import ApiCall, BadRequest
+from podapi.http.producers import stream_chunks
+from podapi.http.responses import json_response
+from podapi.storage import archive, reference
+from podapi.storage.images import ImageRecord
+
+TAR = "application/x-tar"
+
+
+async def filtered_images(call: ApiCall, engine: Engine) -> list[ImageRecord]:
+    """``GET /images/json`` selection: ``all``, ``filters`` and the old ``filter=<ref>``."""
+    filters = call.filters()
+    legacy = call.text("filter")
+    if legacy:
+        filters.setdefault("reference", []).append(legacy)
+    anchors = {}
+    for key in ("before", "since"):
+        for value in filters.get(key, []):
+            anchors[value] = await engine.images.resolve(value, compat=not call.libpod)
+    keep = imagefilters.build(filters, anchors, engine.events.now_ns())
+    found = [image for image in await engine.images.all() if keep(image)]
+    if not call.flag("all") and "dangling" not in filters:
+        # Docker hides untagged intermediate images (parents of others) unless all=1.
+        parents = {image.parent for image in found if image.parent}
+        found = [i for i in found if not (i.dangling and i.id in parents)]
+    return sorted(found, key=lambda i: i.created, reverse=True)
+
+
+async def history(call: ApiCall, engine: Engine, name: str) -> Response:
+    """``GET /images/{name}/history`` (both trees share Podman's compat handler): newest first."""
+    image = await engine.images.resolve(name, compat=not call.libpod)
+    config = await engine.images.config(image)
+    sizes = await engine.images.layer_sizes(image)
+    entries: list[dict[str, Any]] = []
+    layer = 0
+    for item in config.get("history") or []:
+        empty = bool(item.get("empty_layer"))
+        size = 0 if empty or layer >= len(sizes) else sizes[layer]
+        if not empty:
+            layer += 1
+        entries.append(
+            {
+                "Id": "<missing>",
+                "Created": _unix(item.get("created")),
+                "CreatedBy": item.get("created_by", ""),
+                "Tags": None,
+                "Size": size,
+                "Comment": item.get("comment", ""),
+            }
+        )
+    if not entries:
+        entries.append(
+            {
+                "Id": "<missing>",
+                "Created": image.created // NS,
+                "CreatedBy": "",
+                "Tags": None,
+                "Size": image.size,
+                "Comment": "",
+            }
+        )
+    entries.reverse()
+    entries[0]["Id"] = ("" if call.libpod else "sha256:") + image.id
+    names = image.names if call.libpod else tuple(reference.docker_name(n) for n in image.names)
+    entries[0]["Tags"] = list(names) or None
+    return json_response(entries)
+
+
+def _unix(value: object) -> int:
+    return created_ns({"created": value}) // NS
+
+
+async def send_archive(call: ApiCall, engine: Engine, names: list[str], fmt: str) -> None:
+    """Stream a docker-archive (or OCI archive) of ``names`` straight from the store.
+
+    Every name must resolve (404 otherwise) before the first byte goes out.  Tags
+    recorded in the archive are the names given when they are names (as
+    ``docker save busybox:latest`` does), else all the image's names.
+    """
+    if not names:
+        raise BadRequest("no images to export: give at least one name")
+    entries: list[tuple[ImageRecord, list[str]]] = []
+    for name in names:
+        image = await engine.images.resolve(name, compat=not call.libpod)
+        tags = list(image.names)
+        if not (reference.is_image_id(name) or image.id.startswith(name)):
+            with contextlib.suppress(InvalidArgument):
+                tags = [reference.parse(name).name]
+        if not call.libpod:
+            tags = [reference.docker_name(t) for t in tags]
+        entries.append((image, tags))
+    if fmt in ("docker-archive", ""):
+        parts = await engine.images.docker_archive(entries)
+    elif fmt == "oci-archive":
+        parts = await engine.images.oci_archive(entries)
+    else:
+        raise BadRequest(f"unsupported format {fmt!r}: use docker-archive or oci-archive")
+    request = cast(Request, call.request)
+    request.setHeader(b"Content-Type", TAR.encode())
+    request.setHeader(b"Content-Length", str(archive.total_size(parts)).encode())
+    await stream_chunks(request, archive.iter_parts(parts), engine.io)
+
+
+def prune_keeper(engine: Engine, filters: dict[str, list[str]]) -> Callable[[ImageRecord], bool]:
+    """What a prune must spare: images the filters (other than ``dangling``) do not select."""
+    selected = imagefilters.build(filters, {}, engine.events.now_ns())
+    return lambda image: not selected(image)

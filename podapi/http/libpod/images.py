@@ -1,0 +1,218 @@
+"""Libpod image routes: list, inspect, exists, history, tag/untag, remove, prune, load,
+import and export.  Names are Podman's fully qualified ones; IDs have no prefix.
+Short names given to tag/import become ``localhost/...`` as in Podman."""
+
+from typing import Any
+
+from klein import Response
+
+from podapi.engine.engine import Engine
+from podapi.engine.errors import NotFound, PodapiError
+from podapi.engine.images import RemoveReport
+from podapi.engine.times import NS, rfc3339_nano
+from podapi.http import images as shared
+from podapi.http.call import ApiCall, BadRequest
+from podapi.http.errors import status_for
+from podapi.http.responses import json_response, no_content
+from podapi.http.routing import Router
+from podapi.storage import reference
+from podapi.storage.images import ImageRecord
+
+LOCAL = "localhost"
+
+
+def encode_summary(image: ImageRecord) -> dict[str, Any]:
+    """Podman's ``entities.ImageSummary``."""
+    return {
+        "Id": image.id,
+        "ParentId": image.parent,
+        "RepoTags": list(image.names),
+        "RepoDigests": list(image.digests),
+        "Created": image.created // NS,
+        "Size": image.size,
+        "SharedSize": 0,
+        "VirtualSize": image.size,
+        "Labels": dict(image.labels) or None,
+        "Containers": 0,
+        "Names": list(image.names),
+        "Digest": image.manifest_digest,
+        "History": list(image.names_history),
+        "ReadOnly": False,
+        "Dangling": image.dangling,
+        "Arch": image.architecture,
+        "Os": image.os,
+        "IsManifestList": False,
+    }
+
+
+async def encode_inspect(engine: Engine, image: ImageRecord) -> dict[str, Any]:
+    """Podman's ``inspect.ImageData``."""
+    config = await engine.images.config(image)
+    section = config.get("config") or {}
+    layer_dirs = [engine.images.layers.path(d) for d in reversed(image.layers)]
+    return {
+        "Id": image.id,
+        "Digest": image.manifest_digest,
+        "RepoTags": list(image.names),
+        "RepoDigests": list(image.digests),
+        "Parent": image.parent,
+        "Comment": config.get("comment", ""),
+        "Created": rfc3339_nano(image.created),
+        "Config": section,
+        "Version": config.get("docker_version", ""),
+        "Author": config.get("author", ""),
+        "Architecture": image.architecture,
+        "Os": image.os,
+        "Size": image.size,
+        "VirtualSize": image.size,
+        "GraphDriver": {
+            "Name": "overlay",
+            "Data": {"LowerDir": ":".join(layer_dirs[1:]), "UpperDir": layer_dirs[0]}
+            if layer_dirs
+            else {},
+        },
+        "RootFS": {"Type": "layers", "Layers": list(image.layers)},
+        "Labels": section.get("Labels"),
+        "Annotations": {},
+        "ManifestType": image.manifest_media_type,
+        "User": section.get("User", ""),
+        "History": config.get("history") or [],
+        "NamesHistory": list(image.names_history),
+        **({"HealthCheck": section["Healthcheck"]} if section.get("Healthcheck") else {}),
+    }
+
+
+def podman_name(repo: str, tag: str | None = None) -> str:
+    """Podman normalises short names to ``localhost/``."""
+    return reference.join(repo, tag, default_domain=LOCAL).name
+
+
+def encode_report(report: RemoveReport, errors: list[str], exit_code: int) -> dict[str, Any]:
+    """Podman's ``ImageRemoveReport``."""
+    return {
+        "Untagged": report.untagged or None,
+        "Deleted": report.deleted or None,
+        "Errors": errors,
+        "ExitCode": exit_code,
+    }
+
+
+class LibpodImageRoutes:
+    """Image routes of the Libpod API that need no registry."""
+
+    def __init__(self, engine: Engine) -> None:
+        self._engine = engine
+
+    def register(self, router: Router) -> None:
+        """Add the routes."""
+        router.libpod("GET", "/images/json", self.list_images)
+        router.libpod("POST", "/images/load", self.load)
+        router.libpod("POST", "/images/import", self.import_)
+        router.libpod("POST", "/images/prune", self.prune)
+        router.libpod("DELETE", "/images/remove", self.remove_many)
+        router.libpod("GET", "/images/export", self.export)
+        router.libpod("GET", "/images/<path:name>/json", self.inspect)
+        router.libpod("GET", "/images/<path:name>/exists", self.exists)
+        router.libpod("GET", "/images/<path:name>/history", self.history)
+        router.libpod("GET", "/images/<path:name>/get", self.get)
+        router.libpod("POST", "/images/<path:name>/tag", self.tag)
+        router.libpod("POST", "/images/<path:name>/untag", self.untag)
+        router.libpod("DELETE", "/images/<path:name>", self.remove)
+
+    async def list_images(self, call: ApiCall) -> Response:
+        """``GET /libpod/images/json``."""
+        found = await shared.filtered_images(call, self._engine)
+        return json_response([encode_summary(image) for image in found])
+
+    async def inspect(self, call: ApiCall, name: str) -> Response:
+        """``GET /libpod/images/{name}/json``."""
+        image = await self._engine.images.resolve(name, compat=False)
+        return json_response(await encode_inspect(self._engine, image))
+
+    async def exists(self, call: ApiCall, name: str) -> Response:
+        """``GET /libpod/images/{name}/exists``: 204 or 404."""
+        await self._engine.images.resolve(name, compat=False)
+        return no_content()
+
+    async def history(self, call: ApiCall, name: str) -> Response:
+        """``GET /libpod/images/{name}/history``."""
+        return await shared.history(call, self._engine, name)
+
+    async def tag(self, call: ApiCall, name: str) -> Response:
+        """``POST /libpod/images/{name}/tag?repo=&tag=`` -> 201."""
+        image = await self._engine.images.resolve(name, compat=False)
+        repo = call.text("repo")
+        if not repo:
+            raise BadRequest("repo is required")
+        await self._engine.images.tag(image, podman_name(repo, call.text("tag")))
+        return no_content(201)
+
+    async def untag(self, call: ApiCall, name: str) -> Response:
+        """``POST /libpod/images/{name}/untag``: one name, or every name without ``repo``."""
+        image = await self._engine.images.resolve(name, compat=False)
+        repo = call.text("repo")
+        names = [podman_name(repo, call.text("tag"))] if repo else list(image.names)
+        for target in names:
+            if target not in image.names:
+                raise NotFound(f"{target}: tag not known", cause="tag not known")
+            await self._engine.images.untag(image, target)
+        return no_content(201)
+
+    async def remove(self, call: ApiCall, name: str) -> Response:
+        """``DELETE /libpod/images/{name}``."""
+        report = await self._engine.images.remove(name, compat=False, force=call.flag("force"))
+        return json_response(encode_report(report, [], 0))
+
+    async def remove_many(self, call: ApiCall) -> Response:
+        """``DELETE /libpod/images/remove?images=a&images=b&force&ignore&all``."""
+        names = call.texts("images")
+        if call.flag("all"):
+            names = [image.id for image in await self._engine.images.all()]
+        report, errors, exit_code = RemoveReport(), [], 0
+        for name in names:
+            try:
+                one = await self._engine.images.remove(name, compat=False, force=call.flag("force"))
+            except PodapiError as e:
+                if isinstance(e, NotFound) and call.flag("ignore"):
+                    continue
+                errors.append(e.message)
+                exit_code = 1 if status_for(e) == 404 and exit_code == 0 else 2
+                continue
+            report.untagged.extend(one.untagged)
+            report.deleted.extend(one.deleted)
+        return json_response(encode_report(report, errors, exit_code))
+
+    async def prune(self, call: ApiCall) -> Response:
+        """``POST /libpod/images/prune?all=&filters=``: ``[{"Id", "Size"}]``."""
+        filters = call.filters()
+        filters.pop("dangling", None)
+        keep = shared.prune_keeper(self._engine, filters)
+        report = await self._engine.images.prune(dangling_only=not call.flag("all"), keep=keep)
+        share = report.reclaimed // max(len(report.deleted), 1)
+        return json_response([{"Id": i, "Size": share, "Err": None} for i in report.deleted])
+
+    async def load(self, call: ApiCall) -> Response:
+        """``POST /libpod/images/load``: ``{"Names": [...]}``."""
+        loaded = await self._engine.images.load(call.request.content)
+        names = [n for item in loaded for n in (item.names or ("sha256:" + item.image.id,))]
+        return json_response({"Names": names})
+
+    async def import_(self, call: ApiCall) -> Response:
+        """``POST /libpod/images/import?reference=&changes=&message=``: ``{"Id": ...}``."""
+        name = call.text("reference")
+        image = await self._engine.images.import_rootfs(
+            call.request.content,
+            name=podman_name(name) if name else None,
+            changes=call.texts("changes"),
+            message=call.text("message") or "",
+        )
+        return json_response({"Id": image.id})
+
+    async def get(self, call: ApiCall, name: str) -> None:
+        """``GET /libpod/images/{name}/get?format=``."""
+        await shared.send_archive(call, self._engine, [name], call.text("format") or "")
+
+    async def export(self, call: ApiCall) -> None:
+        """``GET /libpod/images/export?references=a&references=b&format=``."""
+        names = [n for value in call.texts("references") for n in value.split(",") if n]
+        await shared.send_archive(call, self._engine, names, call.text("format") or "")
