@@ -25,7 +25,7 @@ import os
 import shutil
 import stat
 import tarfile
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import BinaryIO, cast
 
 from attrs import frozen
@@ -231,11 +231,29 @@ def clean_name(name: str) -> list[str]:
     return parts
 
 
-def _resolve_target(root: int, target: str) -> list[str]:
-    """The real components (no symlinks) of ``target``, resolved inside ``root``."""
+def _walk(
+    root: int,
+    components: Sequence[str],
+    *,
+    mkdir: Callable[[str, int], int] | None,
+    fail: Callable[[str], Exception],
+) -> tuple[list[str], int]:
+    """Open the directory ``components`` names below ``root``, symlinks resolved in scope.
+
+    Each component is opened with ``O_NOFOLLOW`` relative to its parent; a
+    symlink met on the way is expanded in place (an absolute target restarts at
+    ``root``, ``..`` never climbs above it), as Docker's ``FollowSymlinkInScope``.
+
+    :param mkdir: creates and opens a missing directory; None lets
+        ``FileNotFoundError`` through.
+    :param fail: builds the error for a component that is not a directory, or
+        for too many symlinks (given the reason).
+    :returns: the real (link-free) names from ``root`` and the open descriptor of
+        the last one (a duplicate of ``root`` for none); the caller closes it.
+    """
     names: list[str] = []
-    fds: list[int] = []
-    pending = list(reversed(target.split("/")))
+    stack: list[int] = []
+    pending = list(reversed(components))
     links = 0
     try:
         while pending:
@@ -243,36 +261,52 @@ def _resolve_target(root: int, target: str) -> list[str]:
             if name in ("", "."):
                 continue
             if name == "..":
-                if names:
+                if stack:  # lexically on the resolved path; at the root ".." is the root
                     names.pop()
-                    os.close(fds.pop())
+                    os.close(stack.pop())
                 continue
-            where = fds[-1] if fds else root
+            where = stack[-1] if stack else root
             try:
                 fd = os.open(name, _DIR_FLAGS, dir_fd=where)
             except FileNotFoundError:
-                raise NotFound(f"could not find the file {target}") from None
+                if mkdir is None:
+                    raise
+                fd = mkdir(name, where)
             except OSError as e:
                 if e.errno not in (errno.ELOOP, errno.ENOTDIR):
                     raise
                 link = _readlink(name, where)
                 if link is None:
-                    raise InvalidArgument("extraction point is not a directory") from None
+                    raise fail(f"{name!r} is not a directory") from None
                 links += 1
                 if links > _MAX_LINKS:
-                    raise InvalidArgument(f"too many symbolic links in {target}") from None
+                    raise fail("too many levels of symbolic links") from None
                 if link.startswith("/"):
                     names.clear()
-                    while fds:
-                        os.close(fds.pop())
+                    while stack:
+                        os.close(stack.pop())
                 pending.extend(reversed(link.split("/")))
                 continue
             names.append(name)
-            fds.append(fd)
-        return names
+            stack.append(fd)
+        return names, stack.pop() if stack else os.dup(root)
     finally:
-        for fd in fds:
+        for fd in stack:
             os.close(fd)
+
+
+def _resolve_target(root: int, target: str) -> list[str]:
+    """The real components (no symlinks) of ``target``, resolved inside ``root``."""
+
+    def fail(reason: str) -> Exception:
+        return InvalidArgument(f"extraction point {target}: {reason}")
+
+    try:
+        names, fd = _walk(root, target.split("/"), mkdir=None, fail=fail)
+    except FileNotFoundError:
+        raise NotFound(f"could not find the file {target}") from None
+    os.close(fd)
+    return names
 
 
 def _readlink(name: str, dir_fd: int) -> str | None:
@@ -404,49 +438,14 @@ class _Extractor:
         :raises FileNotFoundError: a component is missing and ``create`` is unset.
         :raises InvalidArchive: a component is not a directory, or symlinks loop.
         """
-        pending = list(reversed([*self._base, *parts]))
-        stack: list[int] = []
-        links = 0
-        try:
-            while pending:
-                name = pending.pop()
-                if name in ("", "."):
-                    continue
-                if name == "..":
-                    # Lexically on the resolved path; at the root ".." is the root.
-                    if stack:
-                        os.close(stack.pop())
-                    continue
-                where = stack[-1] if stack else self._root
-                try:
-                    fd = os.open(name, _DIR_FLAGS, dir_fd=where)
-                except FileNotFoundError:
-                    if not create:
-                        raise
-                    fd = self._mkdir(name, where)
-                except OSError as e:
-                    if e.errno not in (errno.ELOOP, errno.ENOTDIR):
-                        raise
-                    link = _readlink(name, where)
-                    if link is None:
-                        raise InvalidArchive(
-                            f"{'/'.join(parts)}: {name!r} is not a directory"
-                        ) from None
-                    links += 1
-                    if links > _MAX_LINKS:
-                        raise InvalidArchive(
-                            f"{'/'.join(parts)}: too many levels of symbolic links"
-                        ) from None
-                    if link.startswith("/"):
-                        while stack:
-                            os.close(stack.pop())
-                    pending.extend(reversed(link.split("/")))
-                    continue
-                stack.append(fd)
-            return stack.pop() if stack else os.dup(self._root)
-        finally:
-            for fd in stack:
-                os.close(fd)
+
+        def fail(reason: str) -> Exception:
+            return InvalidArchive(f"{'/'.join(parts)}: {reason}")
+
+        _, fd = _walk(
+            self._root, [*self._base, *parts], mkdir=self._mkdir if create else None, fail=fail
+        )
+        return fd
 
     def _mkdir(self, name: str, dir_fd: int) -> int:
         """Create a directory the archive implies but does not list; open it."""

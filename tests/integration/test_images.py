@@ -9,7 +9,7 @@ import signal
 import subprocess
 import tarfile
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 import docker
@@ -21,19 +21,6 @@ from tests.support import ServerProcess, raw_post, wait_for
 pytestmark = pytest.mark.integration
 
 Start = Callable[..., ServerProcess]
-
-
-@pytest.fixture
-def fresh(start_server: Start) -> ServerProcess:
-    """A server of the test's own (image tests change the store)."""
-    return start_server()
-
-
-@pytest.fixture
-def dock(fresh: ServerProcess) -> Iterator[docker.DockerClient]:
-    client = docker.DockerClient(base_url=fresh.uri, version="auto")
-    yield client
-    client.close()
 
 
 def store_files(server: ServerProcess) -> set[str]:

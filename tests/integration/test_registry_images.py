@@ -6,7 +6,7 @@ import os
 import shutil
 import subprocess
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 import docker
@@ -47,18 +47,6 @@ def inspect(name: str, raw: bool = False, creds: str | None = None) -> dict:
 
 def lines(body: bytes) -> list[dict]:
     return [json.loads(line) for line in body.splitlines() if line.strip()]
-
-
-@pytest.fixture
-def fresh(start_server: Start) -> ServerProcess:
-    return start_server()
-
-
-@pytest.fixture
-def dock(fresh: ServerProcess) -> Iterator[docker.DockerClient]:
-    client = docker.DockerClient(base_url=fresh.uri, version="auto")
-    yield client
-    client.close()
 
 
 def test_compat_pull_progress_and_digest(
