@@ -21,6 +21,8 @@ setup(
         "klein>=24.8",
         "treq>=24.9",
         "attrs>=23.1",
+        # (Un)structuring the stored container configuration (nested attrs classes).
+        "cattrs>=23.2",
     ],
     extras_require={
         "test": [

@@ -1,22 +1,55 @@
 """The engine facade the HTTP handlers talk to."""
 
+import fcntl
+import os
 import sqlite3
 import time
 from collections.abc import Callable
 from typing import Any
 
 from podapi.config import Config
+from podapi.engine.containers import ContainerService
 from podapi.engine.distribution import Distribution
+from podapi.engine.errors import PodapiError
 from podapi.engine.events import EventBus, EventLog
 from podapi.engine.images import ImageService
 from podapi.engine.layout import Layout
+from podapi.engine.lifecycle import Lifecycle
 from podapi.engine.state import State
-from podapi.engine.system import Info, ObjectCounts, System, server_id
+from podapi.engine.system import HostFacts, Info, ObjectCounts, System, server_id
 from podapi.oci import host
+from podapi.oci.probe import find_binary
 from podapi.oci.process import Runner
+from podapi.oci.runtime import OCIRuntime
+from podapi.oci.seccomp import Converter, load_default
+from podapi.storage.images import ImageRecord
 from podapi.storage.registries import RegistriesConfig
 from podapi.storage.registry import RegistryClient
 from podapi.threads import Blocking
+
+
+class ServerRunning(PodapiError):
+    """Another server already uses this runroot."""
+
+    cause = "runroot in use"
+
+
+def take_server_lock(path: str) -> int:
+    """Hold ``path`` locked for the server's life; refuse a second server (blocking)."""
+    fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        os.close(fd)
+        raise ServerRunning(f"another podapi server uses {os.path.dirname(path)}") from None
+    return fd
+
+
+def _seccomp_converter(facts: HostFacts) -> Converter | None:
+    profile = load_default()
+    if profile is None:
+        return None
+    return Converter(profile, go_arch=facts.arch, kernel=facts.kernel)
 
 
 def _ensure_server_id(conn: sqlite3.Connection) -> str:
@@ -55,26 +88,83 @@ class Engine:
         self.state = State(self.layout.database, db)
         self.events = EventBus(EventLog(self.layout.events_dir), db, now_ns)
         self.system = System(self.layout, io, runner, config.listen.uri)
-        self.images = ImageService(config.root, self.state, io, self.events, self._registries)
+        self.images = ImageService(
+            config.root,
+            state=self.state,
+            io=io,
+            events=self.events,
+            registries=self._registries,
+            in_use=self._containers_of,
+        )
         client = RegistryClient(
             reactor, blocking=io, blobs=self.images.blobs, registries=self._registries
         )
         self.distribution = Distribution(self.images, client, self.events, io, self._registries)
+        self.containers = ContainerService(
+            self.layout,
+            state=self.state,
+            io=io,
+            events=self.events,
+            images=self.images,
+            now_ns=now_ns,
+        )
+        self.runner = runner
+        self.clock = reactor
+        self._lifecycle: Lifecycle | None = None
+        self._server_lock: int | None = None
+
+    @property
+    def lifecycle(self) -> Lifecycle:
+        """Starting and stopping containers (available once started)."""
+        if self._lifecycle is None:
+            raise RuntimeError("engine is not started")
+        return self._lifecycle
+
+    async def _containers_of(self, image: ImageRecord) -> list[str]:
+        return await self.containers.using_image(image)
 
     def _registries(self) -> RegistriesConfig:
         facts = self.system.facts
         return facts.registries if facts is not None else RegistriesConfig()
 
-    async def start(self) -> None:
-        """Create the layout, open the database, load system facts."""
+    async def start(self, *, serve: bool = True) -> None:
+        """Create the layout, open the database, load system facts, follow containers.
+
+        :param serve: run as the server: hold the runroot's server lock (so
+            ``podapi.cleanup`` leaves exits to us), collect image garbage and
+            follow container exits.  ``podapi.cleanup`` passes False.
+        """
         await self.io(self.layout.create)
+        if serve:
+            self._server_lock = await self.io(take_server_lock, self.layout.server_lock)
         await self.state.open()
         persistent_id = await self.state.write(_ensure_server_id)
-        await self.system.load(self.config.runtime, persistent_id)
-        await self.images.start()
+        facts = await self.system.load(self.config.runtime, persistent_id, probe=serve)
+        runtime = None
+        if facts.runtime is not None:
+            runtime = OCIRuntime(self.runner, facts.runtime.path, self.layout.runtime_state)
+        self._lifecycle = Lifecycle(
+            self.containers,
+            images=self.images,
+            layout=self.layout,
+            io=self.io,
+            clock=self.clock,
+            runtime=runtime,
+            conmon_path=find_binary("conmon"),
+            seccomp=await self.io(_seccomp_converter, facts) if facts.seccomp_profile else None,
+            init_binary=facts.init_binary,
+        )
+        if serve:
+            await self.images.start()
+            await self.lifecycle.watch()
 
     async def stop(self) -> None:
-        """Close registry connections and the database."""
+        """Stop following containers, close registry connections and the database."""
+        if self._lifecycle is not None:
+            self._lifecycle.unwatch()
+        if self._server_lock is not None:
+            os.close(self._server_lock)  # releases the flock
+            self._server_lock = None
         await self.distribution.close()
         await self.state.close()
 
@@ -83,7 +173,17 @@ class Engine:
         images = await self.state.read(
             lambda c: int(c.execute("SELECT count(*) FROM images").fetchone()[0])
         )
-        return ObjectCounts(images=images)
+        states = await self.containers.counts()
+        running = states.get("running", 0) + states.get("stopping", 0)
+        paused = states.get("paused", 0)
+        total = sum(states.values())
+        return ObjectCounts(
+            containers=total,
+            running=running,
+            paused=paused,
+            stopped=total - running - paused,
+            images=images,
+        )
 
     async def info(self) -> Info:
         """A snapshot of everything ``/info`` reports."""

@@ -17,7 +17,7 @@ import shutil
 import tarfile
 import tempfile
 from collections import Counter, OrderedDict
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Awaitable, Callable, Iterator, Sequence
 from contextlib import contextmanager
 from functools import partial
 from typing import IO, Any, BinaryIO
@@ -30,6 +30,7 @@ from podapi.engine.errors import Conflict, InvalidArgument, NoSuchImage
 from podapi.engine.events import EventBus
 from podapi.engine.state import State
 from podapi.engine.times import parse_timestamp, rfc3339_nano
+from podapi.oci import rootfs
 from podapi.oci.host import go_arch
 from podapi.storage import archive, images, reference
 from podapi.storage.blobs import BlobStore
@@ -101,17 +102,21 @@ class ImageService:
     :param io: the blocking-work executor.
     :param events: where image events go.
     :param registries: the current registries.conf (short-name search list).
+    :param in_use: the containers made from an image (they keep it alive).
     """
 
     def __init__(
         self,
         root: str,
+        *,
         state: State,
         io: Blocking,
         events: EventBus,
         registries: Callable[[], RegistriesConfig],
+        in_use: Callable[[ImageRecord], Awaitable[list[str]]] | None = None,
     ) -> None:
         self.blobs = BlobStore(os.path.join(root, "storage"))
+        self._in_use = in_use
         self.layers = LayerStore(os.path.join(root, "storage"), self.blobs)
         self.spool_dir = os.path.join(root, "tmp")
         self._state = state
@@ -159,7 +164,7 @@ class ImageService:
     def _sweep(self, removed: list[str], keep_layers: set[str], keep_blobs: set[str]) -> int:
         freed = 0
         for diff_id in set(removed) | (self.layers.on_disk() - keep_layers):
-            freed += _tree_size(self.layers.path(diff_id))
+            freed += rootfs.tree_size(self.layers.path(diff_id))
             self.layers.remove(diff_id)
         for name in os.listdir(self.blobs.root):
             digest = "sha256:" + name
@@ -411,7 +416,7 @@ class ImageService:
             if by_name and not force:
                 name = _normalise_for_lookup(text, image, compat)
                 if name is not None and len(image.names) > 1:
-                    await self._state.write(lambda c: images.untag(c, image.id, name))
+                    await self._state.write(partial(images.untag, image_id=image.id, name=name))
                     report.untagged.append(name)
                     self._events.emit("image", "untag", image.id, name=name)
                     return report
@@ -421,11 +426,28 @@ class ImageService:
                     "referenced in multiple repositories",
                     cause="image is referenced in multiple repositories",
                 )
+            users = await self._users(image)
+            if users:
+                if not force:
+                    raise Conflict(
+                        f"conflict: unable to delete {image.id[:12]} (must be forced) - image "
+                        f"is being used by container {users[0][:12]}",
+                        cause="image is in use by a container",
+                    )
+                # Docker: forced, the names go but the image stays for its containers.
+                for name in image.names:
+                    await self._state.write(partial(images.untag, image_id=image.id, name=name))
+                    report.untagged.append(name)
+                    self._events.emit("image", "untag", image.id, name=name)
+                return report
             await self._delete(image, report)
             if prune_parents:
                 await self._delete_dangling_parents(image.parent, report)
             await self._collect()
         return report
+
+    async def _users(self, image: ImageRecord) -> list[str]:
+        return await self._in_use(image) if self._in_use is not None else []
 
     async def _delete(self, image: ImageRecord, report: RemoveReport) -> None:
         children = await self._state.read(lambda c: images.children(c, image.id))
@@ -463,7 +485,7 @@ class ImageService:
         report = RemoveReport()
         async with self._lock:
             for image in reversed(await self._state.read(images.load_images)):
-                if (dangling_only and image.names) or keep(image):
+                if (dangling_only and image.names) or keep(image) or await self._users(image):
                     continue
                 if await self._state.read(partial(images.children, image_id=image.id)):
                     continue
@@ -606,17 +628,6 @@ def _ingest_member(layers: LayerStore, tar: tarfile.TarFile, name: str) -> Inges
     if data is None:
         raise archive.InvalidImageArchive(f"archive member {name!r} is not a file")
     return layers.ingest(data)  # type: ignore[arg-type]
-
-
-def _tree_size(path: str) -> int:
-    total = 0
-    for directory, _, files in os.walk(path):
-        for name in files:
-            try:
-                total += os.lstat(os.path.join(directory, name)).st_size
-            except OSError:
-                continue
-    return total
 
 
 def _normalise_for_lookup(text: str, image: ImageRecord, compat: bool) -> str | None:

@@ -27,8 +27,124 @@ class Layout:
         """Uploaded request bodies too big for memory (image loads, archives)."""
         return os.path.join(self.root, "tmp")
 
+    @property
+    def exits_dir(self) -> str:
+        """Where conmon writes exit files (``<id>`` -> exit code)."""
+        return os.path.join(self.runroot, "exits")
+
+    @property
+    def runtime_state(self) -> str:
+        """The OCI runtime's private state directory (``runc --root``)."""
+        return os.path.join(self.runroot, "runtime")
+
+    @property
+    def server_lock(self) -> str:
+        """Held (flock) while a server runs, so ``podapi.cleanup`` leaves exits to it."""
+        return os.path.join(self.runroot, "server.lock")
+
+    def container(self, container_id: str) -> "ContainerPaths":
+        """The paths of one container."""
+        return ContainerPaths(
+            os.path.join(self.root, "containers", container_id),
+            os.path.join(self.runroot, "containers", container_id),
+        )
+
     def create(self) -> None:
         """Create the directories (blocking: call from a thread)."""
-        for path in (self.root, self.events_dir, self.spool_dir):
+        for path in (
+            self.root,
+            self.events_dir,
+            self.spool_dir,
+            os.path.join(self.root, "containers"),
+        ):
             os.makedirs(path, mode=0o700, exist_ok=True)
-        os.makedirs(self.runroot, mode=0o700, exist_ok=True)
+        for path in (
+            self.runroot,
+            self.exits_dir,
+            self.runtime_state,
+            os.path.join(self.runroot, "containers"),
+        ):
+            os.makedirs(path, mode=0o700, exist_ok=True)
+
+
+@frozen
+class ContainerPaths:
+    """Where one container's files live.
+
+    :ivar root: persistent: the overlay upper/work dirs, the mount point, the
+        log and the files bind-mounted into the container.
+    :ivar run: volatile: the OCI bundle (``config.json``), conmon's attach
+        socket and control FIFOs, pid files.
+    """
+
+    root: str
+    run: str
+
+    def _in_root(self, name: str) -> str:
+        return os.path.join(self.root, name)
+
+    def _in_run(self, name: str) -> str:
+        return os.path.join(self.run, name)
+
+    @property
+    def upper(self) -> str:
+        return self._in_root("upper")
+
+    @property
+    def work(self) -> str:
+        return self._in_root("work")
+
+    @property
+    def merged(self) -> str:
+        """The rootfs mount point."""
+        return self._in_root("merged")
+
+    @property
+    def userdata(self) -> str:
+        return self._in_root("userdata")
+
+    @property
+    def log(self) -> str:
+        """conmon's k8s-file log (its path must not contain ``:``)."""
+        return self._in_root("ctr.log")
+
+    @property
+    def hosts(self) -> str:
+        return os.path.join(self.userdata, "hosts")
+
+    @property
+    def hostname(self) -> str:
+        return os.path.join(self.userdata, "hostname")
+
+    @property
+    def resolv_conf(self) -> str:
+        return os.path.join(self.userdata, "resolv.conf")
+
+    @property
+    def containerenv(self) -> str:
+        return os.path.join(self.userdata, ".containerenv")
+
+    @property
+    def bundle(self) -> str:
+        """The OCI bundle dir; conmon puts ``attach``, ``ctl`` and ``winsz`` here."""
+        return self.run
+
+    @property
+    def config_json(self) -> str:
+        return self._in_run("config.json")
+
+    @property
+    def pidfile(self) -> str:
+        return self._in_run("pidfile")
+
+    @property
+    def conmon_pidfile(self) -> str:
+        return self._in_run("conmon.pid")
+
+    @property
+    def conmon_log(self) -> str:
+        return self._in_run("conmon.log")
+
+    @property
+    def attach(self) -> str:
+        return self._in_run("attach")

@@ -79,6 +79,33 @@ MIGRATIONS: Sequence[str] = (
         PRIMARY KEY (image_id, name)
     );
     """,
+    # 3: containers (podapi/storage/containers.py).
+    """
+    CREATE TABLE containers (
+        id TEXT PRIMARY KEY,
+        name TEXT NOT NULL UNIQUE,
+        image_id TEXT NOT NULL REFERENCES images(id),
+        image_name TEXT NOT NULL,
+        created INTEGER NOT NULL,
+        spec TEXT NOT NULL,
+        run TEXT NOT NULL,
+        state TEXT NOT NULL,
+        pid INTEGER NOT NULL DEFAULT 0,
+        conmon_pid INTEGER NOT NULL DEFAULT 0,
+        exit_code INTEGER NOT NULL DEFAULT 0,
+        started_at INTEGER NOT NULL DEFAULT 0,
+        finished_at INTEGER NOT NULL DEFAULT 0,
+        restart_count INTEGER NOT NULL DEFAULT 0,
+        run_id INTEGER NOT NULL DEFAULT 0,
+        oom_killed INTEGER NOT NULL DEFAULT 0,
+        error TEXT NOT NULL DEFAULT '',
+        stopped_by_user INTEGER NOT NULL DEFAULT 0,
+        health_status TEXT NOT NULL DEFAULT '',
+        health_failing INTEGER NOT NULL DEFAULT 0,
+        health_log TEXT NOT NULL DEFAULT '[]'
+    );
+    CREATE INDEX containers_image ON containers(image_id);
+    """,
 )
 
 

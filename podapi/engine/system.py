@@ -142,10 +142,14 @@ class System:
         self.facts: HostFacts | None = None
         self._components: SharedResult[Components] | None = None
 
-    async def load(self, requested_runtime: str | None, persistent_id: str) -> HostFacts:
-        """Gather the static facts and start probing helper versions."""
+    async def load(
+        self, requested_runtime: str | None, persistent_id: str, probe: bool = True
+    ) -> HostFacts:
+        """Gather the static facts; with ``probe`` start probing helper versions now
+        (the server does, so ``/version`` never waits), else on first use."""
         self.facts = await self._io(gather_facts, self._layout, requested_runtime, persistent_id)
-        self._components = SharedResult(self._probe(self.facts))
+        if probe:
+            self._components = SharedResult(self._probe(self.facts))
         return self.facts
 
     async def _probe(self, facts: HostFacts) -> Components:
@@ -157,7 +161,9 @@ class System:
         return Components(runtime=runtime, conmon=conmon)
 
     async def components(self) -> Components:
-        """The probed versions (waits for the start-up probe the first time)."""
-        if self._components is None:
+        """The probed versions (waits for the start-up probe, or starts it, the first time)."""
+        if self.facts is None:
             raise RuntimeError("system facts are not loaded")
+        if self._components is None:
+            self._components = SharedResult(self._probe(self.facts))
         return await self._components.get()

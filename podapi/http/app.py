@@ -3,9 +3,11 @@
 from twisted.internet.interfaces import IReactorTime
 
 from podapi.engine.engine import Engine
+from podapi.http.compat.containers import CompatContainerRoutes
 from podapi.http.compat.distribution import CompatDistributionRoutes
 from podapi.http.compat.images import CompatImageRoutes
 from podapi.http.compat.system import CompatSystemRoutes
+from podapi.http.libpod.containers import LibpodContainerRoutes
 from podapi.http.libpod.distribution import LibpodDistributionRoutes
 from podapi.http.libpod.images import LibpodImageRoutes
 from podapi.http.libpod.system import LibpodSystemRoutes
@@ -23,4 +25,7 @@ def build_router(engine: Engine, clock: IReactorTime) -> Router:
     LibpodImageRoutes(engine).register(router)
     CompatDistributionRoutes(engine).register(router)
     LibpodDistributionRoutes(engine).register(router)
+    compat_containers = CompatContainerRoutes(engine)
+    compat_containers.register(router)
+    LibpodContainerRoutes(engine, compat_containers).register(router)
     return router

@@ -174,7 +174,8 @@ class PodAPISite(Site):
         self.headers = headers
         self.spool_dir = spool_dir
         self.channels: set[TrackedChannel] = set()
-        self.hijacked: set[Any] = set()
+        #: Hijacked connections (attach, exec) and the raw protocol now owning each.
+        self.hijacked: dict[TrackedChannel, Any] = {}
         self.draining = False
         self._all_closed: Deferred[None] | None = None
 
@@ -199,7 +200,7 @@ class PodAPISite(Site):
     def forget(self, channel: Any) -> None:
         """A connection (HTTP or hijacked) is gone."""
         self.channels.discard(channel)
-        self.hijacked.discard(channel)
+        self.hijacked.pop(channel, None)
         self.tracker.closed(channel)
         if self._all_closed is not None and not self.channels and not self.hijacked:
             done, self._all_closed = self._all_closed, None
@@ -212,7 +213,7 @@ class PodAPISite(Site):
         idle expiry, when there are none, or on SIGTERM.
         """
         self.draining = True
-        for session in list(self.hijacked):
+        for session in list(self.hijacked.values()):
             session.transport.loseConnection()
         for channel in list(self.channels):
             channel.close_when_idle()
@@ -223,6 +224,6 @@ class PodAPISite(Site):
         try:
             await self._all_closed
         except Exception:  # the deadline passed
-            for conn in list(self.channels) + list(self.hijacked):
+            for conn in [*self.channels, *self.hijacked.values()]:
                 if conn.transport is not None:
                     conn.transport.abortConnection()

@@ -25,12 +25,13 @@ import os
 import shutil
 import stat
 import tarfile
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from typing import BinaryIO, cast
 
 from attrs import frozen
 
 from podapi.engine.errors import InvalidArgument, NotFound
+from podapi.storage.scope import DIR_FLAGS, walk
 
 CHUNK = 1024 * 1024
 # File data goes through tarfile's stream object, which builds a fresh bytes
@@ -48,9 +49,6 @@ _PAX_XATTR = "SCHILY.xattr."
 # overlayfs keeps its own bookkeeping under this prefix; a layer that carries such
 # attributes (a careless export of an upper dir) must not steer our mounts.
 _OVERLAY_XATTR = "trusted.overlay."
-# Linux's own limit (MAXSYMLINKS) on symlinks followed while resolving one path.
-_MAX_LINKS = 40
-_DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
 _FILE_FLAGS = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
 _IMPLICIT_DIR_MODE = 0o755
 
@@ -231,70 +229,6 @@ def clean_name(name: str) -> list[str]:
     return parts
 
 
-def _walk(
-    root: int,
-    components: Sequence[str],
-    *,
-    mkdir: Callable[[str, int], int] | None,
-    fail: Callable[[str], Exception],
-) -> tuple[list[str], int]:
-    """Open the directory ``components`` names below ``root``, symlinks resolved in scope.
-
-    Each component is opened with ``O_NOFOLLOW`` relative to its parent; a
-    symlink met on the way is expanded in place (an absolute target restarts at
-    ``root``, ``..`` never climbs above it), as Docker's ``FollowSymlinkInScope``.
-
-    :param mkdir: creates and opens a missing directory; None lets
-        ``FileNotFoundError`` through.
-    :param fail: builds the error for a component that is not a directory, or
-        for too many symlinks (given the reason).
-    :returns: the real (link-free) names from ``root`` and the open descriptor of
-        the last one (a duplicate of ``root`` for none); the caller closes it.
-    """
-    names: list[str] = []
-    stack: list[int] = []
-    pending = list(reversed(components))
-    links = 0
-    try:
-        while pending:
-            name = pending.pop()
-            if name in ("", "."):
-                continue
-            if name == "..":
-                if stack:  # lexically on the resolved path; at the root ".." is the root
-                    names.pop()
-                    os.close(stack.pop())
-                continue
-            where = stack[-1] if stack else root
-            try:
-                fd = os.open(name, _DIR_FLAGS, dir_fd=where)
-            except FileNotFoundError:
-                if mkdir is None:
-                    raise
-                fd = mkdir(name, where)
-            except OSError as e:
-                if e.errno not in (errno.ELOOP, errno.ENOTDIR):
-                    raise
-                link = _readlink(name, where)
-                if link is None:
-                    raise fail(f"{name!r} is not a directory") from None
-                links += 1
-                if links > _MAX_LINKS:
-                    raise fail("too many levels of symbolic links") from None
-                if link.startswith("/"):
-                    names.clear()
-                    while stack:
-                        os.close(stack.pop())
-                pending.extend(reversed(link.split("/")))
-                continue
-            names.append(name)
-            stack.append(fd)
-        return names, stack.pop() if stack else os.dup(root)
-    finally:
-        for fd in stack:
-            os.close(fd)
-
-
 def _resolve_target(root: int, target: str) -> list[str]:
     """The real components (no symlinks) of ``target``, resolved inside ``root``."""
 
@@ -302,21 +236,11 @@ def _resolve_target(root: int, target: str) -> list[str]:
         return InvalidArgument(f"extraction point {target}: {reason}")
 
     try:
-        names, fd = _walk(root, target.split("/"), mkdir=None, fail=fail)
+        names, fd = walk(root, target.split("/"), mkdir=None, fail=fail)
     except FileNotFoundError:
         raise NotFound(f"could not find the file {target}") from None
     os.close(fd)
     return names
-
-
-def _readlink(name: str, dir_fd: int) -> str | None:
-    """The target of symlink ``name``, or None if it is something else."""
-    try:
-        return os.readlink(name, dir_fd=dir_fd)
-    except OSError as e:
-        if e.errno in (errno.EINVAL, errno.ENOENT):
-            return None
-        raise
 
 
 def _lstat(name: str, dir_fd: int) -> os.stat_result | None:
@@ -442,7 +366,7 @@ class _Extractor:
         def fail(reason: str) -> Exception:
             return InvalidArchive(f"{'/'.join(parts)}: {reason}")
 
-        _, fd = _walk(
+        _, fd = walk(
             self._root, [*self._base, *parts], mkdir=self._mkdir if create else None, fail=fail
         )
         return fd
@@ -452,7 +376,7 @@ class _Extractor:
         # If something appeared meanwhile, the no-follow open below decides.
         with contextlib.suppress(FileExistsError):
             os.mkdir(name, _IMPLICIT_DIR_MODE, dir_fd=dir_fd)
-        fd = os.open(name, _DIR_FLAGS, dir_fd=dir_fd)
+        fd = os.open(name, DIR_FLAGS, dir_fd=dir_fd)
         try:
             os.fchmod(fd, _IMPLICIT_DIR_MODE)  # undo the process umask
         except BaseException:
@@ -569,7 +493,7 @@ class _Extractor:
     ) -> None:
         if not self._clear(parent, name, parts, is_dir=True):
             os.mkdir(name, 0o700, dir_fd=parent)
-        fd = os.open(name, _DIR_FLAGS, dir_fd=parent)
+        fd = os.open(name, DIR_FLAGS, dir_fd=parent)
         try:
             _set_xattrs(fd, _xattrs(member))
         finally:
@@ -673,7 +597,7 @@ class _Extractor:
             except (FileNotFoundError, InvalidArchive):
                 continue  # replaced by a later entry
             try:
-                fd = os.open(parts[-1], _DIR_FLAGS, dir_fd=parent)
+                fd = os.open(parts[-1], DIR_FLAGS, dir_fd=parent)
             except OSError as e:
                 if e.errno in (errno.ENOENT, errno.ENOTDIR, errno.ELOOP):
                     continue

@@ -46,7 +46,7 @@ def engine(tmp_path: Path, now: Time) -> Iterator[Engine]:
     engine = Engine(
         config, io=InlineBlocking(), db=InlineBlocking(), runner=runner, reactor=Clock(), now_ns=now
     )
-    pytest_twisted.blockon(Deferred.fromCoroutine(engine.start()))
+    pytest_twisted.blockon(Deferred.fromCoroutine(engine.start(serve=False)))
     yield engine
     pytest_twisted.blockon(Deferred.fromCoroutine(engine.stop()))
 

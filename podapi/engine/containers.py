@@ -1,0 +1,306 @@
+"""Containers: create, look up, list, rename, update, remove and prune.
+
+Running them (start, stop, exits, restarts) is :mod:`podapi.engine.lifecycle`;
+this module owns the records and the files of each container.  Every change
+to one container happens under its own lock, so concurrent requests for the
+same container are applied one after another.
+"""
+
+import os
+import secrets
+import shutil
+from collections import defaultdict
+from collections.abc import Callable, Mapping
+from functools import partial
+from typing import Any
+
+from attrs import evolve
+from twisted.internet.defer import DeferredLock
+
+from podapi.engine.containerspec import (
+    ContainerSpec,
+    RunConfig,
+    check_name,
+    check_restart_policy,
+    healthcheck_from_docker,
+    merge_env,
+    signal_number,
+)
+from podapi.engine.errors import Conflict, InvalidArgument, NoSuchContainer
+from podapi.engine.events import EventBus
+from podapi.engine.images import ImageService
+from podapi.engine.layout import ContainerPaths, Layout
+from podapi.engine.naming import generate_name
+from podapi.engine.state import State
+from podapi.oci import rootfs
+from podapi.storage import containers as rows
+from podapi.storage.containers import CREATED, EXITED, ContainerRecord
+from podapi.storage.images import ImageRecord
+from podapi.threads import Blocking
+
+DEFAULT_PATH = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+DEFAULT_STOP_TIMEOUT = 10
+NETWORK_MODES = ("none", "host")
+
+
+def run_config(
+    spec: ContainerSpec, image_config: Mapping[str, Any], container_id: str, hostname: str
+) -> RunConfig:
+    """Merge the request with the image config, the way Docker does.
+
+    A client entrypoint replaces the image's and drops the image's command
+    (unless the client gives a command too).
+    """
+    section: Mapping[str, Any] = image_config.get("config") or {}
+    entrypoint = tuple(
+        spec.entrypoint if spec.entrypoint is not None else section.get("Entrypoint") or ()
+    )
+    if spec.command is not None:
+        command = tuple(spec.command)
+    elif spec.entrypoint is not None:
+        command = ()
+    else:
+        command = tuple(section.get("Cmd") or ())
+    argv = entrypoint + command
+    if not argv:
+        raise InvalidArgument(
+            "no command specified: the image has no Cmd or Entrypoint and the request gives none",
+            cause="no command specified",
+        )
+    env = merge_env(section.get("Env") or (), spec.env)
+    if not any(e.startswith("PATH=") for e in env):
+        env = (DEFAULT_PATH, *env)
+    extra = [f"HOSTNAME={hostname}", "container=podman"] + (["TERM=xterm"] if spec.tty else [])
+    env = merge_env([*extra, *env], [])
+    stop_signal = spec.stop_signal or section.get("StopSignal") or "SIGTERM"
+    signal_number(stop_signal)
+    healthcheck = spec.healthcheck
+    if healthcheck is None and section.get("Healthcheck"):
+        healthcheck = healthcheck_from_docker(section["Healthcheck"])
+    if spec.no_healthcheck or (healthcheck is not None and healthcheck.test[:1] == ("NONE",)):
+        healthcheck = None
+    return RunConfig(
+        path=argv[0],
+        args=argv[1:],
+        entrypoint=entrypoint,
+        command=command,
+        env=env,
+        working_dir=spec.working_dir or section.get("WorkingDir") or "/",
+        user=spec.user if spec.user is not None else section.get("User") or "",
+        hostname=hostname,
+        labels={**(section.get("Labels") or {}), **spec.labels},
+        stop_signal=stop_signal,
+        stop_timeout=DEFAULT_STOP_TIMEOUT if spec.stop_timeout is None else spec.stop_timeout,
+        exposed_ports=tuple(
+            dict.fromkeys([*(section.get("ExposedPorts") or {}), *spec.exposed_ports])
+        ),
+        healthcheck=healthcheck,
+    )
+
+
+def check_spec(spec: ContainerSpec) -> ContainerSpec:
+    """Validate what a request can get wrong before anything is stored."""
+    if spec.network_mode not in NETWORK_MODES:
+        raise InvalidArgument(
+            f"network mode {spec.network_mode!r} is not available: use none or host",
+            cause="invalid network mode",
+        )
+    policy = check_restart_policy(spec.restart_policy)
+    if spec.auto_remove and policy.name != "no":
+        raise InvalidArgument(
+            "conflicting options: cannot specify both --restart and --rm",
+            cause="conflicting options",
+        )
+    resources = spec.resources
+    for label, value in (
+        ("memory", resources.memory),
+        ("memory swap", resources.memory_swap),
+        ("pids limit", resources.pids_limit),
+    ):
+        if value is not None and value < -1:
+            raise InvalidArgument(f"invalid {label}: {value}")
+    if resources.memory is not None and 0 < resources.memory < 6 * 1024 * 1024:
+        raise InvalidArgument("Minimum memory limit allowed is 6MB", cause="invalid memory")
+    if (
+        resources.memory_swap is not None
+        and resources.memory_swap > 0
+        and resources.memory is not None
+        and resources.memory_swap < resources.memory
+    ):
+        raise InvalidArgument("Minimum memoryswap limit should be larger than memory limit")
+    if spec.stop_signal:
+        signal_number(spec.stop_signal)
+    return evolve(spec, restart_policy=policy)
+
+
+def prepare_dirs(paths: ContainerPaths) -> None:
+    """Create a new container's directories (blocking)."""
+    for path in (paths.upper, paths.work, paths.merged, paths.userdata, paths.run):
+        os.makedirs(path, mode=0o700, exist_ok=True)
+
+
+def remove_dirs(paths: ContainerPaths) -> None:
+    """Delete a container's files (blocking); the rootfs must be unmounted."""
+    rootfs.unmount(paths.merged)
+    for path in (paths.root, paths.run):
+        shutil.rmtree(path, ignore_errors=True)
+
+
+class ContainerService:
+    """Container records and files.
+
+    :param layout: where container files live.
+    :param state: the state database.
+    :param io: the blocking-work executor.
+    :param events: where container events go.
+    :param images: image lookup (a container keeps its image's layers in use).
+    :param now_ns: the wall clock.
+    """
+
+    def __init__(
+        self,
+        layout: Layout,
+        *,
+        state: State,
+        io: Blocking,
+        events: EventBus,
+        images: ImageService,
+        now_ns: Callable[[], int],
+    ) -> None:
+        self.layout = layout
+        self._state = state
+        self._io = io
+        self._events = events
+        self._images = images
+        self._now = now_ns
+        self._locks: defaultdict[str, DeferredLock] = defaultdict(DeferredLock)
+
+    def lock(self, container_id: str) -> DeferredLock:
+        """The lock that orders changes to one container."""
+        return self._locks[container_id]
+
+    def now(self) -> int:
+        """The wall clock in nanoseconds."""
+        return self._now()
+
+    async def claim_exit(
+        self, record: ContainerRecord, *, exit_code: int, oom_killed: bool
+    ) -> ContainerRecord | None:
+        """Mark the current run exited; None when someone else already did (see rows)."""
+        return await self._state.write(
+            partial(
+                rows.claim_exit,
+                container_id=record.id,
+                run_id=record.run_id,
+                exit_code=exit_code,
+                finished_at=self._now(),
+                oom_killed=oom_killed,
+            )
+        )
+
+    def paths(self, container_id: str) -> ContainerPaths:
+        """One container's paths."""
+        return self.layout.container(container_id)
+
+    # --- queries --------------------------------------------------------------------
+
+    async def all(self) -> list[ContainerRecord]:
+        """Every container, oldest first."""
+        return await self._state.read(rows.load_all)
+
+    async def get(self, container_id: str) -> ContainerRecord:
+        """A container by full ID."""
+        return await self._state.read(partial(rows.load, container_id=container_id))
+
+    async def resolve(self, text: str) -> ContainerRecord:
+        """By name, full ID or unique ID prefix; 404 otherwise."""
+        found = await self._state.read(partial(rows.resolve, text=text))
+        if found is None:
+            raise NoSuchContainer(f'no container with name or ID "{text}" found: no such container')
+        return await self.get(found)
+
+    async def using_image(self, image: ImageRecord) -> list[str]:
+        """IDs of containers made from ``image``."""
+        return await self._state.read(partial(rows.using_image, image_id=image.id))
+
+    async def counts(self) -> dict[str, int]:
+        """Containers per state."""
+        return await self._state.read(rows.counts)
+
+    # --- changes --------------------------------------------------------------------
+
+    async def create(self, spec: ContainerSpec, *, compat: bool) -> ContainerRecord:
+        """Store a new container (files prepared, nothing running yet)."""
+        spec = check_spec(spec)
+        image = await self._images.resolve(spec.image, compat=compat)
+        config = await self._images.config(image)
+        container_id = secrets.token_hex(32)
+        if spec.name:
+            name = check_name(spec.name)
+        else:
+            taken = {c.name for c in await self.all()}
+            name = generate_name(taken)
+        hostname = spec.hostname or container_id[:12]
+        record = ContainerRecord(
+            id=container_id,
+            name=name,
+            image_id=image.id,
+            image_name=spec.image,
+            created=self._now(),
+            spec=spec,
+            run=run_config(spec, config, container_id, hostname),
+            state=CREATED,
+        )
+        paths = self.paths(container_id)
+        await self._io(prepare_dirs, paths)
+        try:
+            await self._state.write(partial(rows.insert, record=record))
+        except BaseException:
+            await self._io(remove_dirs, paths)
+            raise
+        self.emit(record, "create")
+        return record
+
+    def emit(self, record: ContainerRecord, action: str, **extra: str) -> None:
+        """A container event with Podman's attributes (name, image, labels)."""
+        attributes = {**record.run.labels, "name": record.name, "image": record.image_name, **extra}
+        self._events.emit("container", action, record.id, **attributes)
+
+    async def update_record(self, container_id: str, **values: Any) -> ContainerRecord:
+        """Change stored fields of a container."""
+        return await self._state.write(partial(rows.update, container_id=container_id, **values))
+
+    async def rename(self, record: ContainerRecord, new_name: str) -> ContainerRecord:
+        """``docker rename``."""
+        name = check_name(new_name)
+        async with self.lock(record.id):
+            renamed = await self._state.write(
+                partial(rows.rename, container_id=record.id, name=name)
+            )
+        self.emit(renamed, "rename", oldName=record.name)
+        return renamed
+
+    async def forget(self, record: ContainerRecord) -> None:
+        """Delete a stopped container's files and record (caller holds its lock)."""
+        if record.state not in (CREATED, EXITED, "initialized"):
+            raise Conflict(f"container {record.id} is {record.state}: cannot remove it")
+        await self._io(remove_dirs, self.paths(record.id))
+        await self._state.write(partial(rows.delete, container_id=record.id))
+        self._locks.pop(record.id, None)
+        self.emit(record, "remove")
+
+    async def changes(self, record: ContainerRecord) -> list[tuple[str, int]]:
+        """Docker's filesystem diff: ``(path, kind)``, kind 0 changed, 1 added, 2 deleted."""
+        image = await self._images.get(record.image_id)
+        lowers = [self._images.layers.path(d) for d in reversed(image.layers)]
+        return await self._io(rootfs.changes, self.paths(record.id).upper, lowers)
+
+    async def sizes(self, record: ContainerRecord) -> tuple[int, int]:
+        """``(SizeRw, SizeRootFs)``: the container's own writes, and those plus its image."""
+        image = await self._images.get(record.image_id)
+        written = await self._io(rootfs.tree_size, self.paths(record.id).upper)
+        return written, written + image.size
+
+    async def prunable(self, keep: Callable[[ContainerRecord], bool]) -> list[ContainerRecord]:
+        """Stopped containers a prune may remove (those ``keep`` does not spare)."""
+        return [c for c in await self.all() if not c.alive and not keep(c)]

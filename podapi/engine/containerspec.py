@@ -1,0 +1,263 @@
+"""What a container is asked to be: one model for both API dialects.
+
+The compat tree decodes Docker's ``Config`` + ``HostConfig`` into a
+:class:`ContainerSpec`; the libpod tree decodes Podman's ``SpecGenerator``
+into the same class.  At create time the engine merges it with the image
+config into a :class:`RunConfig` (what actually runs), and both are stored.
+"""
+
+import re
+import signal as signals
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import cattrs
+from attrs import field, frozen
+
+from podapi.engine.errors import InvalidArgument
+
+NAME = re.compile(r"^/?[a-zA-Z0-9][a-zA-Z0-9_.-]+$")
+RESTART_POLICIES = ("no", "always", "on-failure", "unless-stopped")
+
+
+@frozen
+class Resources:
+    """cgroup limits (unset fields mean "no limit")."""
+
+    memory: int | None = None
+    memory_swap: int | None = None
+    memory_reservation: int | None = None
+    cpu_shares: int | None = None
+    cpu_quota: int | None = None
+    cpu_period: int | None = None
+    cpuset_cpus: str | None = None
+    cpuset_mems: str | None = None
+    pids_limit: int | None = None
+
+
+@frozen
+class Ulimit:
+    """One rlimit in Docker's naming (``nofile``, soft, hard)."""
+
+    name: str
+    soft: int
+    hard: int
+
+
+@frozen
+class RestartPolicy:
+    """Docker's restart policy."""
+
+    name: str = "no"
+    max_retries: int = 0
+
+
+@frozen
+class Healthcheck:
+    """A health check (Docker's ``HealthConfig``); durations in nanoseconds."""
+
+    test: tuple[str, ...] = ()
+    interval: int = 0
+    timeout: int = 0
+    start_period: int = 0
+    retries: int = 0
+
+
+@frozen
+class MountSpec:
+    """A bind, tmpfs or volume mount asked for by the client."""
+
+    type: str
+    destination: str
+    source: str = ""
+    readonly: bool = False
+    options: tuple[str, ...] = ()
+
+
+@frozen
+class ContainerSpec:
+    """A container as the client described it (either dialect)."""
+
+    image: str
+    name: str | None = None
+    entrypoint: tuple[str, ...] | None = None
+    command: tuple[str, ...] | None = None
+    env: tuple[str, ...] = ()
+    working_dir: str | None = None
+    user: str | None = None
+    tty: bool = False
+    open_stdin: bool = False
+    stdin_once: bool = False
+    hostname: str | None = None
+    domainname: str = ""
+    labels: Mapping[str, str] = field(factory=dict)
+    annotations: Mapping[str, str] = field(factory=dict)
+    stop_signal: str | None = None
+    stop_timeout: int | None = None
+    exposed_ports: tuple[str, ...] = ()
+    healthcheck: Healthcheck | None = None
+    no_healthcheck: bool = False
+    # host configuration
+    network_mode: str = "none"
+    mounts: tuple[MountSpec, ...] = ()
+    privileged: bool = False
+    readonly_rootfs: bool = False
+    cap_add: tuple[str, ...] = ()
+    cap_drop: tuple[str, ...] = ()
+    security_opt: tuple[str, ...] = ()
+    init: bool = False
+    resources: Resources = field(factory=Resources)
+    ulimits: tuple[Ulimit, ...] = ()
+    shm_size: int | None = None
+    restart_policy: RestartPolicy = field(factory=RestartPolicy)
+    auto_remove: bool = False
+    log_max_size: int | None = None
+    extra_hosts: tuple[str, ...] = ()
+    dns: tuple[str, ...] = ()
+    dns_search: tuple[str, ...] = ()
+    dns_options: tuple[str, ...] = ()
+    group_add: tuple[str, ...] = ()
+    sysctls: Mapping[str, str] = field(factory=dict)
+    oom_score_adj: int | None = None
+    pid_mode: str = ""
+    ipc_mode: str = ""
+    uts_mode: str = ""
+
+
+@frozen
+class RunConfig:
+    """What runs: the spec merged with the image config at create time."""
+
+    path: str
+    args: tuple[str, ...]
+    entrypoint: tuple[str, ...]
+    command: tuple[str, ...]
+    env: tuple[str, ...]
+    working_dir: str
+    user: str
+    hostname: str
+    labels: Mapping[str, str]
+    stop_signal: str
+    stop_timeout: int
+    exposed_ports: tuple[str, ...]
+    healthcheck: Healthcheck | None
+
+
+_converter = cattrs.Converter()
+
+
+def to_json(value: ContainerSpec | RunConfig) -> dict[str, Any]:
+    """A JSON-able dict of a spec or run config (for the state database)."""
+    return _converter.unstructure(value)
+
+
+def spec_from_json(data: Mapping[str, Any]) -> ContainerSpec:
+    """The inverse of :func:`to_json` for a :class:`ContainerSpec`."""
+    return _converter.structure(data, ContainerSpec)
+
+
+def run_config_from_json(data: Mapping[str, Any]) -> RunConfig:
+    """The inverse of :func:`to_json` for a :class:`RunConfig`."""
+    return _converter.structure(data, RunConfig)
+
+
+def check_name(name: str) -> str:
+    """Docker's container name rule; returns the name without a leading ``/``."""
+    if not NAME.match(name):
+        raise InvalidArgument(
+            f"Invalid container name ({name}), only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed",
+            cause="invalid container name",
+        )
+    return name.removeprefix("/")
+
+
+def signal_number(value: str | int) -> int:
+    """``SIGTERM``, ``TERM``, ``15`` or 15 -> 15; InvalidArgument for anything else."""
+    text = str(value).strip().upper()
+    if text.isdigit():
+        number = int(text)
+        if 0 < number < 65:
+            return number
+    else:
+        name = text if text.startswith("SIG") else "SIG" + text
+        if name.startswith("SIGRTMIN") or name.startswith("SIGRTMAX"):
+            base = signals.SIGRTMIN if name.startswith("SIGRTMIN") else signals.SIGRTMAX
+            offset = name[8:] or "0"
+            try:
+                return int(base) + int(offset)
+            except ValueError:
+                pass
+        member = signals.Signals.__members__.get(name)
+        if member is not None:
+            return int(member)
+    raise InvalidArgument(f"invalid signal: {value}", cause="invalid signal")
+
+
+def check_restart_policy(policy: RestartPolicy) -> RestartPolicy:
+    """Validate a restart policy name and retry count."""
+    name = policy.name or "no"
+    if name not in RESTART_POLICIES:
+        raise InvalidArgument(
+            f"invalid restart policy {name!r}: use one of {', '.join(RESTART_POLICIES)}"
+        )
+    if policy.max_retries < 0:
+        raise InvalidArgument("maximum retry count cannot be negative")
+    if policy.max_retries and name != "on-failure":
+        raise InvalidArgument(f"maximum retry count cannot be used with restart policy {name!r}")
+    return RestartPolicy(name, policy.max_retries)
+
+
+def parse_size(value: str | int) -> int:
+    """``512m``, ``1g``, ``1024`` -> bytes (Docker's ``RAMInBytes``)."""
+    if isinstance(value, int):
+        if value < 0:
+            raise InvalidArgument(f"invalid size: {value}")
+        return value
+    match = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([kmgtp]?)b?\s*", value.lower())
+    if not match:
+        raise InvalidArgument(f"invalid size: {value!r}")
+    number, unit = match.groups()
+    return int(float(number) * 1024 ** " kmgtp".index(unit or " "))
+
+
+def merge_env(base: Sequence[str], overrides: Sequence[str]) -> tuple[str, ...]:
+    """Image env then the client's, later keys replacing earlier ones, order kept.
+
+    As in Docker's API, a client entry without ``=`` removes the variable.
+    """
+    merged: dict[str, str] = {}
+    for item in base:
+        merged[item.partition("=")[0]] = item
+    for item in overrides:
+        key, sep, _ = item.partition("=")
+        if not key:
+            raise InvalidArgument(f"invalid environment variable: {item!r}")
+        if sep:
+            merged[key] = item
+        else:
+            merged.pop(key, None)
+    return tuple(merged.values())
+
+
+def healthcheck_from_docker(config: Mapping[str, Any]) -> Healthcheck:
+    """Docker's ``HealthConfig`` JSON (``Test``, durations in ns) as a :class:`Healthcheck`."""
+    test = config.get("Test") or config.get("test") or ()
+    if not isinstance(test, list) or not all(isinstance(t, str) for t in test):
+        raise InvalidArgument("Healthcheck.Test must be a list of strings")
+
+    def duration(key: str) -> int:
+        value = config.get(key) or 0
+        if not isinstance(value, int) or value < 0:
+            raise InvalidArgument(f"Healthcheck.{key} must be a non-negative integer (ns)")
+        return value
+
+    retries = config.get("Retries") or 0
+    if not isinstance(retries, int) or retries < 0:
+        raise InvalidArgument("Healthcheck.Retries must be a non-negative integer")
+    return Healthcheck(
+        test=tuple(test),
+        interval=duration("Interval"),
+        timeout=duration("Timeout"),
+        start_period=duration("StartPeriod"),
+        retries=retries,
+    )

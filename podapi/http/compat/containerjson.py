@@ -1,0 +1,279 @@
+"""Docker's container JSON: the list entry (``container.Summary``) and inspect.
+
+Docker's vocabulary throughout: states ``created/running/paused/restarting/
+removing/exited/dead`` (never Podman's ``initialized``/``stopping``), names
+with a leading ``/``, ``sha256:`` image IDs, ``json-file`` as the log type.
+"""
+
+import shlex
+from typing import Any
+
+from podapi.engine.containerfilters import docker_state
+from podapi.engine.engine import Engine
+from podapi.engine.times import NS, human_duration, rfc3339_nano
+from podapi.storage.containers import ContainerRecord
+
+
+def status_text(record: ContainerRecord, now_ns: int) -> str:
+    """Docker's ``Status`` column: ``Up 2 minutes (healthy)``, ``Exited (0) 5 seconds ago``."""
+    state = docker_state(record.state)
+    if state == "created":
+        return "Created"
+    if state == "exited":
+        ago = human_duration((now_ns - record.finished_at) / NS)
+        return f"Exited ({record.exit_code}) {ago} ago"
+    if state == "removing":
+        return "Removal In Progress"
+    text = f"Up {human_duration((now_ns - record.started_at) / NS)}"
+    if record.health_status:
+        health = record.health_status
+        text += f" ({health})" if health != "starting" else " (health: starting)"
+    if state == "paused":
+        text += " (Paused)"
+    return text
+
+
+def _command(record: ContainerRecord) -> str:
+    return " ".join(shlex.quote(a) if " " in a else a for a in (record.run.path, *record.run.args))
+
+
+def _mounts(record: ContainerRecord) -> list[dict[str, Any]]:
+    return [
+        {
+            "Type": m.type,
+            "Source": m.source,
+            "Destination": m.destination,
+            "Mode": "",
+            "RW": not m.readonly,
+            "Propagation": "rprivate" if m.type == "bind" else "",
+        }
+        for m in record.spec.mounts
+    ]
+
+
+def _network_settings_summary(record: ContainerRecord) -> dict[str, Any]:
+    mode = record.spec.network_mode
+    return {
+        "Networks": {
+            mode: {
+                "NetworkID": mode,
+                "EndpointID": "",
+                "Gateway": "",
+                "IPAddress": "",
+                "IPPrefixLen": 0,
+                "MacAddress": "",
+            }
+        }
+    }
+
+
+def encode_summary(record: ContainerRecord, now_ns: int, health: bool) -> dict[str, Any]:
+    """One entry of ``GET /containers/json``."""
+    body: dict[str, Any] = {
+        "Id": record.id,
+        "Names": ["/" + record.name],
+        "Image": record.image_name,
+        "ImageID": "sha256:" + record.image_id,
+        "Command": _command(record),
+        "Created": record.created // NS,
+        "Ports": [],
+        "Labels": dict(record.run.labels),
+        "State": docker_state(record.state),
+        "Status": status_text(record, now_ns),
+        "HostConfig": {"NetworkMode": record.spec.network_mode},
+        "NetworkSettings": _network_settings_summary(record),
+        "Mounts": _mounts(record),
+    }
+    if health:
+        body["Health"] = {
+            "Status": record.health_status or "none",
+            "FailingStreak": record.health_failing,
+        }
+    return body
+
+
+def _health(record: ContainerRecord) -> dict[str, Any]:
+    return {
+        "Status": record.health_status or "starting",
+        "FailingStreak": record.health_failing,
+        "Log": list(record.health_log),
+    }
+
+
+def _restart_policy(record: ContainerRecord) -> dict[str, Any]:
+    policy = record.spec.restart_policy
+    return {
+        "Name": "" if policy.name == "no" else policy.name,
+        "MaximumRetryCount": policy.max_retries,
+    }
+
+
+def encode_host_config(record: ContainerRecord) -> dict[str, Any]:
+    """Docker's ``HostConfig`` as stored."""
+    spec = record.spec
+    resources = spec.resources
+    return {
+        "Binds": [
+            f"{m.source}:{m.destination}{':ro' if m.readonly else ''}"
+            for m in spec.mounts
+            if m.type == "bind"
+        ],
+        "ContainerIDFile": "",
+        "LogConfig": {
+            "Type": "json-file",
+            "Config": {"max-size": str(spec.log_max_size)} if spec.log_max_size else {},
+        },
+        "NetworkMode": spec.network_mode,
+        "PortBindings": {},
+        "RestartPolicy": _restart_policy(record),
+        "AutoRemove": spec.auto_remove,
+        "VolumeDriver": "",
+        "VolumesFrom": None,
+        "CapAdd": list(spec.cap_add),
+        "CapDrop": list(spec.cap_drop),
+        "CgroupnsMode": "host",
+        "Dns": list(spec.dns),
+        "DnsOptions": list(spec.dns_options),
+        "DnsSearch": list(spec.dns_search),
+        "ExtraHosts": list(spec.extra_hosts),
+        "GroupAdd": list(spec.group_add),
+        "IpcMode": spec.ipc_mode or "private",
+        "Cgroup": "",
+        "Links": None,
+        "OomScoreAdj": spec.oom_score_adj or 0,
+        "PidMode": spec.pid_mode or "private",
+        "Privileged": spec.privileged,
+        "PublishAllPorts": False,
+        "ReadonlyRootfs": spec.readonly_rootfs,
+        "SecurityOpt": list(spec.security_opt),
+        "Tmpfs": {m.destination: ",".join(m.options) for m in spec.mounts if m.type == "tmpfs"},
+        "UTSMode": spec.uts_mode or "private",
+        "UsernsMode": "",
+        "ShmSize": spec.shm_size or 64 * 1024 * 1024,
+        "Runtime": "oci",
+        "Isolation": "",
+        "CpuShares": resources.cpu_shares or 0,
+        "Memory": resources.memory or 0,
+        "NanoCpus": 0,
+        "CgroupParent": "",
+        "BlkioWeight": 0,
+        "CpuPeriod": resources.cpu_period or 0,
+        "CpuQuota": resources.cpu_quota or 0,
+        "CpusetCpus": resources.cpuset_cpus or "",
+        "CpusetMems": resources.cpuset_mems or "",
+        "Devices": [],
+        "MemoryReservation": resources.memory_reservation or 0,
+        "MemorySwap": resources.memory_swap or 0,
+        "MemorySwappiness": 0,
+        "OomKillDisable": False,
+        "PidsLimit": resources.pids_limit if resources.pids_limit is not None else 2048,
+        "Ulimits": [{"Name": u.name, "Soft": u.soft, "Hard": u.hard} for u in spec.ulimits],
+        "Init": spec.init,
+        "Sysctls": dict(spec.sysctls),
+        "MaskedPaths": [],
+        "ReadonlyPaths": [],
+    }
+
+
+def encode_config(record: ContainerRecord) -> dict[str, Any]:
+    """The container ``Config`` (the request merged with the image)."""
+    spec, run = record.spec, record.run
+    return {
+        "Hostname": run.hostname,
+        "Domainname": spec.domainname,
+        "User": run.user,
+        "AttachStdin": spec.open_stdin,
+        "AttachStdout": True,
+        "AttachStderr": True,
+        "ExposedPorts": {p: {} for p in run.exposed_ports} or None,
+        "Tty": spec.tty,
+        "OpenStdin": spec.open_stdin,
+        "StdinOnce": spec.stdin_once,
+        "Env": list(run.env),
+        "Cmd": list(run.command) or None,
+        "Healthcheck": None
+        if run.healthcheck is None
+        else {
+            "Test": list(run.healthcheck.test),
+            "Interval": run.healthcheck.interval,
+            "Timeout": run.healthcheck.timeout,
+            "StartPeriod": run.healthcheck.start_period,
+            "Retries": run.healthcheck.retries,
+        },
+        "Image": record.image_name,
+        "Volumes": None,
+        "WorkingDir": run.working_dir,
+        "Entrypoint": list(run.entrypoint) or None,
+        "OnBuild": None,
+        "Labels": dict(run.labels),
+        "StopSignal": run.stop_signal,
+        "StopTimeout": run.stop_timeout,
+    }
+
+
+def encode_inspect(engine: Engine, record: ContainerRecord) -> dict[str, Any]:
+    """``GET /containers/{id}/json``."""
+    paths = engine.containers.paths(record.id)
+    state = docker_state(record.state)
+    state_body: dict[str, Any] = {
+        "Status": state,
+        "Running": state in ("running", "paused"),
+        "Paused": state == "paused",
+        "Restarting": False,
+        "OOMKilled": record.oom_killed,
+        "Dead": False,
+        "Pid": record.pid,
+        "ExitCode": record.exit_code,
+        "Error": record.error,
+        "StartedAt": rfc3339_nano(record.started_at),
+        "FinishedAt": rfc3339_nano(record.finished_at),
+    }
+    if record.run.healthcheck is not None:
+        state_body["Health"] = _health(record)
+    return {
+        "Id": record.id,
+        "Created": rfc3339_nano(record.created),
+        "Path": record.run.path,
+        "Args": list(record.run.args),
+        "State": state_body,
+        "Image": "sha256:" + record.image_id,
+        "ResolvConfPath": paths.resolv_conf,
+        "HostnamePath": paths.hostname,
+        "HostsPath": paths.hosts,
+        "LogPath": paths.log,
+        "Name": "/" + record.name,
+        "RestartCount": record.restart_count,
+        "Driver": "overlay",
+        "Platform": "linux",
+        "MountLabel": "",
+        "ProcessLabel": "",
+        "AppArmorProfile": "",
+        "ExecIDs": [],
+        "HostConfig": encode_host_config(record),
+        "GraphDriver": {
+            "Name": "overlay",
+            "Data": {"MergedDir": paths.merged, "UpperDir": paths.upper, "WorkDir": paths.work},
+        },
+        "Mounts": _mounts(record),
+        "Config": encode_config(record),
+        "NetworkSettings": {
+            "Bridge": "",
+            "SandboxID": "",
+            "HairpinMode": False,
+            "LinkLocalIPv6Address": "",
+            "LinkLocalIPv6PrefixLen": 0,
+            "Ports": {},
+            "SandboxKey": "",
+            "SecondaryIPAddresses": None,
+            "SecondaryIPv6Addresses": None,
+            "EndpointID": "",
+            "Gateway": "",
+            "GlobalIPv6Address": "",
+            "GlobalIPv6PrefixLen": 0,
+            "IPAddress": "",
+            "IPPrefixLen": 0,
+            "IPv6Gateway": "",
+            "MacAddress": "",
+            **_network_settings_summary(record),
+        },
+    }

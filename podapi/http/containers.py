@@ -1,0 +1,188 @@
+"""Container handler pieces shared by both trees: lookup, list selection, logs, top, changes.
+
+Podman serves logs, top and changes with the same (compat) handlers on both
+trees; so do we.
+"""
+
+from typing import Any, cast
+
+from klein import Response
+from twisted.web.server import Request
+
+from podapi.engine import containerfilters
+from podapi.engine.engine import Engine
+from podapi.engine.errors import Conflict, InvalidArgument, NotFound
+from podapi.engine.times import parse_timestamp
+from podapi.http.call import ApiCall, BadRequest
+from podapi.http.framing import format_log_line
+from podapi.http.responses import json_response
+from podapi.storage.containers import ContainerRecord
+from podapi.storage.k8slog import LogFollower, LogLine, read_lines
+
+MULTIPLEXED = "application/vnd.docker.multiplexed-stream"
+RAW = "application/vnd.docker.raw-stream"
+
+
+async def selected(call: ApiCall, engine: Engine) -> list[ContainerRecord]:
+    """``GET /containers/json``: ``all``, ``limit``, ``filters``; newest first."""
+    filters = call.filters()
+    everything = await engine.containers.all()
+    anchors = {}
+    for key in ("before", "since"):
+        for value in filters.get(key, []):
+            anchors[value] = await engine.containers.resolve(value)
+    image_ids: dict[str, set[str]] = {}
+    for value in filters.get("ancestor", []):
+        try:
+            image_ids[value] = {(await engine.images.resolve(value, compat=not call.libpod)).id}
+        except NotFound:
+            image_ids[value] = set()
+    keep = containerfilters.build(
+        filters, anchors=anchors, image_ids=image_ids, now_ns=engine.events.now_ns()
+    )
+    limit = call.integer("limit", 0) or 0
+    show_all = call.flag("all") or limit > 0 or "status" in filters or "exited" in filters
+    found = [c for c in everything if (show_all or c.alive) and keep(c)]
+    found.sort(key=lambda c: c.created, reverse=True)
+    return found[:limit] if limit > 0 else found
+
+
+async def logs(call: ApiCall, engine: Engine, name: str) -> None:
+    """``GET /containers/{name}/logs``: k8s-file lines, framed unless the container has a TTY.
+
+    With ``follow`` the stream stays open until the container exits (then the
+    rest of the log is sent) or the client leaves.
+    """
+    record = await engine.containers.resolve(name)
+    want_out, want_err = call.flag("stdout"), call.flag("stderr")
+    if call.libpod and not (call.has("stdout") or call.has("stderr")):
+        want_out = want_err = True
+    if not (want_out or want_err):
+        raise BadRequest("you must choose at least one stream: stdout or stderr")
+    now = engine.events.now_ns()
+    since = call.text("since")
+    until = call.text("until")
+    tail_text = call.text("tail") or "all"
+    if tail_text == "all" or tail_text.startswith("-"):
+        tail = None
+    elif tail_text.isdigit():
+        tail = int(tail_text)
+    else:
+        raise BadRequest(f'invalid tail value {tail_text!r}: a number or "all"')
+    since_ns = parse_timestamp(since, now) if since and since != "0" else None
+    until_ns = parse_timestamp(until, now) if until and until != "0" else None
+    multiplexed = not record.spec.tty
+    timestamps = call.flag("timestamps")
+    request = cast(Request, call.request)
+    request.setHeader(
+        b"Content-Type",
+        (MULTIPLEXED if multiplexed and call.version_at_least(1, 42) else RAW).encode()
+        if not call.libpod
+        else b"application/octet-stream",
+    )
+    path = engine.containers.paths(record.id).log
+
+    def send(line: LogLine) -> None:
+        wanted = (line.stream == "stdout" and want_out) or (line.stream == "stderr" and want_err)
+        if wanted and (until_ns is None or line.time_ns <= until_ns):
+            request.write(format_log_line(line, timestamps=timestamps, multiplexed=multiplexed))
+
+    follow = call.flag("follow") and record.alive
+    lines, offset = await engine.io(partial_read, path, since_ns, until_ns, tail, not follow)
+    request.write(b"")
+    for line in lines:
+        send(line)
+    if not follow:
+        return
+    follower = LogFollower(engine.clock, path, offset, engine.io, send)
+    follower.start()
+    try:
+        await engine.lifecycle.next_exit(record)
+        await follower.finish()
+    finally:
+        await follower.stop()
+
+
+def partial_read(
+    path: str, since_ns: int | None, until_ns: int | None, tail: int | None, include_partial: bool
+) -> tuple[list[LogLine], int]:
+    """:func:`read_lines` with positional arguments (for the thread pool)."""
+    return read_lines(
+        path, since_ns=since_ns, until_ns=until_ns, tail=tail, include_partial=include_partial
+    )
+
+
+async def top(call: ApiCall, engine: Engine, name: str) -> Response:
+    """``GET /containers/{name}/top?ps_args=``: the host's ``ps`` rows of the container's pids.
+
+    Docker's approach: run ``ps`` on the host and keep the rows whose PID
+    column is one of the container's processes, so it works whatever the
+    image contains.
+    """
+    record = await engine.containers.resolve(name)
+    if not record.alive:
+        raise Conflict(f"container {record.id} is not running", cause="container state improper")
+    pids = set(await engine.lifecycle.runtime.ps(record.id))
+    args_text = call.text("ps_args") or "-ef"
+    # Podman < 4.8 clients send ps_args split on commas; Docker sends one string.
+    args = args_text.split(",") if call.libpod and " " not in args_text else args_text.split()
+    result = await engine.runner.run(["ps", *args], timeout=30)
+    if not result.ok:
+        raise InvalidArgument(result.describe(), cause="ps failed")
+    lines = result.stdout.decode("utf-8", "replace").splitlines()
+    if not lines:
+        raise InvalidArgument("ps printed nothing")
+    titles = lines[0].split()
+    try:
+        pid_column = titles.index("PID")
+    except ValueError:
+        raise InvalidArgument(f"ps output has no PID column with ps_args {args_text!r}") from None
+    processes = []
+    for line in lines[1:]:
+        fields = line.split(None, len(titles) - 1)
+        if (
+            len(fields) > pid_column
+            and fields[pid_column].isdigit()
+            and int(fields[pid_column]) in pids
+        ):
+            processes.append(fields)
+    return json_response({"Titles": titles, "Processes": processes})
+
+
+async def changes(call: ApiCall, engine: Engine, name: str) -> Response:
+    """``GET /containers/{name}/changes``: ``[{"Path", "Kind"}]``; 0 changed, 1 added, 2 deleted."""
+    record = await engine.containers.resolve(name)
+    found = await engine.containers.changes(record)
+    return json_response([{"Path": path, "Kind": kind} for path, kind in found] or None)
+
+
+def stop_timeout(call: ApiCall) -> int | None:
+    """``t`` (Docker) or ``timeout`` (Podman) in seconds."""
+    value = call.integer("t")
+    if value is None:
+        value = call.integer("timeout")
+    if value is not None and value < -1:
+        raise BadRequest("the stop timeout cannot be negative")
+    return value
+
+
+def wait_body(record: ContainerRecord) -> dict[str, Any]:
+    """Docker's wait response."""
+    error = {"Message": record.error} if record.error else None
+    return {"StatusCode": record.exit_code, "Error": error}
+
+
+async def prune(call: ApiCall, engine: Engine) -> tuple[list[str], int]:
+    """Remove stopped containers the filters (``until``, ``label``) select."""
+    filters = call.filters()
+    keep = containerfilters.build(filters, anchors={}, image_ids={}, now_ns=engine.events.now_ns())
+    removed, space = [], 0
+    for record in await engine.containers.prunable(lambda c: not keep(c)):
+        size, _ = await engine.containers.sizes(record)
+        try:
+            await engine.lifecycle.remove(record)
+        except NotFound:
+            continue
+        removed.append(record.id)
+        space += size
+    return removed, space

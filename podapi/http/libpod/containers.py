@@ -1,0 +1,344 @@
+"""Libpod container routes: Podman's shapes (``ListContainer``, ``InspectContainerData``)
+and Podman-only operations (exists, init, mount, unmount, showmounted,
+healthcheck, shouldrestart).  Logs, top, changes, attach and the life-cycle
+verbs share the compat handlers, as in Podman."""
+
+from typing import Any, cast
+
+from klein import Response
+from twisted.web.server import Request
+
+from podapi.engine.containerspec import signal_number
+from podapi.engine.engine import Engine
+from podapi.engine.errors import NoSuchContainer, NotFound
+from podapi.engine.times import NS, rfc3339_nano
+from podapi.http import containers as shared
+from podapi.http.attach import attach
+from podapi.http.call import ApiCall, BadRequest
+from podapi.http.compat.containerjson import encode_config, encode_host_config
+from podapi.http.hijack import HijackResource
+from podapi.http.libpod.specgen import decode_specgen
+from podapi.http.responses import json_response, no_content, text_response
+from podapi.http.routing import Router
+from podapi.oci import capabilities
+from podapi.storage.containers import ContainerRecord
+
+ZERO_UNIX = -62135596800  # Go's zero time as Unix seconds, what Podman prints for "never"
+#: ``condition`` values of libpod wait, mapped to our states.
+WAIT_STATES = {
+    "configured": "created",
+    "created": "created",
+    "initialized": "initialized",
+    "running": "running",
+    "paused": "paused",
+    "exited": "exited",
+    "stopped": "exited",
+    "stopping": "stopping",
+    "removing": "removing",
+}
+
+
+def encode_summary(record: ContainerRecord) -> dict[str, Any]:
+    """Podman's ``ListContainer``."""
+    exited = record.state == "exited"
+    return {
+        "AutoRemove": record.spec.auto_remove,
+        "Command": [record.run.path, *record.run.args],
+        "Created": rfc3339_nano(record.created),
+        "CreatedAt": "",
+        "Exited": exited,
+        "ExitedAt": record.finished_at // NS if record.finished_at else ZERO_UNIX,
+        "ExitCode": record.exit_code,
+        "Id": record.id,
+        "Image": record.image_name,
+        "ImageID": record.image_id,
+        "IsInfra": False,
+        "Labels": dict(record.run.labels) or None,
+        "Mounts": [m.destination for m in record.spec.mounts],
+        "Names": [record.name],
+        "Namespaces": {},
+        "Networks": [],
+        "Pid": record.pid,
+        "Pod": "",
+        "PodName": "",
+        "Ports": None,
+        "Restarts": record.restart_count,
+        "Size": None,
+        "StartedAt": record.started_at // NS if record.started_at else ZERO_UNIX,
+        "State": record.state,
+        "Status": (record.health_status and f"({record.health_status})") or "",
+    }
+
+
+def encode_inspect(engine: Engine, record: ContainerRecord) -> dict[str, Any]:
+    """Podman's ``InspectContainerData`` (``podman container inspect``)."""
+    paths = engine.containers.paths(record.id)
+    runtime = engine.system.facts.runtime if engine.system.facts else None
+    caps = capabilities.effective(record.spec.cap_add, record.spec.cap_drop, record.spec.privileged)
+    config = encode_config(record)
+    config.update(
+        {
+            "Entrypoint": " ".join(record.run.entrypoint),
+            "StopSignal": signal_number(record.run.stop_signal),
+            "Annotations": dict(record.spec.annotations),
+            "Umask": "0022",
+            "Timeout": 0,
+            "Passwd": True,
+            "HealthcheckOnFailureAction": "none",
+        }
+    )
+    host = encode_host_config(record)
+    host.update(
+        {
+            "CapDrop": [],
+            "CapAdd": list(caps),
+            "CgroupManager": "cgroupfs",
+            "CgroupMode": "host",
+            "LogConfig": {
+                "Type": "k8s-file",
+                "Path": paths.log,
+                "Tag": "",
+                "Size": str(record.spec.log_max_size or "0B"),
+            },
+        }
+    )
+    state = {
+        "OciVersion": "1.0.2-dev",
+        "Status": record.state,
+        "Running": record.state in ("running", "stopping"),
+        "Paused": record.state == "paused",
+        "Restarting": False,
+        "OOMKilled": record.oom_killed,
+        "Dead": False,
+        "Pid": record.pid,
+        "ConmonPid": record.conmon_pid,
+        "ExitCode": record.exit_code,
+        "Error": record.error,
+        "StartedAt": rfc3339_nano(record.started_at),
+        "FinishedAt": rfc3339_nano(record.finished_at),
+        "Health": {
+            "Status": record.health_status,
+            "FailingStreak": record.health_failing,
+            "Log": list(record.health_log) or None,
+        },
+        "CgroupPath": f"/podapi/{record.id}",
+        "CheckpointedAt": rfc3339_nano(0),
+        "RestoredAt": rfc3339_nano(0),
+        "StoppedByUser": record.stopped_by_user,
+    }
+    return {
+        "Id": record.id,
+        "Created": rfc3339_nano(record.created),
+        "Path": record.run.path,
+        "Args": list(record.run.args),
+        "State": state,
+        "Image": record.image_id,
+        "ImageDigest": "",
+        "ImageName": record.image_name,
+        "Rootfs": "",
+        "Pod": "",
+        "ResolvConfPath": paths.resolv_conf,
+        "HostnamePath": paths.hostname,
+        "HostsPath": paths.hosts,
+        "StaticDir": paths.userdata,
+        "OCIConfigPath": paths.config_json,
+        "OCIRuntime": runtime.name if runtime else "",
+        "ConmonPidFile": paths.conmon_pidfile,
+        "PidFile": paths.pidfile,
+        "Name": record.name,
+        "RestartCount": record.restart_count,
+        "Driver": "overlay",
+        "MountLabel": "",
+        "ProcessLabel": "",
+        "AppArmorProfile": "",
+        "EffectiveCaps": list(caps),
+        "BoundingCaps": list(caps),
+        "ExecIDs": [],
+        "GraphDriver": {
+            "Name": "overlay",
+            "Data": {"MergedDir": paths.merged, "UpperDir": paths.upper, "WorkDir": paths.work},
+        },
+        "Mounts": [
+            {
+                "Type": m.type,
+                "Source": m.source,
+                "Destination": m.destination,
+                "Driver": "",
+                "Mode": "",
+                "Options": list(m.options),
+                "RW": not m.readonly,
+                "Propagation": "rprivate",
+            }
+            for m in record.spec.mounts
+        ],
+        "Dependencies": [],
+        "NetworkSettings": {
+            "EndpointID": "",
+            "Gateway": "",
+            "IPAddress": "",
+            "IPPrefixLen": 0,
+            "IPv6Gateway": "",
+            "GlobalIPv6Address": "",
+            "GlobalIPv6PrefixLen": 0,
+            "MacAddress": "",
+            "Bridge": "",
+            "SandboxID": "",
+            "HairpinMode": False,
+            "LinkLocalIPv6Address": "",
+            "LinkLocalIPv6PrefixLen": 0,
+            "Ports": {},
+            "SandboxKey": "",
+        },
+        "Namespace": "",
+        "IsInfra": False,
+        "IsService": False,
+        "Config": config,
+        "HostConfig": host,
+    }
+
+
+class LibpodContainerRoutes:
+    """Container routes of the Libpod API."""
+
+    def __init__(self, engine: Engine, compat: Any) -> None:
+        self._engine = engine
+        self._compat = compat
+
+    def register(self, router: Router) -> None:
+        """Add the routes (life-cycle verbs reuse the compat handlers, as Podman does)."""
+        add = router.libpod
+        compat = self._compat
+        add("POST", "/containers/create", self.create)
+        add("GET", "/containers/json", self.list_containers)
+        add("POST", "/containers/prune", self.prune)
+        add("GET", "/containers/showmounted", self.showmounted)
+        add("GET", "/containers/<name>/json", self.inspect)
+        add("GET", "/containers/<name>/exists", self.exists)
+        add("POST", "/containers/<name>/start", compat.start)
+        add("POST", "/containers/<name>/stop", compat.stop)
+        add("POST", "/containers/<name>/restart", compat.restart)
+        add("POST", "/containers/<name>/kill", compat.kill)
+        add("POST", "/containers/<name>/pause", compat.pause)
+        add("POST", "/containers/<name>/unpause", compat.unpause)
+        add("POST", "/containers/<name>/rename", compat.rename)
+        add("POST", "/containers/<name>/resize", compat.resize)
+        add("POST", "/containers/<name>/update", compat.update)
+        add("GET", "/containers/<name>/logs", compat.logs)
+        add("GET", "/containers/<name>/top", compat.top)
+        add("GET", "/containers/<name>/changes", compat.changes)
+        add("POST", "/containers/<name>/attach", self.attach)
+        add("POST", "/containers/<name>/wait", self.wait)
+        add("POST", "/containers/<name>/init", self.init)
+        add("POST", "/containers/<name>/mount", self.mount)
+        add("POST", "/containers/<name>/unmount", self.unmount)
+        add("GET", "/containers/<path:name>/healthcheck", self.healthcheck)
+        add("POST", "/containers/<name>/shouldrestart", self.shouldrestart)
+        add("DELETE", "/containers/<name>", self.remove)
+
+    async def _get(self, name: str) -> ContainerRecord:
+        return await self._engine.containers.resolve(name)
+
+    async def create(self, call: ApiCall) -> Response:
+        """``POST /libpod/containers/create`` (SpecGenerator): 201 ``{"Id", "Warnings"}``."""
+        record = await self._engine.containers.create(
+            decode_specgen(call.json_body(empty_ok=False)), compat=False
+        )
+        return json_response({"Id": record.id, "Warnings": []}, 201)
+
+    async def list_containers(self, call: ApiCall) -> Response:
+        """``GET /libpod/containers/json``."""
+        return json_response([encode_summary(c) for c in await shared.selected(call, self._engine)])
+
+    async def inspect(self, call: ApiCall, name: str) -> Response:
+        """``GET /libpod/containers/{name}/json``."""
+        record = await self._get(name)
+        body = encode_inspect(self._engine, record)
+        if call.flag("size"):
+            body["SizeRw"], body["SizeRootFs"] = await self._engine.containers.sizes(record)
+        return json_response(body)
+
+    async def exists(self, call: ApiCall, name: str) -> Response:
+        """``GET /libpod/containers/{name}/exists``: 204 or 404."""
+        await self._get(name)
+        return no_content()
+
+    async def attach(self, call: ApiCall, name: str) -> HijackResource:
+        """``POST /libpod/containers/{name}/attach``."""
+        return await attach(call, self._engine, name)
+
+    async def wait(self, call: ApiCall, name: str) -> Response:
+        """``POST /libpod/containers/{name}/wait?condition=...``: the exit code as text.
+
+        Waits until the container is in one of the states (default: stopped).
+        The exit code of a container removed meanwhile is still reported.
+        """
+        conditions = call.texts("condition") or ["stopped"]
+        unknown = [c for c in conditions if c not in WAIT_STATES]
+        if unknown:
+            raise BadRequest(f"invalid condition {unknown[0]!r}")
+        wanted = {WAIT_STATES[c] for c in conditions}
+        record = await self._get(name)
+        request = cast(Request, call.request)
+        request.setHeader(b"Content-Type", b"text/plain; charset=us-ascii")
+        while record.state not in wanted:
+            changed = await self._engine.lifecycle.next_change(record.id)
+            if changed is None:
+                break
+            record = changed
+        return text_response(str(record.exit_code), content_type="text/plain; charset=us-ascii")
+
+    async def init(self, call: ApiCall, name: str) -> Response:
+        """``POST /libpod/containers/{name}/init``: created in the runtime, not started."""
+        record = await self._get(name)
+        if record.state == "initialized":
+            return no_content(304)
+        await self._engine.lifecycle.init(record)
+        return no_content()
+
+    async def mount(self, call: ApiCall, name: str) -> Response:
+        """``POST /libpod/containers/{name}/mount``: the rootfs path (as text)."""
+        path = await self._engine.lifecycle.mount(await self._get(name))
+        return text_response(path, content_type="text/plain; charset=us-ascii")
+
+    async def unmount(self, call: ApiCall, name: str) -> Response:
+        """``POST /libpod/containers/{name}/unmount``."""
+        await self._engine.lifecycle.unmount(await self._get(name))
+        return no_content()
+
+    async def showmounted(self, call: ApiCall) -> Response:
+        """``GET /libpod/containers/showmounted``: ``{id: mount point}``."""
+        return json_response(await self._engine.lifecycle.mounted())
+
+    async def healthcheck(self, call: ApiCall, name: str) -> Response:
+        """``GET /libpod/containers/{name}/healthcheck``: run the check now."""
+        record = await self._engine.lifecycle.health.run_once(await self._get(name))
+        return json_response(
+            {
+                "Status": record.health_status,
+                "FailingStreak": record.health_failing,
+                "Log": list(record.health_log),
+            }
+        )
+
+    async def shouldrestart(self, call: ApiCall, name: str) -> Response:
+        """``POST /libpod/containers/{name}/shouldrestart``: 204 if the policy restarts it."""
+        record = await self._get(name)
+        if self._engine.lifecycle.should_restart(record):
+            return no_content()
+        raise NoSuchContainer(f"container {record.id} should not be restarted")
+
+    async def remove(self, call: ApiCall, name: str) -> Response:
+        """``DELETE /libpod/containers/{name}?force=&ignore=``: ``[{"Id", "RawInput", "Err"?}]``."""
+        try:
+            record = await self._get(name)
+        except NotFound:
+            if call.flag("ignore"):
+                return json_response([])
+            raise
+        await self._engine.lifecycle.remove(record, force=call.flag("force"))
+        return json_response([{"Id": record.id, "RawInput": name}])
+
+    async def prune(self, call: ApiCall) -> Response:
+        """``POST /libpod/containers/prune``: ``[{"Id", "Size"}]``."""
+        removed, _ = await shared.prune(call, self._engine)
+        return json_response([{"Id": i, "Size": 0} for i in removed])

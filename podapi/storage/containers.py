@@ -1,0 +1,246 @@
+"""Container rows in the state database (blocking: run on the DB executor).
+
+The server and ``podapi.cleanup`` (run by conmon when a container exits, even
+while no server runs) both write here; an exit is *claimed* with a
+conditional update on ``run_id`` so exactly one of them handles it.
+"""
+
+import json
+import sqlite3
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from attrs import evolve, frozen
+
+from podapi.engine.containerspec import (
+    ContainerSpec,
+    RunConfig,
+    run_config_from_json,
+    spec_from_json,
+    to_json,
+)
+from podapi.engine.errors import Conflict, NoSuchContainer
+
+#: Podman's container states; the compat dialect maps them to Docker's words.
+CREATED, INITIALIZED, RUNNING, PAUSED, STOPPING, EXITED, REMOVING = (
+    "created",
+    "initialized",
+    "running",
+    "paused",
+    "stopping",
+    "exited",
+    "removing",
+)
+#: States in which a container has a live process (and a conmon).
+ALIVE = frozenset({RUNNING, PAUSED, STOPPING})
+
+
+@frozen
+class ContainerRecord:
+    """A container as stored."""
+
+    id: str
+    name: str
+    image_id: str
+    image_name: str
+    created: int
+    spec: ContainerSpec
+    run: RunConfig
+    state: str
+    pid: int = 0
+    conmon_pid: int = 0
+    exit_code: int = 0
+    started_at: int = 0
+    finished_at: int = 0
+    restart_count: int = 0
+    run_id: int = 0
+    oom_killed: bool = False
+    error: str = ""
+    stopped_by_user: bool = False
+    health_status: str = ""
+    health_failing: int = 0
+    health_log: tuple[Mapping[str, Any], ...] = ()
+
+    @property
+    def alive(self) -> bool:
+        """Whether the container has a process right now."""
+        return self.state in ALIVE
+
+
+_SIMPLE = (
+    "state",
+    "pid",
+    "conmon_pid",
+    "exit_code",
+    "started_at",
+    "finished_at",
+    "restart_count",
+    "run_id",
+    "error",
+    "health_status",
+    "health_failing",
+)
+
+
+def _record(row: sqlite3.Row) -> ContainerRecord:
+    return ContainerRecord(
+        id=row["id"],
+        name=row["name"],
+        image_id=row["image_id"],
+        image_name=row["image_name"],
+        created=row["created"],
+        spec=spec_from_json(json.loads(row["spec"])),
+        run=run_config_from_json(json.loads(row["run"])),
+        oom_killed=bool(row["oom_killed"]),
+        stopped_by_user=bool(row["stopped_by_user"]),
+        health_log=tuple(json.loads(row["health_log"])),
+        **{key: row[key] for key in _SIMPLE},
+    )
+
+
+def insert(conn: sqlite3.Connection, record: ContainerRecord) -> None:
+    """Store a new container; ``Conflict`` when the name is taken."""
+    taken = conn.execute("SELECT id FROM containers WHERE name = ?", (record.name,)).fetchone()
+    if taken:
+        raise Conflict(
+            f'Conflict. The container name "/{record.name}" is already in use by container '
+            f'"{taken[0]}". You have to remove (or rename) that container to be able to reuse '
+            "that name.",
+            cause="name is already in use",
+        )
+    conn.execute(
+        "INSERT INTO containers (id, name, image_id, image_name, created, spec, run, state) "
+        "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+        (
+            record.id,
+            record.name,
+            record.image_id,
+            record.image_name,
+            record.created,
+            json.dumps(to_json(record.spec)),
+            json.dumps(to_json(record.run)),
+            record.state,
+        ),
+    )
+
+
+def _column_value(key: str, value: Any) -> Any:
+    if key == "spec":
+        return json.dumps(to_json(value))
+    if key == "health_log":
+        return json.dumps(list(value))
+    if key in ("oom_killed", "stopped_by_user"):
+        return int(bool(value))
+    return value
+
+
+def update(conn: sqlite3.Connection, container_id: str, **values: Any) -> ContainerRecord:
+    """Change columns of one container; return the new record."""
+    columns = []
+    args: list[Any] = []
+    for key, value in values.items():
+        columns.append(f"{key} = ?")
+        args.append(_column_value(key, value))
+    conn.execute(f"UPDATE containers SET {', '.join(columns)} WHERE id = ?", (*args, container_id))
+    return load(conn, container_id)
+
+
+def claim_exit(
+    conn: sqlite3.Connection,
+    container_id: str,
+    run_id: int,
+    *,
+    exit_code: int,
+    finished_at: int,
+    oom_killed: bool,
+) -> ContainerRecord | None:
+    """Mark run ``run_id`` exited, once: None if someone else already handled it."""
+    changed = conn.execute(
+        "UPDATE containers SET state = ?, exit_code = ?, finished_at = ?, oom_killed = ?, "
+        "pid = 0, conmon_pid = 0 WHERE id = ? AND run_id = ? AND state IN (?, ?, ?)",
+        (EXITED, exit_code, finished_at, int(oom_killed), container_id, run_id, *sorted(ALIVE)),
+    ).rowcount
+    return load(conn, container_id) if changed else None
+
+
+def load(conn: sqlite3.Connection, container_id: str) -> ContainerRecord:
+    """One container by full ID."""
+    row = conn.execute("SELECT * FROM containers WHERE id = ?", (container_id,)).fetchone()
+    if row is None:
+        raise NoSuchContainer(f"no container with ID {container_id!r} found: no such container")
+    return _record(row)
+
+
+def load_all(conn: sqlite3.Connection) -> list[ContainerRecord]:
+    """Every container, oldest first."""
+    return [_record(row) for row in conn.execute("SELECT * FROM containers ORDER BY created")]
+
+
+def delete(conn: sqlite3.Connection, container_id: str) -> None:
+    """Forget a container."""
+    conn.execute("DELETE FROM containers WHERE id = ?", (container_id,))
+
+
+def rename(conn: sqlite3.Connection, container_id: str, name: str) -> ContainerRecord:
+    """Give a container a new (free) name."""
+    taken = conn.execute(
+        "SELECT id FROM containers WHERE name = ? AND id != ?", (name, container_id)
+    ).fetchone()
+    if taken:
+        raise Conflict(
+            f"error when allocating new name: name {name!r} is in use by container {taken[0]}",
+            cause="name is already in use",
+        )
+    return update(conn, container_id, name=name)
+
+
+def resolve(conn: sqlite3.Connection, text: str) -> str | None:
+    """A container ID from a full ID, a name, or a unique ID prefix."""
+    text = text.removeprefix("/")
+    row = conn.execute(
+        "SELECT id FROM containers WHERE id = ? OR name = ?", (text, text)
+    ).fetchone()
+    if row is not None:
+        return str(row[0])
+    if not text or any(c not in "0123456789abcdef" for c in text):
+        return None
+    rows = conn.execute(
+        "SELECT id FROM containers WHERE id >= ? AND id < ? LIMIT 2", (text, text + "g")
+    ).fetchall()
+    if len(rows) > 1:
+        raise Conflict(
+            f"{text}: more than one container has an ID starting with {text!r}",
+            cause="ambiguous container ID",
+        )
+    return rows[0][0] if rows else None
+
+
+def using_image(conn: sqlite3.Connection, image_id: str) -> list[str]:
+    """Containers created from an image."""
+    return [
+        row[0] for row in conn.execute("SELECT id FROM containers WHERE image_id = ?", (image_id,))
+    ]
+
+
+def names_in_use(conn: sqlite3.Connection, names: Sequence[str]) -> set[str]:
+    """Which of ``names`` belong to containers."""
+    marks = ",".join("?" * len(names))
+    return {
+        row[0]
+        for row in conn.execute(
+            f"SELECT name FROM containers WHERE name IN ({marks})", tuple(names)
+        )
+    }
+
+
+def counts(conn: sqlite3.Connection) -> dict[str, int]:
+    """Containers per state."""
+    return {
+        row[0]: row[1]
+        for row in conn.execute("SELECT state, count(*) FROM containers GROUP BY state")
+    }
+
+
+def with_state(record: ContainerRecord, **values: Any) -> ContainerRecord:
+    """A copy with changed fields (for in-memory use before a write)."""
+    return evolve(record, **values)
