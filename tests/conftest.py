@@ -59,3 +59,11 @@ def registry(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Registry]:
     reg = Registry(tmp_path_factory.mktemp("registry")).start()
     yield reg
     reg.stop()
+
+
+@pytest.fixture(scope="session")
+def box(server: ServerProcess, busybox_archive: Path) -> ServerProcess:
+    """The shared server with ``acc-busybox:latest`` loaded (for container tests)."""
+    reply = server.request("POST", "/v1.44/images/load", body=busybox_archive.read_bytes())
+    assert reply.status == 200, reply.body
+    return server

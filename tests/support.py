@@ -13,6 +13,7 @@ import socket
 import subprocess
 import sys
 import time
+import urllib.parse
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -208,3 +209,40 @@ def wait_for(condition: Callable[[], bool], timeout: float, interval: float = 0.
         if time.monotonic() > deadline:
             raise AssertionError(f"condition not met within {timeout}s")
         time.sleep(interval)
+
+
+class EventStream:
+    """A live ``/events`` stream: wait for events instead of polling."""
+
+    def __init__(
+        self, server: ServerProcess, filters: dict[str, list[str]], libpod: bool = False
+    ) -> None:
+        query = urllib.parse.quote(json.dumps(filters))
+        prefix = "/v5.0.0/libpod" if libpod else "/v1.44"
+        self._conn = UnixHTTPConnection(str(server.sock), timeout=60)
+        self._conn.request("GET", f"{prefix}/events?filters={query}")
+        self._response = self._conn.getresponse()
+        assert self._response.status == 200
+
+    def next(self, timeout: float = 30) -> dict[str, Any]:
+        """The next event (AssertionError after ``timeout`` without one)."""
+        assert self._conn.sock is not None
+        self._conn.sock.settimeout(timeout)
+        try:
+            line = self._response.readline()
+        except TimeoutError:
+            raise AssertionError(f"no event within {timeout}s") from None
+        assert line, "the events stream ended"
+        return json.loads(line)
+
+    def until(
+        self, predicate: Callable[[dict[str, Any]], bool], timeout: float = 30
+    ) -> dict[str, Any]:
+        """Read events until one matches ``predicate`` (each read bounded by ``timeout``)."""
+        while True:
+            event = self.next(timeout)
+            if predicate(event):
+                return event
+
+    def close(self) -> None:
+        self._conn.close()

@@ -137,6 +137,9 @@ def prepare_dirs(paths: ContainerPaths) -> None:
     """Create a new container's directories (blocking)."""
     for path in (paths.upper, paths.work, paths.merged, paths.userdata, paths.run):
         os.makedirs(path, mode=0o700, exist_ok=True)
+    # The upper dir's mode becomes the container's "/": it must be traversable
+    # by any user the container runs as.
+    os.chmod(paths.upper, 0o755)
 
 
 def remove_dirs(paths: ContainerPaths) -> None:

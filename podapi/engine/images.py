@@ -194,7 +194,8 @@ class ImageService:
         search = self._registries().unqualified_search
         image_id = await self._state.read(lambda c: _resolve(c, text, compat, search))
         if image_id is None:
-            raise NoSuchImage(f"{text}: image not known", cause="image not known")
+            # Docker's wording: docker-py tells ImageNotFound from NotFound by it.
+            raise NoSuchImage(f"No such image: {text}", cause="image not known")
         return await self.get(image_id)
 
     async def config(self, image: ImageRecord) -> dict[str, Any]:

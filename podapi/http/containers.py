@@ -69,8 +69,11 @@ async def logs(call: ApiCall, engine: Engine, name: str) -> None:
         tail = int(tail_text)
     else:
         raise BadRequest(f'invalid tail value {tail_text!r}: a number or "all"')
-    since_ns = parse_timestamp(since, now) if since and since != "0" else None
-    until_ns = parse_timestamp(until, now) if until and until != "0" else None
+    # podman-remote sends Go's zero time ("0001-01-01T00:00:00Z") for "not set".
+    since_ns = parse_timestamp(since, now) if since else None
+    until_ns = parse_timestamp(until, now) if until else None
+    since_ns = since_ns if since_ns and since_ns > 0 else None
+    until_ns = until_ns if until_ns and until_ns > 0 else None
     multiplexed = not record.spec.tty
     timestamps = call.flag("timestamps")
     request = cast(Request, call.request)

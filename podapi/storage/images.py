@@ -139,7 +139,7 @@ def load_image(conn: sqlite3.Connection, image_id: str) -> ImageRecord:
     """One image by full ID."""
     found = load_images(conn, [image_id])
     if not found:
-        raise NoSuchImage(f"{image_id}: image not known")
+        raise NoSuchImage(f"No such image: {image_id}", cause="image not known")
     return found[0]
 
 

@@ -1,0 +1,77 @@
+"""Helpers for container tests: the docker CLI, leak checks, cgroup lookups."""
+
+import os
+import subprocess
+from pathlib import Path
+
+from tests.support import ServerProcess
+
+IMAGE = "acc-busybox"
+
+
+def docker(
+    server: ServerProcess,
+    *args: str,
+    check: bool = True,
+    timeout: float = 60,
+    stdin: bytes | None = None,
+) -> subprocess.CompletedProcess[str]:
+    """Run the docker CLI against ``server``."""
+    result = subprocess.run(
+        ["docker", *args],
+        input=stdin.decode() if stdin else None,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+        env={**os.environ, "DOCKER_HOST": server.uri},
+    )
+    if check:
+        assert result.returncode == 0, (args, result.stdout, result.stderr)
+    return result
+
+
+def mounts_below(path: Path) -> list[str]:
+    """Mount points under ``path`` (leak checks)."""
+    prefix = str(path) + "/"
+    return [
+        line.split()[4]
+        for line in Path("/proc/self/mountinfo").read_text().splitlines()
+        if line.split()[4].startswith(prefix)
+    ]
+
+
+def container_cgroups() -> list[str]:
+    """``podapi/<id>`` cgroup directories present in any hierarchy (leak checks)."""
+    found = []
+    for line in Path("/proc/self/cgroup").read_text().splitlines():
+        key, own = line.split(":", 2)[1:]
+        mount = Path("/sys/fs/cgroup") / (key.removeprefix("name=") or "unified")
+        parent = mount / own.lstrip("/") / "podapi"
+        if parent.is_dir():
+            found += [str(p) for p in parent.iterdir() if p.is_dir()]
+    return found
+
+
+def conmon_pids_for(root: Path) -> list[int]:
+    """conmon processes whose command line mentions ``root`` (leak checks)."""
+    pids = []
+    for proc in Path("/proc").iterdir():
+        if not proc.name.isdigit():
+            continue
+        try:
+            cmdline = (proc / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+        except OSError:
+            continue
+        if cmdline.startswith("/usr/bin/conmon") and str(root) in cmdline:
+            pids.append(int(proc.name))
+    return pids
+
+
+def cgroup_file(pid: int, controller: str, name: str) -> str:
+    """Read a cgroup v1 file of a process (resource limit checks)."""
+    for line in Path(f"/proc/{pid}/cgroup").read_text().splitlines():
+        _, keys, path = line.split(":", 2)
+        if controller in keys.split(","):
+            return (Path("/sys/fs/cgroup") / keys / path.lstrip("/") / name).read_text().strip()
+    raise AssertionError(f"no {controller} cgroup for {pid}")
