@@ -10,8 +10,12 @@ and apply ``--rm`` or the restart policy.
 import argparse
 import fcntl
 import os
+import signal
 import sys
 from collections.abc import Sequence
+
+#: Seconds a cleanup may take (a restart included) before SIGALRM ends it.
+CLEANUP_DEADLINE = 300
 
 
 def server_running(lock_path: str) -> bool:
@@ -38,6 +42,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if server_running(os.path.join(args.runroot, "server.lock")):
         return 0
+    # conmon runs us with SIGCHLD and SIGUSR1 blocked (it reads them from a
+    # signalfd); the mask is inherited, and the reactor needs SIGCHLD to see
+    # the processes it starts (a restart's conmon) end.
+    signal.pthread_sigmask(signal.SIG_SETMASK, set())
+    # conmon waits for us: never let a stuck cleanup keep it (and us) around.
+    signal.alarm(CLEANUP_DEADLINE)
     # Imported only here: the common case above must stay cheap, since conmon runs
     # this for every exit.
     from podapi.cleanup_run import settle  # noqa: PLC0415

@@ -15,7 +15,10 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
     """One podapi server (no idle timeout) shared by tests that don't need their own."""
     proc = ServerProcess(tmp_path_factory.mktemp("shared-server")).start()
     yield proc
-    proc.stop()
+    try:
+        proc.remove_containers()
+    finally:
+        proc.stop()
 
 
 @pytest.fixture
@@ -36,7 +39,10 @@ def start_server(tmp_path: Path) -> Iterator[Callable[..., ServerProcess]]:
 
     yield start
     for proc in started:
-        proc.stop()
+        try:
+            proc.remove_containers()
+        finally:
+            proc.stop()
 
 
 @pytest.fixture(scope="session")

@@ -183,6 +183,26 @@ class ServerProcess:
             self.proc.kill()
             self.proc.wait(timeout=15)
 
+    def has_containers(self) -> bool:
+        """Whether container files exist under the root (the server need not run)."""
+        directory = self.root / "containers"
+        return directory.is_dir() and any(directory.iterdir())
+
+    def remove_containers(self) -> None:
+        """Force-remove every container, starting the server again if needed (teardown).
+
+        Containers outlive their server, so a test that stops or kills it
+        still leaves them running: teardown must end them.
+        """
+        if not self.has_containers():
+            return
+        if self.proc is None or self.proc.poll() is not None:
+            self.start()
+        for container in self.get_json("/v1.44/containers/json?all=1"):
+            target = f"/v1.44/containers/{container['Id']}?force=1"
+            reply = self.request("DELETE", target, timeout=60)
+            assert reply.status in (204, 404), reply.body
+
     def stop(self) -> None:
         """Terminate if still running (fixture teardown)."""
         if self.proc is not None and self.proc.poll() is None:

@@ -238,11 +238,7 @@ class ContainerService:
         image = await self._images.resolve(spec.image, compat=compat)
         config = await self._images.config(image)
         container_id = secrets.token_hex(32)
-        if spec.name:
-            name = check_name(spec.name)
-        else:
-            taken = {c.name for c in await self.all()}
-            name = generate_name(taken)
+        name = check_name(spec.name) if spec.name else ""
         hostname = spec.hostname or container_id[:12]
         record = ContainerRecord(
             id=container_id,
@@ -257,7 +253,9 @@ class ContainerService:
         paths = self.paths(container_id)
         await self._io(prepare_dirs, paths)
         try:
-            await self._state.write(partial(rows.insert, record=record))
+            record = await self._state.write(
+                partial(rows.insert, record=record, name_for=None if name else generate_name)
+            )
         except BaseException:
             await self._io(remove_dirs, paths)
             raise
@@ -287,8 +285,10 @@ class ContainerService:
         """Delete a stopped container's files and record (caller holds its lock)."""
         if record.state not in (CREATED, EXITED, "initialized"):
             raise Conflict(f"container {record.id} is {record.state}: cannot remove it")
-        await self._io(remove_dirs, self.paths(record.id))
+        # The row goes first: files without a row are orphans the next start
+        # removes; a row without files would be a container that cannot run.
         await self._state.write(partial(rows.delete, container_id=record.id))
+        await self._io(remove_dirs, self.paths(record.id))
         self._locks.pop(record.id, None)
         self.emit(record, "remove")
 

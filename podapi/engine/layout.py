@@ -1,5 +1,6 @@
 """Where the engine keeps things under ``--root`` (persistent) and ``--runroot`` (volatile)."""
 
+import contextlib
 import os
 
 from attrs import frozen
@@ -41,6 +42,17 @@ class Layout:
     def server_lock(self) -> str:
         """Held (flock) while a server runs, so ``podapi.cleanup`` leaves exits to it."""
         return os.path.join(self.runroot, "server.lock")
+
+    def container_ids_on_disk(self) -> set[str]:
+        """Names of the container directories in both roots (blocking)."""
+        found: set[str] = set()
+        for parent in (
+            os.path.join(self.root, "containers"),
+            os.path.join(self.runroot, "containers"),
+        ):
+            with contextlib.suppress(FileNotFoundError):
+                found.update(os.listdir(parent))
+        return found
 
     def container(self, container_id: str) -> "ContainerPaths":
         """The paths of one container."""

@@ -25,7 +25,7 @@ from twisted.internet.defer import Deferred
 from twisted.internet.interfaces import IDelayedCall, IReactorTime
 from twisted.python.failure import Failure
 
-from podapi.engine.containers import ContainerService
+from podapi.engine.containers import ContainerService, remove_dirs
 from podapi.engine.containerspec import Resources as SpecResources
 from podapi.engine.containerspec import RestartPolicy, signal_number
 from podapi.engine.errors import Conflict, InvalidArgument, NoSuchContainer, NotModified
@@ -169,20 +169,42 @@ class Lifecycle:
         self.health.stop()
 
     async def reconcile(self) -> None:
-        """Make the database agree with the runtime after time without a server."""
-        for record in await self._containers.all():
-            if not record.alive:
-                continue
-            code = await self._io(conmon.read_exit_file, self._layout.exits_dir, record.id)
-            if code is not None:
-                await self.handle_exit(record.id)
-                continue
-            state = await self.runtime.state(record.id) if self._runtime else None
-            if state is None or state.status == "stopped":
-                # conmon is gone too, without an exit file: the exit code is lost.
-                await self._settle_exit(record, 255)
-            elif state.status == "paused" and record.state != PAUSED:
-                await self._containers.update_record(record.id, state=PAUSED)
+        """Make the database, the runtime and the disk agree after time without a server.
+
+        Exits conmon reported are settled; a server killed in the middle of a
+        start leaves a runtime container nobody started: it is torn down and the
+        container is stopped (exited) or back to ``created``; files and runtime
+        containers without a database row are deleted.
+        """
+        records = await self._containers.all()
+        in_runtime = await self._io(self.runtime.container_ids) if self._runtime else set()
+        for record in records:
+            if record.alive:
+                await self._reconcile_alive(record, record.id in in_runtime)
+            elif record.id in in_runtime and record.state != INITIALIZED:
+                await self._teardown(record)
+            elif record.state == INITIALIZED and record.id not in in_runtime:
+                await self._containers.update_record(record.id, state=CREATED)
+        known = {record.id for record in records}
+        for orphan in in_runtime - known:
+            await self.runtime.delete(orphan, force=True)
+        on_disk = await self._io(self._layout.container_ids_on_disk)
+        for orphan in on_disk - known:
+            await self._io(remove_dirs, self._containers.paths(orphan))
+
+    async def _reconcile_alive(self, record: ContainerRecord, in_runtime: bool) -> None:
+        code = await self._io(conmon.read_exit_file, self._layout.exits_dir, record.id)
+        if code is not None:
+            await self.handle_exit(record.id)
+            return
+        state = await self.runtime.state(record.id) if in_runtime else None
+        if state is None or state.status == "stopped":
+            # conmon is gone too, without an exit file: the exit code is lost.
+            await self._settle_exit(record, 255)
+        elif state.status == "created":
+            await self._settle_exit(record, 255, error="the server stopped during the start")
+        elif state.status == "paused" and record.state != PAUSED:
+            await self._containers.update_record(record.id, state=PAUSED)
 
     def _on_exit_file(self, container_id: str) -> None:
         Deferred.fromCoroutine(self.handle_exit(container_id)).addErrback(
@@ -569,16 +591,20 @@ class Lifecycle:
 
     async def _teardown(self, record: ContainerRecord) -> None:
         """Delete the runtime container, unmount, drop the exit file and empty cgroups."""
-        paths = self._containers.paths(record.id)
+        # The files go while runc deletes (the process is gone: nothing uses them).
+        files = self._io(
+            _release_files,
+            self._containers.paths(record.id).merged,
+            self._layout.exits_dir,
+            record.id,
+        )
         if self._runtime is not None:
             try:
                 await self._runtime.delete(record.id, force=True)
             except RuntimeFailure as e:
                 log.warn("runtime delete of {id} failed: {error}", id=record.id, error=e.message)
-        await self._io(rootfs.unmount, paths.merged)
-        await self._io(_clear_exit, self._layout.exits_dir, record.id)
-        await self._io(cgroups.remove_empty, f"{CGROUP_PARENT}/{record.id}")
-        await self._io(cgroups.remove_empty, CGROUP_PARENT)
+        await files
+        await self._io(_remove_cgroups, record.id)
 
     async def _after_exit(self, record: ContainerRecord) -> None:
         """``--rm`` and restart policies."""
@@ -733,6 +759,17 @@ def _oci_resources(resources: SpecResources) -> dict[str, Any]:
     if resources.pids_limit is not None:
         body["pids"] = {"limit": resources.pids_limit}
     return body
+
+
+def _release_files(merged: str, exit_dir: str, container_id: str) -> None:
+    rootfs.unmount(merged)
+    _clear_exit(exit_dir, container_id)
+
+
+def _remove_cgroups(container_id: str) -> None:
+    # runc removes the container's cgroup, not the parent it created.
+    cgroups.remove_empty(f"{CGROUP_PARENT}/{container_id}")
+    cgroups.remove_empty(CGROUP_PARENT)
 
 
 def _clear_exit(exit_dir: str, container_id: str) -> None:

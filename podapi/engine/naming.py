@@ -4,6 +4,7 @@ Our own word lists; a number is appended when a name is taken (Docker's retry).
 """
 
 import secrets
+from collections.abc import Callable
 
 ADJECTIVES = (
     "agile",
@@ -139,12 +140,12 @@ SCIENTISTS = (
 )
 
 
-def generate_name(taken: set[str]) -> str:
-    """A random ``adjective_name`` not in ``taken``."""
+def generate_name(taken: Callable[[str], bool]) -> str:
+    """A random ``adjective_name`` for which ``taken`` says no."""
     for attempt in range(100):
         name = f"{secrets.choice(ADJECTIVES)}_{secrets.choice(SCIENTISTS)}"
         if attempt:
             name += str(secrets.randbelow(10) + attempt)
-        if name not in taken:
+        if not taken(name):
             return name
     return "podapi_" + secrets.token_hex(6)

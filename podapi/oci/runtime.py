@@ -8,6 +8,7 @@ Container creation is not here: conmon runs ``runc create`` (``oci/conmon.py``).
 """
 
 import json
+import os
 import signal as signals
 from collections.abc import Iterable, Mapping, Sequence
 
@@ -134,6 +135,13 @@ class OCIRuntime:
         if result.timed_out:
             text = f"timed out after {self._timeout:g}s" + (f": {text}" if text else "")
         raise RuntimeFailure(f"{self.name} {args[0]}: {text}", result)
+
+    def container_ids(self) -> set[str]:
+        """IDs the runtime keeps state for (blocking; runc and crun keep a directory each)."""
+        try:
+            return {e.name for e in os.scandir(self.state_dir) if e.is_dir()}
+        except FileNotFoundError:
+            return set()
 
     async def start(self, container_id: str) -> None:
         """``runc start``: run the user process of a ``created`` container."""

@@ -7,7 +7,8 @@ conditional update on ``run_id`` so exactly one of them handles it.
 
 import json
 import sqlite3
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping
+from functools import partial
 from typing import Any
 
 from attrs import evolve, frozen
@@ -98,8 +99,18 @@ def _record(row: sqlite3.Row) -> ContainerRecord:
     )
 
 
-def insert(conn: sqlite3.Connection, record: ContainerRecord) -> None:
-    """Store a new container; ``Conflict`` when the name is taken."""
+def insert(
+    conn: sqlite3.Connection,
+    record: ContainerRecord,
+    name_for: Callable[[Callable[[str], bool]], str] | None = None,
+) -> ContainerRecord:
+    """Store a new container; ``Conflict`` when the name is taken.
+
+    :param name_for: names a container that has none, given a test for names
+        in use (in the same transaction, so two creates never pick one name).
+    """
+    if name_for is not None:
+        record = evolve(record, name=name_for(partial(name_taken, conn)))
     taken = conn.execute("SELECT id FROM containers WHERE name = ?", (record.name,)).fetchone()
     if taken:
         raise Conflict(
@@ -122,6 +133,7 @@ def insert(conn: sqlite3.Connection, record: ContainerRecord) -> None:
             record.state,
         ),
     )
+    return record
 
 
 def _column_value(key: str, value: Any) -> Any:
@@ -222,15 +234,9 @@ def using_image(conn: sqlite3.Connection, image_id: str) -> list[str]:
     ]
 
 
-def names_in_use(conn: sqlite3.Connection, names: Sequence[str]) -> set[str]:
-    """Which of ``names`` belong to containers."""
-    marks = ",".join("?" * len(names))
-    return {
-        row[0]
-        for row in conn.execute(
-            f"SELECT name FROM containers WHERE name IN ({marks})", tuple(names)
-        )
-    }
+def name_taken(conn: sqlite3.Connection, name: str) -> bool:
+    """Whether a container has this name."""
+    return conn.execute("SELECT 1 FROM containers WHERE name = ?", (name,)).fetchone() is not None
 
 
 def counts(conn: sqlite3.Connection) -> dict[str, int]:

@@ -1,10 +1,10 @@
-"""Helpers for container tests: the docker CLI, leak checks, cgroup lookups."""
+"""Helpers for container tests: the docker CLI, images, leak checks, cgroup lookups."""
 
 import os
 import subprocess
 from pathlib import Path
 
-from tests.support import ServerProcess
+from tests.support import ServerProcess, wait_for
 
 IMAGE = "acc-busybox"
 
@@ -75,3 +75,20 @@ def cgroup_file(pid: int, controller: str, name: str) -> str:
         if controller in keys.split(","):
             return (Path("/sys/fs/cgroup") / keys / path.lstrip("/") / name).read_text().strip()
     raise AssertionError(f"no {controller} cgroup for {pid}")
+
+
+def load_image(server: ServerProcess, archive: Path) -> None:
+    """``docker load`` an archive into ``server``."""
+    reply = server.request("POST", "/v1.44/images/load", body=archive.read_bytes())
+    assert reply.status == 200, reply.body
+
+
+def assert_nothing_leaked(server: ServerProcess) -> None:
+    """No mounts, cgroups, conmons or container files are left behind by ``server``."""
+    assert mounts_below(server.base) == []
+    assert container_cgroups() == []
+    # conmon outlives its container by the run of its exit command.
+    wait_for(lambda: conmon_pids_for(server.root) == [], timeout=30)
+    assert list((server.root / "containers").iterdir()) == []
+    assert list((server.runroot / "containers").iterdir()) == []
+    assert list((server.runroot / "runtime").iterdir()) == []

@@ -1,0 +1,141 @@
+"""Container lifecycle latency and listing, podapi against ``podman system service``.
+
+    .venv/bin/python -m bench.containers [--runs 30] [--listed 1000] [--no-podman]
+
+Per server: the p50/p90 of create + start + wait + remove of ``true`` (network
+``none``, compat API) over ``--runs`` cycles after a warm-up, then
+``GET /containers/json?all=1`` latency with ``--listed`` created containers.
+Targets (issue 4): the cycle p50 at most 0.25x podman's; the listing at most
+podman's latency.
+"""
+
+import argparse
+import asyncio
+import json
+import statistics
+import tempfile
+import time
+from pathlib import Path
+
+from bench.http_client import Connection, sequential
+from bench.images import check, upload
+from bench.servers import Server, servers
+from tests.fixtures.images import busybox_image
+
+IMAGE = "bench-busybox:latest"
+API = "/v1.41"
+CREATE_BODY = json.dumps(
+    {"Image": IMAGE, "Cmd": ["true"], "HostConfig": {"NetworkMode": "none"}}
+).encode()
+
+
+async def expect(
+    conn: Connection, method: str, target: str, status: int, body: bytes = b""
+) -> bytes:
+    got, reply = await conn.request(method, target, body)
+    if got != status:
+        raise SystemExit(f"{method} {target}: HTTP {got}: {reply[-300:]!r}")
+    return reply
+
+
+async def cycle(conn: Connection) -> float:
+    """One create + start + wait + remove; milliseconds."""
+    t0 = time.perf_counter()
+    created = await expect(conn, "POST", f"{API}/containers/create", 201, CREATE_BODY)
+    cid = json.loads(created)["Id"]
+    await expect(conn, "POST", f"{API}/containers/{cid}/start", 204)
+    waited = await expect(conn, "POST", f"{API}/containers/{cid}/wait", 200)
+    if json.loads(waited)["StatusCode"] != 0:
+        raise SystemExit(f"container exited with {waited!r}")
+    await expect(conn, "DELETE", f"{API}/containers/{cid}", 204)
+    return (time.perf_counter() - t0) * 1000
+
+
+async def cycles(sock: str, runs: int) -> list[float]:
+    conn = await Connection.open(sock)
+    try:
+        await cycle(conn)  # warm-up
+        return [await cycle(conn) for _ in range(runs)]
+    finally:
+        conn.close()
+
+
+async def create_many(sock: str, count: int, clients: int = 8) -> list[str]:
+    """``count`` created (never started) containers, made over ``clients`` connections."""
+    ids: list[str] = []
+
+    async def worker(share: int) -> None:
+        conn = await Connection.open(sock)
+        try:
+            for _ in range(share):
+                reply = await expect(conn, "POST", f"{API}/containers/create", 201, CREATE_BODY)
+                ids.append(json.loads(reply)["Id"])
+        finally:
+            conn.close()
+
+    shares = [count // clients + (1 if i < count % clients else 0) for i in range(clients)]
+    await asyncio.gather(*(worker(share) for share in shares))
+    return ids
+
+
+async def remove_all(sock: str, ids: list[str], clients: int = 8) -> None:
+    async def worker(part: list[str]) -> None:
+        conn = await Connection.open(sock)
+        try:
+            for cid in part:
+                await expect(conn, "DELETE", f"{API}/containers/{cid}?force=1", 204)
+        finally:
+            conn.close()
+
+    await asyncio.gather(*(worker(ids[i::clients]) for i in range(clients)))
+
+
+def measure(server: Server, archive: Path, runs: int, listed: int) -> dict[str, float]:
+    check(server, "load", asyncio.run(upload(server.sock, f"{API}/images/load", archive)))
+    laps = asyncio.run(cycles(server.sock, runs))
+    t0 = time.perf_counter()
+    ids = asyncio.run(create_many(server.sock, listed))
+    create_rate = listed / (time.perf_counter() - t0)
+    listing = asyncio.run(sequential(server.sock, f"{API}/containers/json?all=1", 50, 20))
+    asyncio.run(remove_all(server.sock, ids))
+    return {
+        "cycle_p50": statistics.median(laps),
+        "cycle_p90": sorted(laps)[int(len(laps) * 0.9)],
+        "creates_per_s": create_rate,
+        "list_p50": listing.p50,
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--runs", type=int, default=30, help="lifecycle cycles (p50 over them)")
+    parser.add_argument("--listed", type=int, default=1000, help="containers for the listing")
+    parser.add_argument("--no-podman", action="store_true", help="skip the podman reference")
+    args = parser.parse_args()
+    results: dict[str, dict[str, float]] = {}
+    with tempfile.TemporaryDirectory(prefix="podapi-bench-ctr-", dir="/var/tmp") as tmp:
+        archive = Path(tmp) / "busybox.tar"
+        archive.write_bytes(busybox_image().docker_archive([IMAGE]))
+        for server in servers(Path(tmp), with_podman=not args.no_podman):
+            server.start()
+            try:
+                results[server.name] = measure(server, archive, args.runs, args.listed)
+            finally:
+                server.stop()
+    print(f"== create+start+wait+remove of `true` ({args.runs} runs), list of {args.listed}")
+    print(f"   {'server':8} {'p50 ms':>8} {'p90 ms':>8} {'creates/s':>10} {'list p50 ms':>12}")
+    for name, r in results.items():
+        print(
+            f"   {name:8} {r['cycle_p50']:8.1f} {r['cycle_p90']:8.1f} "
+            f"{r['creates_per_s']:10.1f} {r['list_p50']:12.1f}"
+        )
+    if {"podapi", "podman"} <= results.keys():
+        a, b = results["podapi"], results["podman"]
+        print(
+            f"== podapi / podman: cycle x{a['cycle_p50'] / b['cycle_p50']:.2f} (target <= 0.25)"
+            f"  list x{a['list_p50'] / b['list_p50']:.2f} (target <= 1)"
+        )
+
+
+if __name__ == "__main__":
+    main()
