@@ -1,5 +1,6 @@
 """Helpers for container tests: the docker CLI, images, leak checks, cgroup lookups."""
 
+import json
 import os
 import subprocess
 from pathlib import Path
@@ -41,16 +42,32 @@ def mounts_below(path: Path) -> list[str]:
     ]
 
 
-def container_cgroups() -> list[str]:
-    """``podapi/<id>`` cgroup directories present in any hierarchy (leak checks)."""
+def container_cgroups(ids: set[str] | None = None) -> list[str]:
+    """``podapi/<id>`` cgroup directories present in any hierarchy (leak checks).
+
+    :param ids: only these containers' (other suites may run containers at the same time).
+    """
     found = []
     for line in Path("/proc/self/cgroup").read_text().splitlines():
         key, own = line.split(":", 2)[1:]
         mount = Path("/sys/fs/cgroup") / (key.removeprefix("name=") or "unified")
         parent = mount / own.lstrip("/") / "podapi"
         if parent.is_dir():
-            found += [str(p) for p in parent.iterdir() if p.is_dir()]
+            found += [
+                str(p) for p in parent.iterdir() if p.is_dir() and (ids is None or p.name in ids)
+            ]
     return found
+
+
+def containers_created_by(server: ServerProcess) -> set[str]:
+    """IDs of every container ``server`` (its root) ever created, from its event log."""
+    ids = set()
+    for log in (server.root / "events").glob("events.log*"):
+        for line in log.read_text().splitlines():
+            event = json.loads(line)
+            if event["type"] == "container" and event["action"] == "create":
+                ids.add(event["id"])
+    return ids
 
 
 def conmon_pids_for(root: Path) -> list[int]:
@@ -86,7 +103,7 @@ def load_image(server: ServerProcess, archive: Path) -> None:
 def assert_nothing_leaked(server: ServerProcess) -> None:
     """No mounts, cgroups, conmons or container files are left behind by ``server``."""
     assert mounts_below(server.base) == []
-    assert container_cgroups() == []
+    assert container_cgroups(containers_created_by(server)) == []
     # conmon outlives its container by the run of its exit command.
     wait_for(lambda: conmon_pids_for(server.root) == [], timeout=30)
     assert list((server.root / "containers").iterdir()) == []
