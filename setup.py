@@ -23,6 +23,8 @@ setup(
         "attrs>=23.1",
         # (Un)structuring the stored container configuration (nested attrs classes).
         "cattrs>=23.2",
+        # WebSocket framing for GET /containers/{id}/attach/ws (sans-IO, on our socket).
+        "wsproto>=1.2",
     ],
     extras_require={
         "test": [

@@ -65,20 +65,20 @@ def build_archive(path: Path, size_mb: int) -> None:
     path.write_bytes(image.docker_archive([NAME]))
 
 
-async def upload(sock: str, target: str, path: Path) -> tuple[int, bytes]:
-    """POST a file as the body, streamed."""
+async def upload(sock: str, target: str, path: Path, method: str = "POST") -> tuple[int, bytes]:
+    """Send a file as the body, streamed."""
     size = path.stat().st_size
     conn = await Connection.open(sock)
     try:
         conn.writer.write(
-            f"POST {target} HTTP/1.1\r\nHost: d\r\nContent-Length: {size}\r\n"
+            f"{method} {target} HTTP/1.1\r\nHost: d\r\nContent-Length: {size}\r\n"
             "Content-Type: application/x-tar\r\n\r\n".encode()
         )
         with open(path, "rb") as f:
             while chunk := f.read(CHUNK):
                 conn.writer.write(chunk)
                 await conn.writer.drain()
-        return await conn.read_response("POST")
+        return await conn.read_response(method)
     finally:
         conn.close()
 

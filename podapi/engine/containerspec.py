@@ -143,12 +143,36 @@ class RunConfig:
     healthcheck: Healthcheck | None
 
 
+@frozen
+class ExecSpec:
+    """An exec session as the client described it (``POST /containers/{id}/exec``)."""
+
+    command: tuple[str, ...]
+    env: tuple[str, ...] = ()
+    #: Empty: the container's user.
+    user: str = ""
+    #: Empty: the container's working directory.
+    working_dir: str = ""
+    tty: bool = False
+    attach_stdin: bool = False
+    attach_stdout: bool = False
+    attach_stderr: bool = False
+    privileged: bool = False
+    #: None: the default (``ctrl-p,ctrl-q``); empty: detaching is off.
+    detach_keys: str | None = None
+
+
 _converter = cattrs.Converter()
 
 
-def to_json(value: ContainerSpec | RunConfig) -> dict[str, Any]:
+def to_json(value: ContainerSpec | RunConfig | ExecSpec) -> dict[str, Any]:
     """A JSON-able dict of a spec or run config (for the state database)."""
     return _converter.unstructure(value)
+
+
+def exec_spec_from_json(data: Mapping[str, Any]) -> ExecSpec:
+    """The inverse of :func:`to_json` for an :class:`ExecSpec`."""
+    return _converter.structure(data, ExecSpec)
 
 
 def spec_from_json(data: Mapping[str, Any]) -> ContainerSpec:

@@ -12,6 +12,7 @@ from podapi.engine.containers import ContainerService
 from podapi.engine.distribution import Distribution
 from podapi.engine.errors import PodapiError
 from podapi.engine.events import EventBus, EventLog
+from podapi.engine.execs import ExecService
 from podapi.engine.images import ImageService
 from podapi.engine.layout import Layout
 from podapi.engine.lifecycle import Lifecycle
@@ -111,6 +112,7 @@ class Engine:
         self.runner = runner
         self.clock = reactor
         self._lifecycle: Lifecycle | None = None
+        self._execs: ExecService | None = None
         self._server_lock: int | None = None
 
     @property
@@ -119,6 +121,13 @@ class Engine:
         if self._lifecycle is None:
             raise RuntimeError("engine is not started")
         return self._lifecycle
+
+    @property
+    def execs(self) -> ExecService:
+        """Exec sessions (available once started)."""
+        if self._execs is None:
+            raise RuntimeError("engine is not started")
+        return self._execs
 
     async def _containers_of(self, image: ImageRecord) -> list[str]:
         return await self.containers.using_image(image)
@@ -153,6 +162,14 @@ class Engine:
             conmon_path=find_binary("conmon"),
             seccomp=await self.io(_seccomp_converter, facts) if facts.seccomp_profile else None,
             init_binary=facts.init_binary,
+        )
+        self._execs = ExecService(
+            self.containers,
+            layout=self.layout,
+            state=self.state,
+            io=self.io,
+            clock=self.clock,
+            lifecycle=self._lifecycle,
         )
         if serve:
             await self.images.start()

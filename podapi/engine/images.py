@@ -358,30 +358,54 @@ class ImageService:
     ) -> ImageRecord:
         """Make a one-layer image from a rootfs tarball (``docker import``)."""
         source.seek(0)
-        ingested = await self._io(self.layers.ingest, source)
-        with self.lease([ingested.diff_id, ingested.blob.digest]):
-            await self.add_layer(ingested)
-            now = rfc3339_nano(self._events.now_ns())
-            os_name, arch = platform or ("linux", go_arch())
-            config = {
+        now = rfc3339_nano(self._events.now_ns())
+        os_name, arch = platform or ("linux", go_arch())
+
+        def config(diff_id: str) -> dict[str, Any]:
+            return {
                 "architecture": arch,
                 "os": os_name,
                 "created": now,
                 "config": apply_changes({}, changes),
-                "rootfs": {"type": "layers", "diff_ids": [ingested.diff_id]},
+                "rootfs": {"type": "layers", "diff_ids": [diff_id]},
                 "history": [
                     {
                         "created": now,
-                        "created_by": f"/bin/sh -c #(nop) ADD file:{ingested.diff_id[7:]} in / ",
+                        "created_by": f"/bin/sh -c #(nop) ADD file:{diff_id[7:]} in / ",
                         **({"comment": message} if message else {}),
                     }
                 ],
                 **({"comment": message} if message else {}),
             }
-            raw = json.dumps(config, separators=(",", ":")).encode()
-            image = await self.commit(raw, [ingested.diff_id], names=[name] if name else [])
+
+        image = await self.commit_layer(
+            partial(self.layers.ingest, source), config, names=[name] if name else []
+        )
         self._events.emit("image", "import", image.id, name=name or "")
         return image
+
+    async def commit_layer(
+        self,
+        ingest: Callable[[], Ingested],
+        config: Callable[[str], dict[str, Any]],
+        *,
+        base: Sequence[str] = (),
+        names: Sequence[str] = (),
+        parent: str = "",
+    ) -> ImageRecord:
+        """Store an image of the ``base`` layers plus one new layer (import, commit).
+
+        :param ingest: reads the new layer into the layer store (run in a thread).
+        :param config: the image config JSON for the new layer's diff ID.
+        :param base: diff IDs of the installed layers below it, bottom first.
+        :param parent: the ID of the image it was made from, if any.
+        """
+        with self.lease(base):
+            ingested = await self._io(ingest)
+            with self.lease([ingested.diff_id, ingested.blob.digest]):
+                await self.add_layer(ingested)
+                raw = json.dumps(config(ingested.diff_id), separators=(",", ":")).encode()
+                return await self.commit(raw, [*base, ingested.diff_id], names=names, parent=parent)
 
     # --- names ----------------------------------------------------------------------
 

@@ -157,6 +157,10 @@ class ContainerPaths:
     def conmon_log(self) -> str:
         return self._in_run("conmon.log")
 
+    def exec_dir(self, exec_id: str) -> str:
+        """One exec session's conmon bundle: ``attach``, ``ctl``, pid and exit files."""
+        return self._in_run(os.path.join("exec", exec_id))
+
     @property
     def attach(self) -> str:
         return self._in_run("attach")

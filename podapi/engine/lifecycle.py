@@ -16,7 +16,7 @@ import json
 import os
 import sys
 from collections import defaultdict
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
 from attrs import evolve
@@ -48,6 +48,7 @@ from podapi.storage.containers import (
     RUNNING,
     ContainerRecord,
 )
+from podapi.storage.scope import DIR_FLAGS
 from podapi.threads import Blocking
 
 log = get_logger(__name__)
@@ -141,15 +142,23 @@ class Lifecycle:
         self._backoff: dict[str, float] = {}
         self.health = HealthChecks(containers, lambda: self.runtime, clock)
 
-    @property
-    def runtime(self) -> OCIRuntime:
-        """The OCI runtime, or a clear error when none is installed."""
+    def _tools(self) -> tuple[OCIRuntime, str]:
         if self._runtime is None or self._conmon is None:
             raise InvalidArgument(
                 "no OCI runtime or conmon installed: install runc (or crun) and conmon",
                 cause="OCI runtime not available",
             )
-        return self._runtime
+        return self._runtime, self._conmon
+
+    @property
+    def runtime(self) -> OCIRuntime:
+        """The OCI runtime, or a clear error when it or conmon is not installed."""
+        return self._tools()[0]
+
+    @property
+    def conmon_path(self) -> str:
+        """conmon's path, or the same clear error as :attr:`runtime`."""
+        return self._tools()[1]
 
     # --- server start/stop -----------------------------------------------------------
 
@@ -259,18 +268,17 @@ class Lifecycle:
 
     async def _create(self, record: ContainerRecord) -> ContainerRecord:
         """Mount, write the bundle, let conmon ``runc create`` it; state becomes running."""
-        runtime = self.runtime
+        runtime, conmon_path = self._tools()
         paths = self._containers.paths(record.id)
         await self._io(_clear_exit, self._layout.exits_dir, record.id)
         await self._prepare(record, paths)
-        assert self._conmon is not None
         config = conmon.ConmonConfig(
             container_id=record.id,
             name=record.name,
             bundle=paths.bundle,
             runtime=runtime.path,
             runtime_root=self._layout.runtime_state,
-            conmon=self._conmon,
+            conmon=conmon_path,
             exit_dir=self._layout.exits_dir,
             pid_file=paths.pidfile,
             conmon_pid_file=paths.conmon_pidfile,
@@ -556,6 +564,47 @@ class Lifecycle:
                 found[record.id] = merged
         return found
 
+    @contextlib.asynccontextmanager
+    async def rootfs_access(self, record: ContainerRecord) -> AsyncIterator[str]:
+        """The container's root filesystem for the host to read or write (``docker cp``).
+
+        Yields ``/proc/self/fd/N/.``: the directory of a descriptor opened on the
+        mount under the container's lock, so the files stay reachable until the
+        block ends even if a running container exits meanwhile (its rootfs is
+        unmounted lazily); the final ``.`` lets ``O_NOFOLLOW`` opens of it work.
+        A running or paused container's lock is released at once: its exit and
+        stop are not held up by a slow reader.  A stopped container's rootfs is
+        mounted for the block and unmounted afterwards unless it was mounted
+        already (libpod ``mount``), under its lock throughout: a concurrent start
+        waits rather than have the mount removed under it.
+        """
+        lock = self._containers.lock(record.id)
+        await lock.acquire()
+        locked = True
+        try:
+            current = await self._containers.get(record.id)
+            paths = self._containers.paths(record.id)
+            mounted_here = False
+            if not current.alive:
+                image = await self._images.get(current.image_id)
+                lowers = [self._images.layers.path(d) for d in reversed(image.layers)]
+                mounted_here = await self._io(_mount_rootfs, lowers, paths)
+            try:
+                root = await self._io(os.open, paths.merged, DIR_FLAGS)
+                if current.alive:
+                    lock.release()
+                    locked = False
+                try:
+                    yield f"/proc/self/fd/{root}/."
+                finally:
+                    await self._io(os.close, root)
+            finally:
+                if mounted_here:
+                    await self._io(rootfs.unmount, paths.merged)
+        finally:
+            if locked:
+                lock.release()
+
     # --- exits ----------------------------------------------------------------------
 
     async def handle_exit(self, container_id: str) -> None:
@@ -777,11 +826,12 @@ def _clear_exit(exit_dir: str, container_id: str) -> None:
         os.unlink(os.path.join(exit_dir, container_id))
 
 
-def _mount_rootfs(lowers: list[str], paths: ContainerPaths) -> None:
-    if rootfs.is_mounted(paths.merged):
-        return
-    if lowers:
-        rootfs.mount_overlay(lowers, paths.upper, paths.work, paths.merged)
+def _mount_rootfs(lowers: list[str], paths: ContainerPaths) -> bool:
+    """Mount the rootfs unless it is mounted; whether this call mounted it."""
+    if rootfs.is_mounted(paths.merged) or not lowers:
+        return False
+    rootfs.mount_overlay(lowers, paths.upper, paths.work, paths.merged)
+    return True
 
 
 def _write_etc(

@@ -106,6 +106,19 @@ MIGRATIONS: Sequence[str] = (
     );
     CREATE INDEX containers_image ON containers(image_id);
     """,
+    # 4: exec sessions (podapi/storage/execs.py); they go with their container.
+    """
+    CREATE TABLE execs (
+        id TEXT PRIMARY KEY,
+        container_id TEXT NOT NULL REFERENCES containers(id) ON DELETE CASCADE,
+        spec TEXT NOT NULL,
+        created INTEGER NOT NULL,
+        state TEXT NOT NULL,
+        pid INTEGER NOT NULL DEFAULT 0,
+        exit_code INTEGER
+    );
+    CREATE INDEX execs_container ON execs(container_id);
+    """,
 )
 
 

@@ -3,15 +3,19 @@
 from twisted.internet.interfaces import IReactorTime
 
 from podapi.engine.engine import Engine
+from podapi.http.archive import ArchiveRoutes
+from podapi.http.commit import CommitRoutes
 from podapi.http.compat.containers import CompatContainerRoutes
 from podapi.http.compat.distribution import CompatDistributionRoutes
 from podapi.http.compat.images import CompatImageRoutes
 from podapi.http.compat.system import CompatSystemRoutes
+from podapi.http.execs import ExecRoutes
 from podapi.http.libpod.containers import LibpodContainerRoutes
 from podapi.http.libpod.distribution import LibpodDistributionRoutes
 from podapi.http.libpod.images import LibpodImageRoutes
 from podapi.http.libpod.system import LibpodSystemRoutes
 from podapi.http.routing import Router
+from podapi.http.stats import StatsRoutes
 from podapi.http.system import SystemRoutes
 
 
@@ -28,4 +32,8 @@ def build_router(engine: Engine, clock: IReactorTime) -> Router:
     compat_containers = CompatContainerRoutes(engine)
     compat_containers.register(router)
     LibpodContainerRoutes(engine, compat_containers).register(router)
+    ArchiveRoutes(engine).register(router)
+    CommitRoutes(engine).register(router)
+    ExecRoutes(engine).register(router)
+    StatsRoutes(engine, clock).register(router)
     return router

@@ -2,115 +2,30 @@
 
 Attaching before ``start`` (what ``docker run`` does) registers the session
 with the engine, which connects it to conmon's attach socket after ``runc
-create`` and before ``runc start``, so no output is lost.  Without a TTY the
-output is Docker's multiplexed frames; stdin is forwarded and a client's
-half-close closes the container's stdin.  ``logs=1`` replays the log first.
+create`` and before ``runc start``, so no output is lost.  The relay itself
+(framing, stdin, half-close, detach keys) is :class:`StreamSession`.
+``logs=1`` replays the log first.
+
+As in Podman (conmon without ``--leave-stdin-open``), a client that detaches
+or disconnects closes the container's stdin; with a TTY the terminal stays.
 """
 
-from collections.abc import Callable
-from typing import Any
-
 from twisted.internet.defer import Deferred
-from twisted.internet.interfaces import IHalfCloseableProtocol
 from twisted.python.failure import Failure
-from zope.interface import implementer
 
 from podapi.engine.engine import Engine
 from podapi.engine.errors import Conflict
 from podapi.engine.layout import ContainerPaths
 from podapi.http.call import ApiCall, BadRequest
-from podapi.http.framing import STDERR, STDOUT, format_log_line, frame
-from podapi.http.hijack import MULTIPLEXED, RAW, HijackResource, RawSession
+from podapi.http.detachkeys import DEFAULT_DETACH_KEYS, parse_detach_keys
+from podapi.http.hijack import MULTIPLEXED, RAW, HijackResource, stream_head
+from podapi.http.streamsession import StreamSession
+from podapi.http.websocket import WebSocketSession, handshake
 from podapi.logs import get_logger
-from podapi.oci import attachsocket
-from podapi.oci.seqpacket import SeqPacketSocket
 from podapi.storage.containers import CREATED, EXITED, INITIALIZED, ContainerRecord
-from podapi.storage.k8slog import LogLine, read_lines
+from podapi.storage.k8slog import read_lines
 
 log = get_logger(__name__)
-
-
-@implementer(IHalfCloseableProtocol)
-class AttachSession(RawSession):
-    """Relays between a hijacked client connection and conmon's attach socket."""
-
-    def __init__(
-        self,
-        *,
-        tty: bool,
-        stdin: bool,
-        stdout: bool,
-        stderr: bool,
-        on_start: Callable[["AttachSession"], None],
-    ) -> None:
-        self._tty = tty
-        self._on_start = on_start
-        self._stdin = stdin
-        self._wanted = {attachsocket.CONMON_STDOUT: stdout, attachsocket.CONMON_STDERR: stderr}
-        self._conmon: SeqPacketSocket | None = None
-        self._closed = False
-        self.on_close: Callable[[], None] | None = None
-
-    def session_started(self) -> None:
-        self._on_start(self)
-
-    def connect(self, paths: ContainerPaths) -> None:
-        """Join conmon's attach socket (the container exists in the runtime)."""
-        if self._closed:
-            return
-        sock = attachsocket.connect(paths.bundle)
-        self._conmon = SeqPacketSocket(sock, self._from_container, self._container_gone).start()
-
-    def write_line(self, line: LogLine) -> None:
-        """Replay one log line (``logs=1``)."""
-        wanted = (
-            attachsocket.CONMON_STDOUT if line.stream == "stdout" else (attachsocket.CONMON_STDERR)
-        )
-        if self._wanted[wanted] and self.transport is not None:
-            self.transport.write(format_log_line(line, timestamps=False, multiplexed=not self._tty))
-
-    def finish(self) -> None:
-        """Close the client connection (the stream is over)."""
-        if self.transport is not None:
-            self.transport.loseConnection()
-
-    def _from_container(self, message: bytes) -> None:
-        if not message or self.transport is None:
-            return
-        stream, payload = message[0], message[1:]
-        if not self._wanted.get(stream, False) or not payload:
-            return
-        if self._tty:
-            self.transport.write(payload)
-        else:
-            self.transport.write(
-                frame(STDOUT if stream == attachsocket.CONMON_STDOUT else STDERR, payload)
-            )
-
-    def _container_gone(self, reason: Failure) -> None:
-        self._conmon = None
-        self.finish()
-
-    def dataReceived(self, data: bytes) -> None:
-        if self._stdin and self._conmon is not None:
-            self._conmon.write(data)
-
-    def readConnectionLost(self) -> None:
-        """The client half-closed: close the container's stdin (conmon does on SHUT_WR)."""
-        if self._conmon is not None:
-            self._conmon.loseWriteConnection()
-
-    def writeConnectionLost(self) -> None:
-        self.finish()
-
-    def connectionLost(self, reason: Any = None) -> None:
-        self._closed = True
-        if self._conmon is not None:
-            self._conmon.close()
-            self._conmon = None
-        if self.on_close is not None:
-            self.on_close()
-        super().connectionLost(reason)
 
 
 def content_type(call: ApiCall, tty: bool) -> bytes:
@@ -131,7 +46,45 @@ async def attach(call: ApiCall, engine: Engine, name: str) -> HijackResource:
             raise BadRequest("at least one of stdin, stdout or stderr must be true")
     else:
         stdin = stdout = stderr = True
-    stream = call.flag("stream", default=True)
+    session = _session(
+        call,
+        engine,
+        record,
+        streams=(stdin, stdout, stderr),
+        multiplexed=not record.spec.tty,
+        stream=call.flag("stream", default=True),
+    )
+    return HijackResource(
+        lambda: session, stream_head(content_type(call, record.spec.tty)), engine.clock
+    )
+
+
+async def attach_ws(call: ApiCall, engine: Engine, name: str) -> HijackResource:
+    """The same over a WebSocket (see :mod:`podapi.http.websocket` for Docker's rules)."""
+    record = await engine.containers.resolve(name)
+    connection = handshake(call.request)
+    streams = (True, True, True)
+    if call.version_at_least(1, 42):
+        streams = (call.flag("stdin"), call.flag("stdout"), call.flag("stderr"))
+    inner = _session(
+        call, engine, record, streams=streams, multiplexed=False, stream=call.flag("stream")
+    )
+    outer = WebSocketSession(connection, inner, binary=call.version_at_least(1, 28))
+    return HijackResource(lambda: outer, outer.accept, engine.clock)
+
+
+def _session(
+    call: ApiCall,
+    engine: Engine,
+    record: ContainerRecord,
+    *,
+    streams: tuple[bool, bool, bool],
+    multiplexed: bool,
+    stream: bool,
+) -> StreamSession:
+    """The relay for an attach request (400/409 for requests that cannot work)."""
+    keys = call.text("detachKeys")
+    detach_keys = parse_detach_keys(DEFAULT_DETACH_KEYS if keys is None else keys)
     logs = call.flag("logs")
     if not (stream or logs):
         raise BadRequest("at least one of stream or logs must be true")
@@ -141,25 +94,26 @@ async def attach(call: ApiCall, engine: Engine, name: str) -> HijackResource:
             cause="container state improper",
         )
 
-    def started(session: AttachSession) -> None:
+    def started(session: StreamSession) -> None:
         def failed(failure: Failure) -> None:
             log.failure("attach to {id}", failure, id=record.id)
             session.finish()
 
         Deferred.fromCoroutine(_run(engine, record, session, stream, logs)).addErrback(failed)
 
-    session = AttachSession(
-        tty=record.spec.tty,
+    stdin, stdout, stderr = streams
+    return StreamSession(
+        multiplexed=multiplexed,
         stdin=stdin and record.spec.open_stdin,
         stdout=stdout,
         stderr=stderr,
+        detach_keys=detach_keys,
         on_start=started,
     )
-    return HijackResource(lambda: session, content_type(call, record.spec.tty), engine.clock)
 
 
 async def _run(
-    engine: Engine, record: ContainerRecord, session: AttachSession, stream: bool, logs: bool
+    engine: Engine, record: ContainerRecord, session: StreamSession, stream: bool, logs: bool
 ) -> None:
     if logs:
         path = engine.containers.paths(record.id).log
@@ -173,10 +127,10 @@ async def _run(
     if current.state in (CREATED, INITIALIZED, EXITED):
 
         async def hook(paths: ContainerPaths) -> None:
-            session.connect(paths)
+            session.connect(paths.bundle)
 
         session.on_close = engine.lifecycle.add_attach_hook(record.id, hook)
     elif current.alive:
-        session.connect(engine.containers.paths(record.id))
+        session.connect(engine.containers.paths(record.id).bundle)
     else:
         session.finish()

@@ -60,13 +60,24 @@ class ApiCall:
             return True
         return parse_version(self.version) >= minimum
 
+    def _raw(self, name: str) -> list[bytes] | None:
+        """The values of ``name``, matched as gorilla/schema matches: case-insensitively."""
+        args = self.request.args
+        key = name.encode()
+        if key in args:
+            return list(args[key])
+        folded = key.lower()
+        for other, values in args.items():
+            if other.lower() == folded:
+                return list(values)
+        return None
+
     def _values(self, name: str) -> list[str]:
-        raw = self.request.args.get(name.encode(), [])
-        return [v.decode("utf-8", "replace") for v in raw]
+        return [v.decode("utf-8", "replace") for v in self._raw(name) or []]
 
     def has(self, name: str) -> bool:
-        """Whether the query string names ``name``."""
-        return name.encode() in self.request.args
+        """Whether the query string names ``name`` (in any case)."""
+        return self._raw(name) is not None
 
     def text(self, name: str, default: str | None = None) -> str | None:
         """The last value of ``name`` (gorilla/schema keeps the last one)."""

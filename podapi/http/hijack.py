@@ -27,6 +27,11 @@ MULTIPLEXED = b"application/vnd.docker.multiplexed-stream"
 RAW = b"application/vnd.docker.raw-stream"
 
 
+def stream_head(content_type: bytes) -> Callable[[Request], bytes]:
+    """Podman's head for a raw or multiplexed stream of ``content_type``."""
+    return lambda request: status_head(request, content_type)
+
+
 def status_head(request: Request, content_type: bytes) -> bytes:
     """The raw status line and headers a hijacked response starts with."""
     connection = (request.getHeader(b"connection") or b"").lower()
@@ -63,21 +68,28 @@ class RawSession(Protocol):
 
 @implementer(IResource)
 class HijackResource:
-    """Renders by taking over the connection and handing it to ``make_session()``."""
+    """Renders by taking over the connection and handing it to ``make_session()``.
+
+    :param head: the raw response head for the request (:func:`stream_head`, or a
+        WebSocket handshake).
+    """
 
     isLeaf = True
 
     def __init__(
-        self, make_session: Callable[[], RawSession], content_type: bytes, clock: IReactorTime
+        self,
+        make_session: Callable[[], RawSession],
+        head: Callable[[Request], bytes],
+        clock: IReactorTime,
     ) -> None:
         self._make_session = make_session
-        self._content_type = content_type
+        self._head = head
         self._clock = clock
 
     def render(self, request: Request) -> object:
         channel = cast(TrackedChannel, request.channel)
         transport: Any = channel.transport
-        transport.write(status_head(request, self._content_type))
+        transport.write(self._head(request))
         # twisted.web must not add headers or chunking, nor finish this request.
         request.startedWriting = 1
         channel.hijacked()

@@ -67,7 +67,8 @@ async def stream_chunks(request: Request, chunks: Iterator[bytes], io: Blocking)
             request.write(chunk)
             await gate.ready()
     finally:
-        request.unregisterProducer()
+        if request.channel is not None:  # None once the client has hung up
+            request.unregisterProducer()
         if pending is not None:
             # A read is still running in a thread; let it finish before closing.
             await pending

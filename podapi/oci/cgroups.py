@@ -1,14 +1,17 @@
 """cgroup hierarchy facts: v1 (legacy), v2 (unified) or hybrid, and the controllers.
 
 The mode decides the OCI runtime (crun refuses hybrid hierarchies, runc
-copes) and, later, where stats are read from.  Detection follows crun's own
-rule (``libcrun/cgroup.c``): cgroup2 at the root is unified; a tmpfs root with a
-cgroup2 ``unified`` mount is hybrid; otherwise legacy v1.
+copes).  Detection follows crun's own rule (``libcrun/cgroup.c``): cgroup2 at
+the root is unified; a tmpfs root with a cgroup2 ``unified`` mount is hybrid;
+otherwise legacy v1.  :func:`cgroup_dirs` finds where one cgroup lives in
+every hierarchy, which is where stats are read from (``oci/cgroupstats.py``).
 """
 
 import enum
 import os
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
+
+from attrs import frozen
 
 from podapi.oci.host import Mount, mounts
 
@@ -58,7 +61,8 @@ def own_cgroups(path: str = "/proc/self/cgroup") -> dict[str, str]:
     """This process's cgroup per hierarchy: ``{"memory": "/process_api/x", "": "/", ...}``.
 
     v1 hierarchies are keyed by their controllers (``cpu,cpuacct``) or
-    ``name=systemd``; the v2 hierarchy by ``""``.
+    ``name=systemd``; the v2 hierarchy by ``""``.  Any ``/proc/<pid>/cgroup``
+    reads the same way.
     """
     found: dict[str, str] = {}
     with open(path, encoding="ascii") as f:
@@ -66,6 +70,23 @@ def own_cgroups(path: str = "/proc/self/cgroup") -> dict[str, str]:
             _, controllers, cgroup = line.rstrip("\n").split(":", 2)
             found[controllers] = cgroup
     return found
+
+
+def mount_dir(key: str, root: str = CGROUP_ROOT) -> str | None:
+    """Where the hierarchy a ``/proc/<pid>/cgroup`` key names is mounted, if it is.
+
+    ``""`` is the v2 tree: ``<root>/unified`` on hybrid hosts, ``<root>``
+    itself on unified ones.  A v1 hierarchy is mounted under its name
+    (``cpu,cpuacct``), often with a symlink per controller (``cpu``).
+    """
+    if key == "":
+        unified = os.path.join(root, "unified")
+        candidates = [unified if os.path.isdir(unified) else root]
+    else:
+        name = key.removeprefix("name=")
+        candidates = [os.path.join(root, name)]
+        candidates += [os.path.join(root, c) for c in name.split(",") if c != name]
+    return next((c for c in candidates if os.path.isdir(c)), None)
 
 
 def hierarchy_dirs(relative: str, root: str = CGROUP_ROOT) -> list[str]:
@@ -76,17 +97,54 @@ def hierarchy_dirs(relative: str, root: str = CGROUP_ROOT) -> list[str]:
     """
     dirs = []
     for key, own in own_cgroups().items():
-        if key == "":
-            mount = (
-                os.path.join(root, "unified")
-                if os.path.isdir(os.path.join(root, "unified"))
-                else root
-            )
-        else:
-            mount = os.path.join(root, key.removeprefix("name="))
-        if os.path.isdir(mount):
+        mount = mount_dir(key, root)
+        if mount is not None:
             dirs.append(os.path.normpath(os.path.join(mount, own.lstrip("/"), relative)))
     return dirs
+
+
+@frozen
+class CgroupDirs:
+    """Where one cgroup lives: a directory per v1 controller, and in the v2 tree.
+
+    :ivar v1: controller name (``memory``, ``cpuacct``...) -> directory, for the
+        controllers mounted on v1 hierarchies (none on a unified host).
+    :ivar unified: the cgroup's v2 directory (``None`` on a legacy host).
+    """
+
+    v1: Mapping[str, str]
+    unified: str | None
+
+
+def cgroup_dirs(
+    table: Mapping[str, str], root: str = CGROUP_ROOT, relative: str = ""
+) -> CgroupDirs:
+    """The directories of the cgroups a ``/proc/<pid>/cgroup`` table names (and ``relative``).
+
+    Named hierarchies (``name=systemd``) carry no controller and are left out.
+    """
+    v1: dict[str, str] = {}
+    unified = None
+    for key, path in table.items():
+        mount = mount_dir(key, root)
+        if mount is None or key.startswith("name="):
+            continue
+        directory = os.path.normpath(os.path.join(mount, path.lstrip("/"), relative))
+        if key == "":
+            unified = directory
+        else:
+            v1.update(dict.fromkeys(key.split(","), directory))
+    return CgroupDirs(v1=v1, unified=unified)
+
+
+def process_cgroup_dirs(pid: int, root: str = CGROUP_ROOT, proc: str = "/proc") -> CgroupDirs:
+    """The cgroup directories of a running process (``OSError`` once it is gone)."""
+    return cgroup_dirs(own_cgroups(os.path.join(proc, str(pid), "cgroup")), root)
+
+
+def relative_cgroup_dirs(relative: str, root: str = CGROUP_ROOT) -> CgroupDirs:
+    """The directories of a cgroup created *relative* to ours (a container's ``podapi/<id>``)."""
+    return cgroup_dirs(own_cgroups(), root, relative)
 
 
 def oom_killed(relative: str, root: str = CGROUP_ROOT) -> bool:

@@ -15,9 +15,12 @@ cgroup), then reports ``{"data": <init pid>}`` on the sync socket, or
 ``{"data": -1, "message": "..."}`` when ``runc create`` failed.  The caller
 runs ``runc start`` afterwards (:meth:`podapi.oci.runtime.OCIRuntime.start`).
 
-Exec sessions (a later issue) reuse :func:`_spawn` and :class:`SyncChannel`
-with a third socketpair on fd 5 (``_OCI_ATTACHPIPE``) and a second write on
-the start socket.
+Exec sessions (:func:`exec_in_container`, engine-recipes.md section 4) use
+the same launch with ``-e`` and, when attached, a third socketpair on fd 5
+(``_OCI_ATTACHPIPE``): conmon reports there when the exec's ``attach``
+socket listens, and waits for a second write on the start socket before it
+runs ``runc exec``.  The sync socket then gives the exec's pid and, when it
+ends, its exit code.
 """
 
 import contextlib
@@ -25,7 +28,7 @@ import errno
 import json
 import os
 import signal
-from collections.abc import Iterable, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from typing import cast
 
 from attrs import field, frozen
@@ -77,10 +80,10 @@ def _has_path(_inst: object, attribute: object, value: dict[str, str]) -> None:
         raise ValueError("conmon's environment needs PATH")
 
 
-def _no_colon(_inst: object, attribute: object, value: str) -> None:
+def _no_colon(_inst: object, attribute: object, value: str | None) -> None:
     # conmon splits every -l value at ':' (driver:path), so such a path
     # would be cut short (engine-recipes.md pitfall 18).
-    if ":" in value:
+    if value is not None and ":" in value:
         raise ValueError(f"conmon log path must not contain ':': {value!r}")
 
 
@@ -88,6 +91,18 @@ def _absolute_command(_inst: object, attribute: object, value: tuple[str, ...]) 
     # conmon execv()s the exit command: no shell, no PATH lookup.
     if value and not os.path.isabs(value[0]):
         raise ValueError(f"exit command must be an absolute path: {value[0]!r}")
+
+
+@frozen
+class ExecProcess:
+    """What turns a conmon launch into an exec session in a running container."""
+
+    #: The session's id (conmon's ``-u``).
+    exec_id: str
+    #: A JSON file holding the OCI ``process`` to run (``--exec-process-spec``).
+    process_spec: str
+    #: Serve an ``attach`` socket in the bundle and wait for a client before running.
+    attach: bool
 
 
 @frozen
@@ -116,8 +131,8 @@ class ConmonConfig:
     pid_file: str
     #: Where conmon writes its own (daemonised) pid.
     conmon_pid_file: str
-    #: The container's k8s-file log.
-    log_path: str = field(validator=_no_colon)
+    #: The container's k8s-file log (None: no log, as for exec sessions).
+    log_path: str | None = field(validator=_no_colon)
     #: Where conmon's own stdout and stderr go.
     conmon_log: str
     #: conmon's entire environment (``PATH`` at least); it hands it on to runc
@@ -135,6 +150,8 @@ class ConmonConfig:
     )
     #: Seconds conmon waits before running the exit command.
     exit_delay: int | None = None
+    #: Set for an exec session instead of a container.
+    exec_process: ExecProcess | None = None
 
     @property
     def runtime_log(self) -> str:
@@ -165,7 +182,7 @@ def conmon_argv(config: ConmonConfig) -> list[str]:
         "-c",
         config.container_id,
         "-u",
-        config.container_id,
+        config.exec_process.exec_id if config.exec_process else config.container_id,
         "-r",
         config.runtime,
         "-b",
@@ -178,7 +195,7 @@ def conmon_argv(config: ConmonConfig) -> list[str]:
         config.exit_dir,
         "--full-attach",
         "-l",
-        f"k8s-file:{config.log_path}",
+        f"k8s-file:{config.log_path}" if config.log_path else "none",
         "--log-level",
         "warning",
         "--runtime-arg",
@@ -191,6 +208,10 @@ def conmon_argv(config: ConmonConfig) -> list[str]:
         "--conmon-pidfile",
         config.conmon_pid_file,
     ]
+    if config.exec_process is not None:
+        argv += ["-e", "--exec-process-spec", config.exec_process.process_spec]
+        if config.exec_process.attach:
+            argv.append("--exec-attach")
     if config.terminal:
         argv.append("-t")
     if config.stdin:
@@ -313,26 +334,87 @@ async def create_container(
         its ``--log``), conmon died (its own log), or the timeout passed.
         The caller then runs ``runc delete --force`` to drop what runc made.
     """
-    clock = cast(IReactorTime, reactor)
-    d = Deferred.fromCoroutine(_create(reactor, config))
-    d.addTimeout(timeout, clock)
+    created, channel = await _launch_within(reactor, config, None, timeout)
+    channel.close()
+    return created
+
+
+@frozen
+class ExecStarted:
+    """A running exec session."""
+
+    #: The exec'd process on the host.
+    pid: int
+    #: The daemonised conmon watching it.
+    conmon_pid: int
+    #: Fires with the exit code when the process has ended (None when conmon
+    #: went away without saying; its exit file may still tell).
+    exited: Deferred[int | None]
+
+
+async def exec_in_container(
+    reactor: IReactorProcess,
+    config: ConmonConfig,
+    attach: Callable[[], Awaitable[None]] | None,
+    timeout: float = 30.0,
+) -> ExecStarted:
+    """Have conmon ``runc exec`` ``config.exec_process`` in a running container.
+
+    :param attach: for an attached session: connects to the session's attach
+        socket (``<bundle>/attach``) once conmon listens there; conmon runs the
+        process only after it returns, so no output is missed.
+    :raises RuntimeFailure: runc exec failed (the message says why: a missing
+        executable, permission denied...), conmon died, or the timeout passed.
+    """
+    created, channel = await _launch_within(reactor, config, attach, timeout)
+    return ExecStarted(created.pid, created.conmon_pid, Deferred.fromCoroutine(_exit_code(channel)))
+
+
+async def _exit_code(channel: SyncChannel) -> int | None:
+    try:
+        message = await channel.next()
+        return None if message is None else message.data
+    finally:
+        channel.close()
+
+
+async def _launch_within(
+    reactor: IReactorProcess,
+    config: ConmonConfig,
+    attach: Callable[[], Awaitable[None]] | None,
+    timeout: float,
+) -> tuple[Created, SyncChannel]:
+    d = Deferred.fromCoroutine(_launch(reactor, config, attach))
+    d.addTimeout(timeout, cast(IReactorTime, reactor))
     try:
         return await d
     except TimeoutError as e:
+        what = "exec session" if config.exec_process else "container"
         raise RuntimeFailure(
-            f"conmon: {config.container_id} was not created within {timeout:g}s"
+            f"conmon: the {what} {config.container_id} was not created within {timeout:g}s"
             + _diagnostics(config)
         ) from e
 
 
-async def _create(reactor: IReactorProcess, config: ConmonConfig) -> Created:
+async def _launch(
+    reactor: IReactorProcess,
+    config: ConmonConfig,
+    attach: Callable[[], Awaitable[None]] | None,
+) -> tuple[Created, SyncChannel]:
+    """Spawn conmon, let it go, and read the pid; the sync channel stays open."""
     # Stale files from an earlier run must not be taken for this one's.
     _unlink(config.conmon_pid_file)
     _unlink(config.runtime_log)
+    fds = cast(IReactorFDSet, reactor)
     sync, start = socketpair(), socketpair()
-    channel = SyncChannel(sync, cast(IReactorFDSet, reactor))
+    pairs = {3: sync, 4: start}
+    if attach is not None:
+        pairs[5] = socketpair()
+    channel = SyncChannel(sync, fds)
+    attach_ready = SyncChannel(pairs[5], fds) if attach is not None else None
     launcher = _Launcher()
     transport: IProcessTransport | None = None
+    launched = False
     try:
         transport = _spawn(
             reactor,
@@ -340,30 +422,31 @@ async def _create(reactor: IReactorProcess, config: ConmonConfig) -> Created:
             conmon_argv(config),
             env=config.env,
             conmon_log=config.conmon_log,
-            pairs={3: sync, 4: start},
+            pairs=pairs,
         )
-        # "Go": Podman would first move conmon into its cgroup.  conmon reads
-        # this socket once for a container, so our end can close at once.
+        # "Go": Podman would first move conmon into its cgroup.
         # EPIPE: conmon already died (bad arguments); its exit status says why.
         with contextlib.suppress(BrokenPipeError, ConnectionResetError):
             start.parent.send(b"0")
-        start.close()
         exit_code, signo = await launcher.ended()
         if exit_code != 0:
             how = f"signal {signo}" if signo is not None else f"status {exit_code}"
             raise RuntimeFailure(
                 f"conmon for {config.container_id} exited with {how}" + _diagnostics(config)
             )
+        if attach is not None and attach_ready is not None:
+            await _attach_then_go(config, attach_ready, attach, start)
         message = await channel.next()
         if message is None:
             raise RuntimeFailure(
-                f"conmon for {config.container_id} exited before reporting the container pid"
+                f"conmon for {config.container_id} exited before reporting the pid"
                 + _diagnostics(config)
             )
         if message.data < 0:
-            text = runc_messages(message.message.encode()) or "runtime create failed"
+            text = runc_messages(message.message.encode()) or "runtime failed"
             raise RuntimeFailure(text + _diagnostics(config, said=text, conmon_log=False))
-        return Created(pid=message.data, conmon_pid=_read_pid(config.conmon_pid_file))
+        launched = True
+        return Created(message.data, _read_pid(config.conmon_pid_file)), channel
     except CancelledError:
         # Timed out or the caller went away: do not leave conmon waiting.
         if transport is not None:
@@ -374,9 +457,31 @@ async def _create(reactor: IReactorProcess, config: ConmonConfig) -> Created:
         _kill_conmon(config.conmon_pid_file)
         raise
     finally:
-        channel.close()
-        sync.close()
+        if not launched:
+            channel.close()
+            sync.close()
+        if attach_ready is not None:
+            attach_ready.close()
+            pairs[5].close()
         start.close()
+
+
+async def _attach_then_go(
+    config: ConmonConfig,
+    attach_ready: SyncChannel,
+    attach: Callable[[], Awaitable[None]],
+    start: SocketPair,
+) -> None:
+    """Wait for the exec's attach socket, let the client connect, then say go again."""
+    listening = await attach_ready.next()
+    if listening is None or listening.data < 0:
+        raise RuntimeFailure(
+            f"conmon for {config.container_id} did not open the attach socket"
+            + _diagnostics(config)
+        )
+    await attach()
+    with contextlib.suppress(BrokenPipeError, ConnectionResetError):
+        start.parent.send(b"0")
 
 
 def _spawn(

@@ -336,3 +336,46 @@ def generate(inputs: SpecInputs) -> dict[str, Any]:
         spec["annotations"] = dict(inputs.annotations)
     spec["linux"] = _linux(inputs)
     return spec
+
+
+def exec_process(
+    container: Mapping[str, Any],
+    *,
+    args: Sequence[str],
+    env: Sequence[str],
+    cwd: str,
+    terminal: bool,
+    user: tuple[int, int, Sequence[int]] | None = None,
+    capabilities: Sequence[str] | None = None,
+) -> dict[str, Any]:
+    """The OCI ``process`` of an exec session: the container's, with the session's changes.
+
+    Everything not overridden (rlimits, no-new-privileges, umask, the
+    capabilities of an unprivileged session...) stays as the container has it,
+    as Podman does.
+
+    :param container: ``process`` from the container's ``config.json``.
+    :param user: ``(uid, gid, additional gids)`` when the session names a user.
+    :param capabilities: the set for a privileged session.
+    """
+    if not args:
+        raise InvalidArgument("no exec command specified", cause="no command")
+    process = dict(container)
+    process.update(args=list(args), env=list(env), cwd=cwd, terminal=terminal)
+    process.pop("consoleSize", None)
+    if user is not None:
+        uid, gid, additional = user
+        process["user"] = {
+            **container.get("user", {}),
+            "uid": uid,
+            "gid": gid,
+            "additionalGids": list(additional),
+        }
+    if capabilities is not None:
+        caps = list(capabilities)
+        process["capabilities"] = {
+            "bounding": caps,
+            "effective": list(caps),
+            "permitted": list(caps),
+        }
+    return process

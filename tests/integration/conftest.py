@@ -20,3 +20,19 @@ def dock(fresh: ServerProcess) -> Iterator[docker.DockerClient]:
     client = docker.DockerClient(base_url=fresh.uri, version="auto")
     yield client
     client.close()
+
+
+@pytest.fixture
+def client(box: ServerProcess) -> Iterator[docker.DockerClient]:
+    """docker-py on the shared server; removes the containers and images the test made."""
+    c = docker.DockerClient(base_url=box.uri, version="auto")
+    containers = {x.id for x in c.containers.list(all=True)}
+    images = {x.id for x in c.images.list(all=True)}
+    yield c
+    for container in c.containers.list(all=True):
+        if container.id not in containers:
+            container.remove(force=True)
+    for image in c.images.list(all=True):
+        if image.id not in images:
+            c.images.remove(image.id, force=True)
+    c.close()

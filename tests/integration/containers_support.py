@@ -3,6 +3,7 @@
 import json
 import os
 import subprocess
+from collections.abc import Callable
 from pathlib import Path
 
 from tests.support import ServerProcess, wait_for
@@ -109,3 +110,39 @@ def assert_nothing_leaked(server: ServerProcess) -> None:
     assert list((server.root / "containers").iterdir()) == []
     assert list((server.runroot / "containers").iterdir()) == []
     assert list((server.runroot / "runtime").iterdir()) == []
+
+
+def process_gone(pid: int) -> Callable[[], bool]:
+    """A test for ``wait_for``: ``pid`` has exited (a zombie counts: it has exited too)."""
+
+    def gone() -> bool:
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return True
+        # A zombie still answers kill(0); it has exited all the same.
+        return Path(f"/proc/{pid}/stat").read_text().split(") ")[-1].startswith("Z")
+
+    return gone
+
+
+def podman(
+    server: ServerProcess,
+    home: Path,
+    *args: str,
+    check: bool = True,
+    stdin: str | None = None,
+) -> subprocess.CompletedProcess[str]:
+    """``podman --remote`` against ``server`` (``home`` keeps its config out of the real one)."""
+    result = subprocess.run(
+        ["podman", "--remote", "--url", server.uri, *args],
+        input=stdin,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+        env={**os.environ, "HOME": str(home)},
+    )
+    if check:
+        assert result.returncode == 0, (args, result.stdout, result.stderr)
+    return result

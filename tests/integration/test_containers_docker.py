@@ -3,7 +3,6 @@
 import shutil
 import threading
 import time
-from collections.abc import Iterator
 
 import docker
 import pytest
@@ -15,18 +14,6 @@ from tests.support import EventStream, ServerProcess
 
 pytestmark = pytest.mark.integration
 needs_cli = pytest.mark.skipif(shutil.which("docker") is None, reason="docker CLI not installed")
-
-
-@pytest.fixture
-def client(box: ServerProcess) -> Iterator[docker.DockerClient]:
-    """docker-py on the shared server; removes the containers the test made."""
-    c = docker.DockerClient(base_url=box.uri, version="auto")
-    before = {x.id for x in c.containers.list(all=True)}
-    yield c
-    for container in c.containers.list(all=True):
-        if container.id not in before:
-            container.remove(force=True)
-    c.close()
 
 
 @needs_cli

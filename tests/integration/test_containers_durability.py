@@ -15,6 +15,7 @@ from tests.integration.containers_support import (
     assert_nothing_leaked,
     load_image,
     mounts_below,
+    process_gone,
 )
 from tests.support import EventStream, ServerProcess, wait_for
 
@@ -40,18 +41,6 @@ def start(server: ServerProcess, container_id: str) -> None:
 def inspect(server: ServerProcess, container_id: str) -> dict[str, Any]:
     result: dict[str, Any] = server.get_json(f"{API}/containers/{container_id}/json")
     return result
-
-
-def process_gone(pid: int) -> Callable[[], bool]:
-    def gone() -> bool:
-        try:
-            os.kill(pid, 0)
-        except ProcessLookupError:
-            return True
-        # A zombie still answers kill(0); it has exited all the same.
-        return Path(f"/proc/{pid}/stat").read_text().split(") ")[-1].startswith("Z")
-
-    return gone
 
 
 def test_container_outlives_idle_server_and_exits_without_it(

@@ -1,34 +1,16 @@
 """Containers through Podman clients: ``podman --remote`` and podman-py."""
 
 import json
-import os
 import shutil
-import subprocess
 from pathlib import Path
 
 import pytest
 from podman import PodmanClient
 
-from tests.integration.containers_support import IMAGE
+from tests.integration.containers_support import IMAGE, podman
 from tests.support import ServerProcess
 
 pytestmark = pytest.mark.integration
-
-
-def podman(
-    server: ServerProcess, home: Path, *args: str, check: bool = True
-) -> subprocess.CompletedProcess[str]:
-    result = subprocess.run(
-        ["podman", "--remote", "--url", server.uri, *args],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-        env={**os.environ, "HOME": str(home)},
-    )
-    if check:
-        assert result.returncode == 0, (args, result.stderr)
-    return result
 
 
 @pytest.mark.skipif(shutil.which("podman") is None, reason="podman not installed")

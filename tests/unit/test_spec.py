@@ -16,6 +16,7 @@ from podapi.oci.spec import (
     READONLY_PATHS,
     Resources,
     SpecInputs,
+    exec_process,
     generate,
 )
 
@@ -629,3 +630,34 @@ def test_clamp_unknown_and_negative_are_invalid() -> None:
         rlimits.clamp([("files", 1, 1)], privileged_resources=False)
     with pytest.raises(InvalidArgument):
         rlimits.clamp([("nofile", -2, 1)], privileged_resources=False)
+
+
+def test_exec_process_keeps_the_container_settings_it_does_not_change() -> None:
+    container = {
+        "terminal": True,
+        "consoleSize": {"height": 10, "width": 20},
+        "user": {"uid": 0, "gid": 0, "umask": 18},
+        "args": ["sleep", "1000"],
+        "env": ["PATH=/bin"],
+        "cwd": "/",
+        "capabilities": {"bounding": ["CAP_CHOWN"]},
+        "rlimits": [{"type": "RLIMIT_NOFILE", "soft": 1024, "hard": 1024}],
+        "noNewPrivileges": True,
+    }
+    process = exec_process(
+        container,
+        args=["id"],
+        env=["PATH=/bin", "A=b"],
+        cwd="/tmp",
+        terminal=False,
+        user=(65534, 65534, [10]),
+        capabilities=["CAP_CHOWN", "CAP_SYS_ADMIN"],
+    )
+    assert process["args"] == ["id"] and process["cwd"] == "/tmp" and not process["terminal"]
+    assert "consoleSize" not in process
+    assert process["user"] == {"uid": 65534, "gid": 65534, "umask": 18, "additionalGids": [10]}
+    assert process["capabilities"]["effective"] == ["CAP_CHOWN", "CAP_SYS_ADMIN"]
+    assert process["rlimits"] == container["rlimits"] and process["noNewPrivileges"] is True
+    unchanged = exec_process(container, args=["true"], env=[], cwd="/", terminal=True)
+    assert unchanged["user"] == container["user"]
+    assert unchanged["capabilities"] == container["capabilities"]

@@ -15,7 +15,7 @@ from podapi.engine.containerspec import RestartPolicy, check_restart_policy
 from podapi.engine.engine import Engine
 from podapi.engine.errors import NoSuchContainer
 from podapi.http import containers as shared
-from podapi.http.attach import attach
+from podapi.http.attach import attach, attach_ws
 from podapi.http.call import ApiCall, BadRequest
 from podapi.http.compat.containerjson import encode_inspect, encode_summary
 from podapi.http.compat.createbody import decode_create
@@ -73,6 +73,7 @@ class CompatContainerRoutes:
         add("GET", "/containers/<name>/top", self.top)
         add("GET", "/containers/<name>/changes", self.changes)
         add("POST", "/containers/<name>/attach", self.attach)
+        add("GET", "/containers/<name>/attach/ws", self.attach_ws)
         add("DELETE", "/containers/<name>", self.remove)
 
     async def _get(self, name: str) -> ContainerRecord:
@@ -218,6 +219,10 @@ class CompatContainerRoutes:
     async def attach(self, call: ApiCall, name: str) -> HijackResource:
         """``POST /containers/{name}/attach``: hijacks the connection (see ``http/attach``)."""
         return await attach(call, self._engine, name)
+
+    async def attach_ws(self, call: ApiCall, name: str) -> HijackResource:
+        """``GET /containers/{name}/attach/ws``: attach over a WebSocket (Docker's)."""
+        return await attach_ws(call, self._engine, name)
 
     async def prune(self, call: ApiCall) -> Response:
         """``POST /containers/prune?filters=``: stopped containers."""

@@ -1,0 +1,105 @@
+"""Files in and out of containers: ``docker cp`` (stat, archive, extract) and export.
+
+Every operation works on the container's root filesystem as
+:meth:`Lifecycle.rootfs_access` provides it, so running and stopped
+containers are handled alike.  Paths are resolved inside the rootfs only
+(:mod:`podapi.storage.pathstat`, :mod:`podapi.storage.tarextract`): nothing a
+container holds (symlinks, hostile names in an uploaded tar) reaches the host.
+
+Differences from Podman, on purpose: archives keep the files' owners (Docker
+does; Podman rewrites them to the container user), and only the rootfs is seen,
+not volumes or bind mounts over it (Podman joins a running container's mount
+namespace).
+"""
+
+import contextlib
+from collections.abc import AsyncIterator
+from functools import partial
+from typing import BinaryIO
+
+from podapi.engine.errors import InvalidArgument
+from podapi.engine.lifecycle import Lifecycle
+from podapi.oci import rootfs
+from podapi.storage import pathstat, tarwrite
+from podapi.storage.containers import ContainerRecord
+from podapi.storage.pathstat import PathStat
+from podapi.storage.tarextract import extract_into
+from podapi.storage.tarwrite import TarStream
+from podapi.threads import Blocking
+
+
+class ContainerFiles:
+    """Reading and writing a container's files from the host.
+
+    :param lifecycle: gives access to a container's rootfs.
+    :param io: the blocking-work executor (all file work runs there).
+    """
+
+    def __init__(self, lifecycle: Lifecycle, io: Blocking) -> None:
+        self._lifecycle = lifecycle
+        self._io = io
+
+    async def stat(self, record: ContainerRecord, path: str) -> PathStat:
+        """``HEAD .../archive``: Docker's stat of ``path`` in the container.
+
+        :raises pathstat.NoSuchPath: 404.
+        """
+        async with self._lifecycle.rootfs_access(record) as root:
+            return await self._io(pathstat.stat_path, root, path)
+
+    @contextlib.asynccontextmanager
+    async def archive(
+        self, record: ContainerRecord, path: str
+    ) -> AsyncIterator[tuple[PathStat, TarStream]]:
+        """``GET .../archive``: the stat of ``path`` and a tar of it, read within the block."""
+        async with self._lifecycle.rootfs_access(record) as root:
+            found, stream = await self._io(pathstat.archive_path, root, path)
+            try:
+                yield found, stream
+            finally:
+                await self._io(stream.close)
+
+    @contextlib.asynccontextmanager
+    async def export(self, record: ContainerRecord) -> AsyncIterator[TarStream]:
+        """``docker export``: a tar of the whole (flattened) filesystem, read within the block."""
+        async with self._lifecycle.rootfs_access(record) as root:
+            stream = await self._io(tarwrite.tree_stream, root)
+            try:
+                yield stream
+            finally:
+                await self._io(stream.close)
+
+    async def extract(
+        self,
+        record: ContainerRecord,
+        path: str,
+        body: BinaryIO,
+        *,
+        no_overwrite_dir_non_dir: bool,
+        copy_uid_gid: bool,
+    ) -> None:
+        """``PUT .../archive``: unpack the tar ``body`` into the directory ``path``.
+
+        :param copy_uid_gid: own everything by the container's user (its uid and
+            primary gid from the image's ``/etc/passwd``), not the tar's owners.
+        :raises NotFound: ``path`` does not exist.
+        :raises InvalidArgument: ``path`` is not a directory, the tar is corrupt or
+            reaches out of it, or the rootfs is read-only (Docker's check).
+        """
+        if record.spec.readonly_rootfs:
+            raise InvalidArgument("container rootfs is marked read-only")
+        async with self._lifecycle.rootfs_access(record) as root:
+            owner = None
+            if copy_uid_gid:
+                user = await self._io(rootfs.resolve_user, root, record.run.user)
+                owner = (user.uid, user.gid)
+            await self._io(
+                partial(
+                    extract_into,
+                    body,
+                    root,
+                    path,
+                    no_overwrite_dir_non_dir=no_overwrite_dir_non_dir,
+                    owner=owner,
+                )
+            )

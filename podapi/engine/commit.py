@@ -1,0 +1,255 @@
+"""``docker commit``: a container's changes and run configuration as a new image.
+
+The new image is the container's image plus one layer (the tar of the
+container's overlay upper dir, :mod:`podapi.storage.difflayer`), with a config
+made the way Docker's daemon makes it (``daemon/commit.go``): the request's
+config overrides with the ``changes`` (Dockerfile instructions) applied, then
+merged with the container's own config, which fills whatever they leave
+unset.  Podman applies the instructions after its own copy of the container
+config instead; Docker's order is kept here because only it gives the request
+body (a Docker feature) a meaning, e.g. ``ENTRYPOINT`` given alone drops the
+container's ``Cmd``, as in Docker.
+"""
+
+from collections.abc import Mapping, Sequence
+from functools import partial
+from typing import Any
+
+from attrs import field, frozen
+
+from podapi.engine.changes import apply_changes
+from podapi.engine.containers import ContainerService
+from podapi.engine.containerspec import Healthcheck
+from podapi.engine.errors import Conflict, PodapiError
+from podapi.engine.images import ImageService
+from podapi.engine.lifecycle import Lifecycle
+from podapi.engine.times import rfc3339_nano
+from podapi.logs import get_logger
+from podapi.oci.host import go_arch
+from podapi.storage.containers import RUNNING, ContainerRecord
+from podapi.storage.difflayer import ingest_upper
+from podapi.storage.images import ImageRecord
+
+log = get_logger(__name__)
+
+#: Variables the engine adds to every container's environment (``run_config``):
+#: baked into an image, a stale ``HOSTNAME`` would override the next container's.
+INJECTED_ENV = frozenset({"HOSTNAME", "container", "TERM"})
+#: ``config`` keys that come from the container's run configuration.
+RUN_KEYS = (
+    "User",
+    "ExposedPorts",
+    "Env",
+    "Entrypoint",
+    "Cmd",
+    "WorkingDir",
+    "Labels",
+    "StopSignal",
+    "Healthcheck",
+)
+
+
+@frozen
+class CommitOptions:
+    """What a commit request asks for.
+
+    :ivar name: the full name to give the image (None: untagged).
+    :ivar author: the image's ``author`` (also in its history entry).
+    :ivar comment: the image's ``comment`` (also in its history entry).
+    :ivar changes: Dockerfile instructions applied to the config.
+    :ivar overrides: Docker ``Config`` keys from the request body.
+    :ivar pause: pause a running container while its layer is written.
+    """
+
+    name: str | None = None
+    author: str = ""
+    comment: str = ""
+    changes: Sequence[str] = ()
+    overrides: Mapping[str, Any] = field(factory=dict)
+    pause: bool = True
+
+
+def _docker_healthcheck(check: Healthcheck) -> dict[str, Any]:
+    return {
+        "Test": list(check.test),
+        "Interval": check.interval,
+        "Timeout": check.timeout,
+        "StartPeriod": check.start_period,
+        "Retries": check.retries,
+    }
+
+
+def container_config(record: ContainerRecord, image_section: Mapping[str, Any]) -> dict[str, Any]:
+    """The container's configuration as an image ``config`` section (Docker's keys).
+
+    What the image had besides (``Volumes``, ``OnBuild``, ``Shell``...) is kept.
+    """
+    run, spec = record.run, record.spec
+    given = {e.partition("=")[0] for e in [*(image_section.get("Env") or ()), *spec.env]}
+    env = [e for e in run.env if e.partition("=")[0] not in INJECTED_ENV - given]
+    healthcheck = None
+    if run.healthcheck is not None:
+        healthcheck = _docker_healthcheck(run.healthcheck)
+    elif spec.no_healthcheck or image_section.get("Healthcheck"):
+        healthcheck = {"Test": ["NONE"]}  # the container ran with its check turned off
+    # run_config defaults the stop signal; only a chosen one belongs in the image.
+    chosen_signal = spec.stop_signal or image_section.get("StopSignal")
+    values: dict[str, Any] = {
+        "User": run.user,
+        "ExposedPorts": {port: {} for port in run.exposed_ports},
+        "Env": env,
+        "Entrypoint": list(run.entrypoint),
+        "Cmd": list(run.command),
+        "WorkingDir": run.working_dir,
+        "Labels": dict(run.labels),
+        "StopSignal": run.stop_signal if chosen_signal else "",
+        "Healthcheck": healthcheck,
+    }
+    section = {k: v for k, v in image_section.items() if k not in RUN_KEYS}
+    section.update({k: v for k, v in values.items() if v})
+    return section
+
+
+def merge_config(user: Mapping[str, Any], container: Mapping[str, Any]) -> dict[str, Any]:
+    """Docker's ``merge(userConf, containerConf)``: the request wins where it says something.
+
+    Lists and maps are joined (the request's entries first); ``Cmd`` comes from
+    the container only when the request gives neither ``Entrypoint`` nor
+    ``Cmd``, and ``Entrypoint`` only when the request does not mention it.
+    """
+    merged = {**container, **{k: v for k, v in user.items() if v is not None}}
+    for key in ("User", "WorkingDir", "StopSignal"):
+        merged[key] = user.get(key) or container.get(key)
+    for key in ("ExposedPorts", "Volumes", "Labels"):
+        merged[key] = {**(container.get(key) or {}), **(user.get(key) or {})}
+    user_env = list(user.get("Env") or [])
+    named = {e.partition("=")[0] for e in user_env}
+    merged["Env"] = user_env + [
+        e for e in container.get("Env") or [] if e.partition("=")[0] not in named
+    ]
+    if user.get("Entrypoint"):
+        merged["Cmd"] = user.get("Cmd")
+    else:
+        if not user.get("Cmd"):
+            merged["Cmd"] = container.get("Cmd")
+        if user.get("Entrypoint") is None:
+            merged["Entrypoint"] = container.get("Entrypoint")
+    check, base_check = user.get("Healthcheck"), container.get("Healthcheck")
+    if check is not None and base_check is not None:
+        merged["Healthcheck"] = {
+            **base_check,
+            **{k: v for k, v in check.items() if v},
+        }
+    return {k: v for k, v in merged.items() if v not in (None, "", [], {})}
+
+
+def image_config(
+    diff_id: str,
+    *,
+    base: Mapping[str, Any],
+    base_layers: Sequence[str],
+    section: Mapping[str, Any],
+    record: ContainerRecord,
+    options: CommitOptions,
+    created: str,
+) -> dict[str, Any]:
+    """The config JSON of ``base`` plus the layer ``diff_id``, with config ``section``."""
+    notes = {
+        **({"author": options.author} if options.author else {}),
+        **({"comment": options.comment} if options.comment else {}),
+    }
+    history = {
+        "created": created,
+        # Docker's created_by for a commit: the container's Cmd.
+        "created_by": " ".join(record.run.command),
+        **notes,
+    }
+    return {
+        "created": created,
+        **notes,
+        "architecture": base.get("architecture") or go_arch(),
+        "os": base.get("os") or "linux",
+        **({"variant": base["variant"]} if base.get("variant") else {}),
+        "container": record.id,
+        "config": dict(section),
+        "rootfs": {"type": "layers", "diff_ids": [*base_layers, diff_id]},
+        "history": [*(base.get("history") or []), history],
+    }
+
+
+class Committer:
+    """Commits containers to images.
+
+    :param containers: records, paths and per-container locks.
+    :param images: the image store.
+    :param lifecycle: pause and unpause.
+    """
+
+    def __init__(
+        self, containers: ContainerService, images: ImageService, lifecycle: Lifecycle
+    ) -> None:
+        self._containers = containers
+        self._images = images
+        self._lifecycle = lifecycle
+
+    async def commit(self, record: ContainerRecord, options: CommitOptions) -> ImageRecord:
+        """Store the container as a new image; the container event ``commit`` follows.
+
+        A running container is paused while its layer is written (with
+        ``options.pause``) and unpaused afterwards, whatever happens; its lock
+        is held meanwhile so it cannot be removed halfway.
+
+        :raises InvalidArgument: bad ``changes`` (before anything is paused).
+        """
+        base = await self._images.get(record.image_id)
+        base_config = await self._images.config(base)
+        section = merge_config(
+            apply_changes(dict(options.overrides), options.changes),
+            container_config(record, base_config.get("config") or {}),
+        )
+        paused = options.pause and await self._pause(record)
+        try:
+            async with self._containers.lock(record.id):
+                # Removed while we waited for the lock: a 404, like any other.
+                record = await self._containers.get(record.id)
+                upper = self._containers.paths(record.id).upper
+                config = partial(
+                    image_config,
+                    base=base_config,
+                    base_layers=base.layers,
+                    section=section,
+                    record=record,
+                    options=options,
+                    created=rfc3339_nano(self._containers.now()),
+                )
+                image = await self._images.commit_layer(
+                    partial(ingest_upper, self._images.layers, upper),
+                    config,
+                    base=base.layers,
+                    names=[options.name] if options.name else [],
+                    parent=base.id,
+                )
+        finally:
+            if paused:
+                await self._unpause(record.id)
+        self._containers.emit(record, "commit")
+        return image
+
+    async def _pause(self, record: ContainerRecord) -> bool:
+        """Pause a running container; whether we did (a paused one stays as it is)."""
+        if record.state != RUNNING:
+            return False
+        try:
+            await self._lifecycle.pause(record)
+        except Conflict:
+            return False  # it stopped meanwhile: nothing runs to change the files
+        return True
+
+    async def _unpause(self, container_id: str) -> None:
+        # Podman logs a failed unpause and keeps the commit's result; so do we.
+        try:
+            await self._lifecycle.unpause(await self._containers.get(container_id))
+        except PodapiError as e:
+            log.warn(
+                "unpausing {id} after commit failed: {error}", id=container_id, error=e.message
+            )
