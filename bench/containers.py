@@ -3,10 +3,12 @@
     .venv/bin/python -m bench.containers [--runs 30] [--listed 1000] [--no-podman]
 
 Per server: the p50/p90 of create + start + wait + remove of ``true`` (network
-``none``, compat API) over ``--runs`` cycles after a warm-up, then
+``none``, compat API) over ``--runs`` cycles after a warm-up, the same cycle's
+p50 on the default bridge network (netavark setup and teardown included), then
 ``GET /containers/json?all=1`` latency with ``--listed`` created containers.
 Targets (issue 4): the cycle p50 at most 0.25x podman's; the listing at most
-podman's latency.
+podman's latency. Issue 6: what the network adds to a cycle is no more than
+what it adds for podman.
 """
 
 import argparse
@@ -24,9 +26,12 @@ from tests.fixtures.images import busybox_image
 
 IMAGE = "bench-busybox:latest"
 API = "/v1.41"
-CREATE_BODY = json.dumps(
-    {"Image": IMAGE, "Cmd": ["true"], "HostConfig": {"NetworkMode": "none"}}
-).encode()
+
+
+def create_body(network_mode: str = "none") -> bytes:
+    return json.dumps(
+        {"Image": IMAGE, "Cmd": ["true"], "HostConfig": {"NetworkMode": network_mode}}
+    ).encode()
 
 
 async def expect(
@@ -38,10 +43,10 @@ async def expect(
     return reply
 
 
-async def cycle(conn: Connection) -> float:
+async def cycle(conn: Connection, body: bytes) -> float:
     """One create + start + wait + remove; milliseconds."""
     t0 = time.perf_counter()
-    created = await expect(conn, "POST", f"{API}/containers/create", 201, CREATE_BODY)
+    created = await expect(conn, "POST", f"{API}/containers/create", 201, body)
     cid = json.loads(created)["Id"]
     await expect(conn, "POST", f"{API}/containers/{cid}/start", 204)
     waited = await expect(conn, "POST", f"{API}/containers/{cid}/wait", 200)
@@ -51,11 +56,12 @@ async def cycle(conn: Connection) -> float:
     return (time.perf_counter() - t0) * 1000
 
 
-async def cycles(sock: str, runs: int) -> list[float]:
+async def cycles(sock: str, runs: int, network_mode: str) -> list[float]:
     conn = await Connection.open(sock)
+    body = create_body(network_mode)
     try:
-        await cycle(conn)  # warm-up
-        return [await cycle(conn) for _ in range(runs)]
+        await cycle(conn, body)  # warm-up
+        return [await cycle(conn, body) for _ in range(runs)]
     finally:
         conn.close()
 
@@ -68,7 +74,7 @@ async def create_many(sock: str, count: int, clients: int = 8) -> list[str]:
         conn = await Connection.open(sock)
         try:
             for _ in range(share):
-                reply = await expect(conn, "POST", f"{API}/containers/create", 201, CREATE_BODY)
+                reply = await expect(conn, "POST", f"{API}/containers/create", 201, create_body())
                 ids.append(json.loads(reply)["Id"])
         finally:
             conn.close()
@@ -92,7 +98,8 @@ async def remove_all(sock: str, ids: list[str], clients: int = 8) -> None:
 
 def measure(server: Server, archive: Path, runs: int, listed: int) -> dict[str, float]:
     check(server, "load", asyncio.run(upload(server.sock, f"{API}/images/load", archive)))
-    laps = asyncio.run(cycles(server.sock, runs))
+    laps = asyncio.run(cycles(server.sock, runs, "none"))
+    bridged = asyncio.run(cycles(server.sock, runs, "bridge"))
     t0 = time.perf_counter()
     ids = asyncio.run(create_many(server.sock, listed))
     create_rate = listed / (time.perf_counter() - t0)
@@ -101,6 +108,7 @@ def measure(server: Server, archive: Path, runs: int, listed: int) -> dict[str, 
     return {
         "cycle_p50": statistics.median(laps),
         "cycle_p90": sorted(laps)[int(len(laps) * 0.9)],
+        "bridge_p50": statistics.median(bridged),
         "creates_per_s": create_rate,
         "list_p50": listing.p50,
     }
@@ -123,10 +131,14 @@ def main() -> None:
             finally:
                 server.stop()
     print(f"== create+start+wait+remove of `true` ({args.runs} runs), list of {args.listed}")
-    print(f"   {'server':8} {'p50 ms':>8} {'p90 ms':>8} {'creates/s':>10} {'list p50 ms':>12}")
+    print(
+        f"   {'server':8} {'p50 ms':>8} {'p90 ms':>8} {'bridge p50':>10} {'network +ms':>11} "
+        f"{'creates/s':>10} {'list p50 ms':>12}"
+    )
     for name, r in results.items():
         print(
-            f"   {name:8} {r['cycle_p50']:8.1f} {r['cycle_p90']:8.1f} "
+            f"   {name:8} {r['cycle_p50']:8.1f} {r['cycle_p90']:8.1f} {r['bridge_p50']:10.1f} "
+            f"{r['bridge_p50'] - r['cycle_p50']:11.1f} "
             f"{r['creates_per_s']:10.1f} {r['list_p50']:12.1f}"
         )
     if {"podapi", "podman"} <= results.keys():
@@ -135,6 +147,8 @@ def main() -> None:
             f"== podapi / podman: cycle x{a['cycle_p50'] / b['cycle_p50']:.2f} (target <= 0.25)"
             f"  list x{a['list_p50'] / b['list_p50']:.2f} (target <= 1)"
         )
+        cost_a, cost_b = (r["bridge_p50"] - r["cycle_p50"] for r in (a, b))
+        print(f"== network setup adds {cost_a:.1f} ms (podman: {cost_b:.1f} ms; target <= podman)")
 
 
 if __name__ == "__main__":

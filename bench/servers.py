@@ -128,6 +128,18 @@ class Podapi(Server):
             f"unix://{self.sock}",
             "-t",
             "0",
+            # Its own default network: podman's may be up on the same host (and
+            # netavark names firewall chains after networks).
+            "--default-network",
+            "podapi",
+            "--default-bridge",
+            "podapib0",
+            "--default-subnet",
+            "10.77.0.0/24",
+            "--subnet-pool",
+            "10.78.0.0/16",
+            "--bridge-prefix",
+            "podapib",
         ]
 
 

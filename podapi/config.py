@@ -4,6 +4,20 @@ from attrs import frozen
 
 from podapi.listen import ListenAddress
 
+#: Linux interface names have at most 15 characters.
+BRIDGE_NAME_MAX = 15
+
+
+@frozen
+class NetworkConfig:
+    """The default network and where new networks come from (``twistd podapi`` options)."""
+
+    default_name: str = "podman"
+    default_bridge: str = "podman0"
+    default_subnet: str = "10.88.0.0/16"
+    subnet_pool: str = "10.89.0.0/16"
+    bridge_prefix: str = "podman"
+
 
 @frozen
 class Config:
@@ -16,6 +30,7 @@ class Config:
     :ivar cors: ``Access-Control-Allow-Origin`` value, or None for no CORS.
     :ivar log_level: Podman log level name.
     :ivar runtime: the OCI runtime asked for with ``--runtime`` (None: detect).
+    :ivar network: the default network and the pool new networks come from.
     """
 
     root: str
@@ -25,3 +40,4 @@ class Config:
     cors: str | None = None
     log_level: str = "warn"
     runtime: str | None = None
+    network: NetworkConfig = NetworkConfig()

@@ -4,13 +4,14 @@ This is the only module that imports the global reactor.
 """
 
 import getopt
+import ipaddress
 import os
 import sys
 
 from twisted.application.service import IService
 from twisted.python import usage
 
-from podapi.config import Config
+from podapi.config import BRIDGE_NAME_MAX, Config, NetworkConfig
 from podapi.listen import ListenError, default_uri, parse_uri, prepare_socket_path
 from podapi.logs import LEVELS, set_level
 from podapi.service import PodAPIService
@@ -47,6 +48,11 @@ class Options(usage.Options):
         ["runroot", None, "/run/podapi", "Directory for volatile state."],
         ["log-level", None, "warn", f"One of {', '.join(LEVELS)}."],
         ["runtime", None, None, "OCI runtime to use (crun, runc or a path); default: detect."],
+        ["default-network", None, "podman", "Name of the default network."],
+        ["default-bridge", None, "podman0", "Bridge interface of the default network."],
+        ["default-subnet", None, "10.88.0.0/16", "Subnet of the default network."],
+        ["subnet-pool", None, "10.89.0.0/16", "Where new networks get a free /24 from."],
+        ["bridge-prefix", None, "podman", "New networks' bridges are named PREFIX1, PREFIX2..."],
     ]
 
     def parseOptions(self, options: list[str] | None = None) -> None:
@@ -89,6 +95,15 @@ class Options(usage.Options):
         for name in ("root", "runroot"):
             if not os.path.isabs(self[name]):
                 raise usage.UsageError(f"--{name} must be an absolute path")
+        for name in ("default-subnet", "subnet-pool"):
+            try:
+                ipaddress.ip_network(self[name])
+            except ValueError as e:
+                raise usage.UsageError(f"invalid --{name} {self[name]!r}: {e}") from None
+        if not 0 < len(self["default-bridge"]) <= BRIDGE_NAME_MAX:
+            raise usage.UsageError(f"--default-bridge must have 1 to {BRIDGE_NAME_MAX} characters")
+        if len(self["bridge-prefix"]) > BRIDGE_NAME_MAX - 3:
+            raise usage.UsageError(f"--bridge-prefix may have {BRIDGE_NAME_MAX - 3} characters")
         try:
             self["listen"] = parse_uri(self["uri"] or default_uri())
         except ListenError as e:
@@ -104,6 +119,13 @@ class Options(usage.Options):
             cors=self["cors"],
             log_level=self["log-level"],
             runtime=self["runtime"],
+            network=NetworkConfig(
+                default_name=self["default-network"],
+                default_bridge=self["default-bridge"],
+                default_subnet=self["default-subnet"],
+                subnet_pool=self["subnet-pool"],
+                bridge_prefix=self["bridge-prefix"],
+            ),
         )
 
 

@@ -5,6 +5,7 @@ tests wait for an event, never for a fixed time.
 """
 
 import http.client
+import itertools
 import json
 import os
 import select
@@ -20,6 +21,35 @@ from typing import Any
 
 TWISTD = str(Path(sys.executable).with_name("twistd"))
 READY_TIMEOUT = 30.0
+#: Every bridge a test server makes starts with this (this test run's mark: its PID).
+BRIDGE_MARK = f"pa{os.getpid() % 10000}s"
+_slots = itertools.count()
+
+
+def network_args(slot: int) -> list[str]:
+    """Default network and pools of a test server: its own, so servers never collide.
+
+    Each server gets a slot: a /24 default subnet in 10.250.0.0/16 and a /20
+    pool for user networks in 172.16.0.0/12, bridges named ``BRIDGE_MARK<slot>d``
+    (default) and ``BRIDGE_MARK<slot>n<index>`` (user networks), and a default
+    network name of its own (netavark names firewall chains after networks).
+    """
+    return [
+        "--default-network",
+        default_network_name(slot),
+        "--default-bridge",
+        f"{BRIDGE_MARK}{slot}d",
+        "--default-subnet",
+        f"10.250.{slot}.0/24",
+        "--subnet-pool",
+        f"172.{16 + slot // 16}.{slot % 16 * 16}.0/20",
+        "--bridge-prefix",
+        f"{BRIDGE_MARK}{slot}n",
+    ]
+
+
+def default_network_name(slot: int) -> str:
+    return f"podman-{BRIDGE_MARK}{slot}"
 
 
 class UnixHTTPConnection(http.client.HTTPConnection):
@@ -81,7 +111,10 @@ class ServerProcess:
         self.runroot = base / "run"
         self.sock = socket_path or base / "x" / "api.sock"
         self.log = base / "server.log"
-        self.args = list(args)
+        slot = next(_slots) % 256
+        #: The default network's name (Docker clients call it ``bridge``).
+        self.default_network = default_network_name(slot)
+        self.args = [*network_args(slot), *args]
         self.timeout = timeout
         self.env = env
         self.proc: subprocess.Popen[bytes] | None = None

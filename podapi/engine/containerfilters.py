@@ -11,6 +11,7 @@ import re
 from collections.abc import Callable, Mapping, Sequence
 
 from podapi.engine.errors import InvalidArgument
+from podapi.engine.filters import label_matches
 from podapi.engine.times import parse_timestamp
 from podapi.storage.containers import ContainerRecord
 
@@ -54,11 +55,6 @@ def docker_state(state: str) -> str:
     return {"initialized": "created", "stopping": "running"}.get(state, state)
 
 
-def _label(spec: str, labels: Mapping[str, str]) -> bool:
-    key, sep, value = spec.partition("=")
-    return key in labels and (not sep or labels[key] == value)
-
-
 def _predicate(
     key: str,
     values: Sequence[str],
@@ -79,9 +75,9 @@ def _predicate(
                 ) from None
         return lambda c: any(p.search(c.name) for p in patterns)
     if key == "label":
-        return lambda c: all(_label(v, c.run.labels) for v in values)
+        return lambda c: all(label_matches(v, c.run.labels) for v in values)
     if key == "label!":
-        return lambda c: not any(_label(v, c.run.labels) for v in values)
+        return lambda c: not any(label_matches(v, c.run.labels) for v in values)
     if key == "status":
         bad = set(values) - STATUSES
         if bad:

@@ -9,6 +9,7 @@ same container are applied one after another.
 import os
 import secrets
 import shutil
+import sqlite3
 from collections import defaultdict
 from collections.abc import Callable, Mapping
 from functools import partial
@@ -31,16 +32,24 @@ from podapi.engine.events import EventBus
 from podapi.engine.images import ImageService
 from podapi.engine.layout import ContainerPaths, Layout
 from podapi.engine.naming import generate_name
+from podapi.engine.networks import NetworkService
 from podapi.engine.state import State
+from podapi.engine.volumes import (
+    VolumeService,
+    image_volume_paths,
+    parse_volumes_from,
+    plan_mounts,
+    volume_names,
+)
 from podapi.oci import rootfs
 from podapi.storage import containers as rows
+from podapi.storage import volumes as volume_rows
 from podapi.storage.containers import CREATED, EXITED, ContainerRecord
 from podapi.storage.images import ImageRecord
 from podapi.threads import Blocking
 
 DEFAULT_PATH = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 DEFAULT_STOP_TIMEOUT = 10
-NETWORK_MODES = ("none", "host")
 
 
 def run_config(
@@ -100,11 +109,6 @@ def run_config(
 
 def check_spec(spec: ContainerSpec) -> ContainerSpec:
     """Validate what a request can get wrong before anything is stored."""
-    if spec.network_mode not in NETWORK_MODES:
-        raise InvalidArgument(
-            f"network mode {spec.network_mode!r} is not available: use none or host",
-            cause="invalid network mode",
-        )
     policy = check_restart_policy(spec.restart_policy)
     if spec.auto_remove and policy.name != "no":
         raise InvalidArgument(
@@ -142,6 +146,17 @@ def prepare_dirs(paths: ContainerPaths) -> None:
     os.chmod(paths.upper, 0o755)
 
 
+def _insert(
+    conn: sqlite3.Connection,
+    record: ContainerRecord,
+    name_for: Callable[[Callable[[str], bool]], str] | None,
+) -> ContainerRecord:
+    """Store a new container and the volumes it uses, in one transaction."""
+    record = rows.insert(conn, record, name_for)
+    volume_rows.add_users(conn, record.id, volume_names(record.run.mounts))
+    return record
+
+
 def remove_dirs(paths: ContainerPaths) -> None:
     """Delete a container's files (blocking); the rootfs must be unmounted."""
     rootfs.unmount(paths.merged)
@@ -157,6 +172,8 @@ class ContainerService:
     :param io: the blocking-work executor.
     :param events: where container events go.
     :param images: image lookup (a container keeps its image's layers in use).
+    :param networks: checks a new container's network settings.
+    :param volumes: makes the volumes a new container mounts.
     :param now_ns: the wall clock.
     """
 
@@ -168,6 +185,8 @@ class ContainerService:
         io: Blocking,
         events: EventBus,
         images: ImageService,
+        networks: NetworkService,
+        volumes: VolumeService,
         now_ns: Callable[[], int],
     ) -> None:
         self.layout = layout
@@ -175,6 +194,8 @@ class ContainerService:
         self._io = io
         self._events = events
         self._images = images
+        self._networks = networks
+        self._volumes = volumes
         self._now = now_ns
         self._locks: defaultdict[str, DeferredLock] = defaultdict(DeferredLock)
 
@@ -234,7 +255,7 @@ class ContainerService:
 
     async def create(self, spec: ContainerSpec, *, compat: bool) -> ContainerRecord:
         """Store a new container (files prepared, nothing running yet)."""
-        spec = check_spec(spec)
+        spec = await self._networks.normalize(check_spec(spec))
         image = await self._images.resolve(spec.image, compat=compat)
         config = await self._images.config(image)
         container_id = secrets.token_hex(32)
@@ -250,14 +271,29 @@ class ContainerService:
             run=run_config(spec, config, container_id, hostname),
             state=CREATED,
         )
+        inherited = []
+        for source, access in map(parse_volumes_from, spec.volumes_from):
+            inherited.append(((await self.resolve(source)).run.mounts, access))
+        image_volumes = image_volume_paths(config)
+        planned = await self._io(plan_mounts, spec, image_volumes, inherited)  # stats sources
+        mounts, anonymous = await self._volumes.provision(planned)
+        record = evolve(
+            record,
+            run=evolve(
+                record.run,
+                mounts=mounts,
+                volumes=tuple(dict.fromkeys([*image_volumes, *spec.volumes])),
+            ),
+        )
         paths = self.paths(container_id)
-        await self._io(prepare_dirs, paths)
         try:
+            await self._io(prepare_dirs, paths)
             record = await self._state.write(
-                partial(rows.insert, record=record, name_for=None if name else generate_name)
+                partial(_insert, record=record, name_for=None if name else generate_name)
             )
         except BaseException:
             await self._io(remove_dirs, paths)
+            await self._volumes.remove_unused(anonymous)
             raise
         self.emit(record, "create")
         return record

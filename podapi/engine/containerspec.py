@@ -65,13 +65,49 @@ class Healthcheck:
 
 @frozen
 class MountSpec:
-    """A bind, tmpfs or volume mount asked for by the client."""
+    """A mount as the client asked for it or, in :attr:`RunConfig.mounts`, as it is made.
+
+    ``type`` is ``bind``, ``tmpfs``, ``volume`` or ``image``; ``source`` is a
+    bind's host path, a volume's name ("": a new anonymous volume) or an image.
+    In a run config, ``options`` are the checked mount options with their
+    defaults (:func:`podapi.oci.mountopts.process_options`), ``ro``/``rw``
+    aside, and a volume's ``source`` is its mount point, ``name`` its name.
+    """
 
     type: str
     destination: str
     source: str = ""
     readonly: bool = False
     options: tuple[str, ...] = ()
+    name: str = ""
+    #: The request field it came from (``Binds``, ``Mounts``, ``Tmpfs``; "" for libpod),
+    #: so inspect echoes the request.
+    origin: str = ""
+    #: How to create the volume when it does not exist yet (Docker's ``VolumeOptions``).
+    volume_driver: str = ""
+    volume_options: Mapping[str, str] = field(factory=dict)
+    volume_labels: Mapping[str, str] = field(factory=dict)
+
+
+@frozen
+class NetworkEndpoint:
+    """A network a container joins, as asked (Docker's EndpointSettings, libpod's options)."""
+
+    name: str
+    aliases: tuple[str, ...] = ()
+    static_ips: tuple[str, ...] = ()
+    static_mac: str = ""
+
+
+@frozen
+class PortSpec:
+    """A port to publish: ``range`` ports from ``container_port``; host port 0 = any free one."""
+
+    container_port: int
+    host_port: int = 0
+    protocol: str = "tcp"
+    host_ip: str = ""
+    range: int = 1
 
 
 @frozen
@@ -98,8 +134,19 @@ class ContainerSpec:
     healthcheck: Healthcheck | None = None
     no_healthcheck: bool = False
     # host configuration
-    network_mode: str = "none"
+    #: ``bridge`` (our networks), ``none``, ``host``, ``container:<id>`` or ``ns:<path>``.
+    network_mode: str = "bridge"
+    #: For ``bridge``: the networks to join; none listed means the default network.
+    networks: tuple[NetworkEndpoint, ...] = ()
+    ports: tuple[PortSpec, ...] = ()
+    publish_all: bool = False
     mounts: tuple[MountSpec, ...] = ()
+    #: Anonymous volumes at these paths (Docker's ``Config.Volumes``).
+    volumes: tuple[str, ...] = ()
+    #: ``container[:ro|rw]``: mount what that container mounts.
+    volumes_from: tuple[str, ...] = ()
+    #: The image's ``VOLUME``s become ``anonymous`` volumes, ``tmpfs`` mounts, or are ``ignore``d.
+    image_volume_mode: str = "anonymous"
     privileged: bool = False
     readonly_rootfs: bool = False
     cap_add: tuple[str, ...] = ()
@@ -141,6 +188,10 @@ class RunConfig:
     stop_timeout: int
     exposed_ports: tuple[str, ...]
     healthcheck: Healthcheck | None
+    #: Every mount, resolved: volumes named, image volumes and ``volumes_from`` added.
+    mounts: tuple[MountSpec, ...] = ()
+    #: ``Config.Volumes``: the image's and the request's anonymous volume paths.
+    volumes: tuple[str, ...] = ()
 
 
 @frozen

@@ -16,9 +16,12 @@ from podapi.engine.execs import ExecService
 from podapi.engine.images import ImageService
 from podapi.engine.layout import Layout
 from podapi.engine.lifecycle import Lifecycle
+from podapi.engine.networks import NetworkService
 from podapi.engine.state import State
 from podapi.engine.system import HostFacts, Info, ObjectCounts, System, server_id
+from podapi.engine.volumes import ContainerMounts, VolumeService
 from podapi.oci import host
+from podapi.oci.netavark import Netavark
 from podapi.oci.probe import find_binary
 from podapi.oci.process import Runner
 from podapi.oci.runtime import OCIRuntime
@@ -101,12 +104,38 @@ class Engine:
             reactor, blocking=io, blobs=self.images.blobs, registries=self._registries
         )
         self.distribution = Distribution(self.images, client, self.events, io, self._registries)
+        netavark = find_binary("netavark")
+        self.networks = NetworkService(
+            config.network,
+            layout=self.layout,
+            state=self.state,
+            io=io,
+            events=self.events,
+            runner=runner,
+            netavark=Netavark(
+                runner,
+                netavark,
+                find_binary("aardvark-dns"),
+                self.layout.netavark_state,
+            )
+            if netavark
+            else None,
+        )
+        self.volumes = VolumeService(
+            os.path.join(config.root, "volumes"),
+            state=self.state,
+            io=io,
+            events=self.events,
+            now_ns=now_ns,
+        )
         self.containers = ContainerService(
             self.layout,
             state=self.state,
             io=io,
             events=self.events,
             images=self.images,
+            networks=self.networks,
+            volumes=self.volumes,
             now_ns=now_ns,
         )
         self.runner = runner
@@ -162,7 +191,10 @@ class Engine:
             conmon_path=find_binary("conmon"),
             seccomp=await self.io(_seccomp_converter, facts) if facts.seccomp_profile else None,
             init_binary=facts.init_binary,
+            networks=self.networks,
+            mounts=ContainerMounts(self.volumes, self.images, self.io),
         )
+        await self.networks.start(serve=serve)
         self._execs = ExecService(
             self.containers,
             layout=self.layout,

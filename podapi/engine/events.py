@@ -16,6 +16,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping
 from attrs import field, frozen
 
 from podapi.engine.errors import InvalidArgument
+from podapi.engine.filters import label_matches
 from podapi.logs import get_logger
 from podapi.threads import Blocking
 
@@ -110,7 +111,7 @@ class EventFilter:
             wanted = {DOCKER_ACTION_ALIASES.get(v, v) for v in values}
             return event.action in wanted
         if key == "label":
-            return any(_label_matches(v, event.attributes) for v in values)
+            return any(label_matches(v, event.attributes) for v in values)
         if key in ("container", "image", "volume", "network", "pod"):
             if key == "image" and event.type != "image":
                 return any(_names_image(v, event.attributes.get("image", "")) for v in values)
@@ -120,13 +121,6 @@ class EventFilter:
                 v == event.name or (len(v) >= 1 and event.actor_id.startswith(v)) for v in values
             )
         return True
-
-
-def _label_matches(spec: str, attributes: Mapping[str, str]) -> bool:
-    key, sep, value = spec.partition("=")
-    if key not in attributes:
-        return False
-    return not sep or attributes[key] == value
 
 
 def _names_image(wanted: str, image: str) -> bool:
@@ -205,7 +199,7 @@ class EventBus:
         """Live subscribers (``NEventsListener`` in ``/info``)."""
         return len(self._subscribers)
 
-    def emit(self, type: str, action: str, actor_id: str = "", **attributes: str) -> Event:
+    def emit(self, type: str, action: str, actor_id: str = "", /, **attributes: str) -> Event:
         """Record and publish an event now; returns it."""
         event = Event(
             type=type,

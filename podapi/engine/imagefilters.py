@@ -10,6 +10,7 @@ import fnmatch
 from collections.abc import Callable, Mapping, Sequence
 
 from podapi.engine.errors import InvalidArgument
+from podapi.engine.filters import label_matches, truth
 from podapi.engine.times import parse_timestamp
 from podapi.storage import reference
 from podapi.storage.images import ImageRecord
@@ -17,15 +18,6 @@ from podapi.storage.images import ImageRecord
 KEYS = frozenset({"reference", "dangling", "label", "label!", "before", "since", "until", "id"})
 
 Predicate = Callable[[ImageRecord], bool]
-
-
-def _truth(key: str, value: str) -> bool:
-    lowered = value.lower()
-    if lowered in ("true", "1"):
-        return True
-    if lowered in ("false", "0"):
-        return False
-    raise InvalidArgument(f"invalid filter {key}={value!r}: expected true or false")
 
 
 def _reference_matches(pattern: str, image: ImageRecord) -> bool:
@@ -38,23 +30,18 @@ def _reference_matches(pattern: str, image: ImageRecord) -> bool:
     return False
 
 
-def _label_matches(spec: str, labels: Mapping[str, str]) -> bool:
-    key, sep, value = spec.partition("=")
-    return key in labels and (not sep or labels[key] == value)
-
-
 def _predicate(
     key: str, values: Sequence[str], anchors: Mapping[str, ImageRecord], now_ns: int
 ) -> Predicate:
     if key == "reference":
         return lambda i: any(_reference_matches(p, i) for p in values)
     if key == "dangling":
-        wanted = {_truth(key, v) for v in values}
+        wanted = {truth(key, v) for v in values}
         return lambda i: i.dangling in wanted
     if key == "label":
-        return lambda i: all(_label_matches(s, i.labels) for s in values)
+        return lambda i: all(label_matches(s, i.labels) for s in values)
     if key == "label!":
-        return lambda i: not any(_label_matches(s, i.labels) for s in values)
+        return lambda i: not any(label_matches(s, i.labels) for s in values)
     if key == "before":
         return lambda i: any(i.created < anchors[v].created for v in values)
     if key == "since":

@@ -39,6 +39,11 @@ class Layout:
         return os.path.join(self.runroot, "runtime")
 
     @property
+    def netavark_state(self) -> str:
+        """netavark's ``--config``: aardvark-dns configuration and its PID file."""
+        return os.path.join(self.runroot, "networks")
+
+    @property
     def server_lock(self) -> str:
         """Held (flock) while a server runs, so ``podapi.cleanup`` leaves exits to it."""
         return os.path.join(self.runroot, "server.lock")
@@ -74,6 +79,7 @@ class Layout:
             self.runroot,
             self.exits_dir,
             self.runtime_state,
+            self.netavark_state,
             os.path.join(self.runroot, "containers"),
         ):
             os.makedirs(path, mode=0o700, exist_ok=True)

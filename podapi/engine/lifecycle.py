@@ -16,7 +16,7 @@ import json
 import os
 import sys
 from collections import defaultdict
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from typing import Any
 
 from attrs import evolve
@@ -26,16 +26,19 @@ from twisted.internet.interfaces import IDelayedCall, IReactorTime
 from twisted.python.failure import Failure
 
 from podapi.engine.containers import ContainerService, remove_dirs
+from podapi.engine.containerspec import NetworkEndpoint, RestartPolicy, signal_number
 from podapi.engine.containerspec import Resources as SpecResources
-from podapi.engine.containerspec import RestartPolicy, signal_number
 from podapi.engine.errors import Conflict, InvalidArgument, NoSuchContainer, NotModified
 from podapi.engine.health import HealthChecks
 from podapi.engine.images import ImageService
 from podapi.engine.layout import ContainerPaths, Layout
+from podapi.engine.networks import NetworkService, SaveSetup
 from podapi.engine.times import rfc3339_nano
+from podapi.engine.volumes import ContainerMounts
 from podapi.logs import get_logger
 from podapi.oci import capabilities, cgroups, conmon, rlimits, rootfs
 from podapi.oci.exits import ExitWatcher
+from podapi.oci.netavark import NetworkSetup
 from podapi.oci.process import DEFAULT_PATH
 from podapi.oci.runtime import OCIRuntime, RuntimeFailure
 from podapi.oci.seccomp import Converter
@@ -107,6 +110,8 @@ class Lifecycle:
     :param conmon_path: conmon's path (None: not installed).
     :param seccomp: converts the default seccomp profile per capability set.
     :param init_binary: catatonit/tini for ``--init``.
+    :param networks: wires ``bridge`` containers up at start and down at exit.
+    :param mounts: volumes and image mounts, held while a container runs.
     """
 
     def __init__(
@@ -121,6 +126,8 @@ class Lifecycle:
         conmon_path: str | None,
         seccomp: Converter | None,
         init_binary: str | None,
+        networks: NetworkService,
+        mounts: ContainerMounts,
     ) -> None:
         self._containers = containers
         self._images = images
@@ -131,6 +138,8 @@ class Lifecycle:
         self._conmon = conmon_path
         self._seccomp = seccomp
         self._init = init_binary
+        self._networks = networks
+        self._container_mounts = mounts
         self._watcher: ExitWatcher | None = None
         self._exit_waiters: defaultdict[str, list[Deferred[ContainerRecord]]] = defaultdict(list)
         self._change_waiters: defaultdict[str, list[Deferred[ContainerRecord | None]]] = (
@@ -192,14 +201,18 @@ class Lifecycle:
                 await self._reconcile_alive(record, record.id in in_runtime)
             elif record.id in in_runtime and record.state != INITIALIZED:
                 await self._teardown(record)
-            elif record.state == INITIALIZED and record.id not in in_runtime:
-                await self._containers.update_record(record.id, state=CREATED)
+            elif record.id not in in_runtime:
+                await self._network_down(record)  # a teardown that did not finish
+                if record.state == INITIALIZED:
+                    await self._containers.update_record(record.id, state=CREATED)
         known = {record.id for record in records}
         for orphan in in_runtime - known:
             await self.runtime.delete(orphan, force=True)
         on_disk = await self._io(self._layout.container_ids_on_disk)
         for orphan in on_disk - known:
             await self._io(remove_dirs, self._containers.paths(orphan))
+        alive = {record.id for record in await self._containers.all() if record.alive}
+        await self._container_mounts.reconcile(alive)
 
     async def _reconcile_alive(self, record: ContainerRecord, in_runtime: bool) -> None:
         code = await self._io(conmon.read_exit_file, self._layout.exits_dir, record.id)
@@ -242,13 +255,20 @@ class Lifecycle:
                 "cannot start a paused container, try unpause instead",
                 cause="container state improper",
             )
-        async with self._containers.lock(record.id):
-            record = await self._containers.get(record.id)
-            if record.state == INITIALIZED:
-                started = await self._run(record)
-            else:
-                created = await self._create(record)
-                started = await self._run(created)
+        try:
+            async with self._containers.lock(record.id):
+                record = await self._containers.get(record.id)
+                if record.state == INITIALIZED:
+                    started = await self._run(record)
+                else:
+                    created = await self._create(record)
+                    started = await self._run(created)
+        except Exception:
+            if record.spec.auto_remove:
+                # As Docker: a --rm container that cannot start is gone (clients wait for it).
+                with contextlib.suppress(NoSuchContainer):
+                    await self.remove(record, force=True, volumes=True)
+            raise
         self._containers.emit(started, "start")
         self._schedule_health(started)
         return started
@@ -271,12 +291,24 @@ class Lifecycle:
         runtime, conmon_path = self._tools()
         paths = self._containers.paths(record.id)
         await self._io(_clear_exit, self._layout.exits_dir, record.id)
+        if record.spec.network_mode == "bridge":
+            # Stored step by step: a crash from here on is torn down at restart.
+            record = await self._set_up_network(record)
+        try:
+            return await self._launch(record, paths, runtime.path, conmon_path)
+        except BaseException:
+            await self._network_down(record)
+            raise
+
+    async def _launch(
+        self, record: ContainerRecord, paths: ContainerPaths, runtime: str, conmon_path: str
+    ) -> ContainerRecord:
         await self._prepare(record, paths)
         config = conmon.ConmonConfig(
             container_id=record.id,
             name=record.name,
             bundle=paths.bundle,
-            runtime=runtime.path,
+            runtime=runtime,
             runtime_root=self._layout.runtime_state,
             conmon=conmon_path,
             exit_dir=self._layout.exits_dir,
@@ -344,6 +376,7 @@ class Lifecycle:
                 os.uname().nodename if host_network and not spec.hostname else (record.run.hostname)
             )
             await self._io(_write_etc, paths, hostname, record, host_network)
+            user_mounts = await self._container_mounts.attach(record.id, record.run.mounts, paths)
             env = list(record.run.env)
             if not any(e.startswith("HOME=") for e in env):
                 env.append(f"HOME={user.home}")
@@ -361,7 +394,7 @@ class Lifecycle:
                 ("mount", None),
             ]
             if not host_network:
-                namespaces.append(("network", None))
+                namespaces.append(("network", await self._network_namespace(record)))
             for kind, mode in (
                 ("pid", spec.pid_mode),
                 ("ipc", spec.ipc_mode),
@@ -390,7 +423,7 @@ class Lifecycle:
                 oom_score_adj=spec.oom_score_adj,
                 privileged=spec.privileged,
                 shm_size=spec.shm_size or 64 * 1024 * 1024,
-                mounts=_mounts(paths, spec.mounts),
+                mounts=[*_mounts(paths), *user_mounts],
                 namespaces=namespaces,
                 cgroups_path=f"{CGROUP_PARENT}/{record.id}",
                 resources=Resources(
@@ -405,12 +438,13 @@ class Lifecycle:
                     pids_limit=resources.pids_limit if resources.pids_limit is not None else 2048,
                 ),
                 seccomp=seccomp,
-                sysctl=spec.sysctls,
+                sysctl=_sysctls(spec.sysctls, host_network),
                 annotations=_podman_annotations(record, rfc3339_nano(record.created)),
                 init_path=self._init if spec.init else None,
             )
             await self._io(_write_json, paths.config_json, generate(inputs))
         except BaseException:
+            await self._container_mounts.detach(record.id, record.run.mounts, paths)
             await self._io(rootfs.unmount, paths.merged)
             raise
 
@@ -494,8 +528,13 @@ class Lifecycle:
         self._containers.emit(started, "restart")
         return started
 
-    async def remove(self, record: ContainerRecord, *, force: bool = False) -> None:
-        """``docker rm``: 409 for a running container unless ``force`` (then KILL first)."""
+    async def remove(
+        self, record: ContainerRecord, *, force: bool = False, volumes: bool = False
+    ) -> None:
+        """``docker rm``: 409 for a running container unless ``force`` (then KILL first).
+
+        :param volumes: also remove the container's anonymous volumes (``-v``).
+        """
         if record.alive:
             if not force:
                 raise Conflict(
@@ -514,6 +553,8 @@ class Lifecycle:
                 await self._teardown(current)
                 current = await self._containers.update_record(current.id, state=CREATED)
             await self._containers.forget(current)
+        if volumes:
+            await self._container_mounts.remove_anonymous(current.run.mounts)
         self._notify_removed(record.id)
 
     async def update(
@@ -652,14 +693,75 @@ class Lifecycle:
                 await self._runtime.delete(record.id, force=True)
             except RuntimeFailure as e:
                 log.warn("runtime delete of {id} failed: {error}", id=record.id, error=e.message)
+        await self._network_down(record)
         await files
+        paths = self._containers.paths(record.id)
+        await self._container_mounts.detach(record.id, record.run.mounts, paths)
         await self._io(_remove_cgroups, record.id)
+
+    async def connect_network(self, record: ContainerRecord, endpoint: NetworkEndpoint) -> None:
+        """``docker network connect``: join now if running, at the next start anyway."""
+        async with self._containers.lock(record.id):
+            current = await self._containers.get(record.id)
+            save = self._network_saver(record.id)
+            try:
+                spec, status = await self._networks.connect(current, endpoint, save)
+            except BaseException:
+                await save(current.network_status)  # what failed was undone
+                raise
+            await self._containers.update_record(record.id, spec=spec, network_status=status)
+
+    async def disconnect_network(self, record: ContainerRecord, name: str) -> None:
+        """``docker network disconnect``: leave now if running, and for good."""
+        async with self._containers.lock(record.id):
+            current = await self._containers.get(record.id)
+            spec, status = await self._networks.disconnect(current, name)
+            await self._containers.update_record(record.id, spec=spec, network_status=status)
+
+    def _network_saver(self, container_id: str) -> SaveSetup:
+        async def save(status: NetworkSetup) -> object:
+            return await self._containers.update_record(container_id, network_status=status)
+
+        return save
+
+    async def _set_up_network(self, record: ContainerRecord) -> ContainerRecord:
+        save = self._network_saver(record.id)
+        try:
+            status = await self._networks.setup(record, save)
+        except BaseException:
+            await save(NetworkSetup())  # the setup undid itself
+            raise
+        return await self._containers.update_record(record.id, network_status=status)
+
+    async def _network_down(self, record: ContainerRecord) -> None:
+        """Undo the network setup of a run, if it had one."""
+        if record.network_status.netns:
+            await self._networks.teardown(record)
+            await self._containers.update_record(record.id, network_status=NetworkSetup())
+
+    async def _network_namespace(self, record: ContainerRecord) -> str | None:
+        """The path of the network namespace to join (None: the runtime makes a new one)."""
+        mode = record.spec.network_mode
+        if mode == "bridge":
+            return record.network_status.netns
+        if mode.startswith("ns:"):
+            return mode.partition(":")[2]
+        if mode.startswith("container:"):
+            target = await self._containers.get(mode.partition(":")[2])
+            if not target.alive:
+                raise Conflict(
+                    f"cannot join the network namespace of container {target.id}: "
+                    "it is not running",
+                    cause="container state improper",
+                )
+            return f"/proc/{target.pid}/ns/net"
+        return None
 
     async def _after_exit(self, record: ContainerRecord) -> None:
         """``--rm`` and restart policies."""
         if record.spec.auto_remove:
             with contextlib.suppress(NoSuchContainer):
-                await self.remove(record, force=True)
+                await self.remove(record, force=True, volumes=True)
             return
         if self._should_restart(record):
             delay = self._backoff.get(record.id, BACKOFF_START)
@@ -838,19 +940,38 @@ def _write_etc(
     paths: ContainerPaths, hostname: str, record: ContainerRecord, host_network: bool
 ) -> None:
     spec = record.spec
+    joined = record.network_status.joined.values()
+    addresses = [a.ip for j in joined for a in j.attached.addresses]
     rootfs.write_file(
-        paths.hosts, rootfs.hosts_file(hostname, record.name, spec.extra_hosts, host_network)
+        paths.hosts,
+        rootfs.hosts_file(hostname, record.name, spec.extra_hosts, host_network, addresses),
     )
     rootfs.write_file(paths.hostname, hostname + "\n")
+    dns = [j.attached for j in joined if j.network.dns_enabled]
     rootfs.write_file(
-        paths.resolv_conf, rootfs.resolv_conf(spec.dns, spec.dns_search, spec.dns_options)
+        paths.resolv_conf,
+        rootfs.resolv_conf(
+            spec.dns,
+            spec.dns_search,
+            spec.dns_options,
+            network_servers=[s for a in dns for s in a.dns_servers],
+            network_search=[d for a in dns for d in a.dns_search],
+            own_network=not host_network,
+        ),
     )
     rootfs.write_file(paths.containerenv, "")
 
 
-def _mounts(paths: ContainerPaths, requested: Any) -> list[dict[str, Any]]:
-    """The /etc files every container gets, then the client's bind and tmpfs mounts."""
-    mounts: list[dict[str, Any]] = [
+def _sysctls(requested: Mapping[str, str], host_network: bool) -> dict[str, str]:
+    """Podman's default sysctls (containers.conf): unprivileged ICMP sockets, so that
+    ``ping`` works without CAP_NET_RAW, in a network namespace of the container's own."""
+    defaults = {} if host_network else {"net.ipv4.ping_group_range": "0 0"}
+    return defaults | dict(requested)
+
+
+def _mounts(paths: ContainerPaths) -> list[dict[str, Any]]:
+    """The /etc files every container gets (the client's mounts come from ContainerMounts)."""
+    return [
         {"destination": dest, "type": "bind", "source": source, "options": ["bind", "rprivate"]}
         for dest, source in (
             ("/etc/hosts", paths.hosts),
@@ -859,21 +980,3 @@ def _mounts(paths: ContainerPaths, requested: Any) -> list[dict[str, Any]]:
             ("/run/.containerenv", paths.containerenv),
         )
     ]
-    for mount in requested:
-        options = list(mount.options)
-        if mount.type == "bind":
-            if not os.path.isabs(mount.source):
-                raise InvalidArgument(f"bind source {mount.source!r} must be an absolute path")
-            if not os.path.exists(mount.source):
-                raise InvalidArgument(f"bind source path does not exist: {mount.source}")
-            options = ["rbind", *options]
-        options.append("ro" if mount.readonly else "rw")
-        mounts.append(
-            {
-                "destination": mount.destination,
-                "type": mount.type,
-                "source": mount.source or mount.type,
-                "options": options,
-            }
-        )
-    return mounts

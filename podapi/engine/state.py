@@ -119,6 +119,48 @@ MIGRATIONS: Sequence[str] = (
     );
     CREATE INDEX execs_container ON execs(container_id);
     """,
+    # 5: volumes (podapi/storage/volumes.py).  volume_users: the containers whose
+    # configuration mounts a volume ("in use", "dangling"); volume_mounts: who holds
+    # it mounted right now (running containers, exports), whatever its driver.
+    """
+    CREATE TABLE volumes (
+        name TEXT PRIMARY KEY,
+        driver TEXT NOT NULL,
+        created INTEGER NOT NULL,
+        labels TEXT NOT NULL,
+        options TEXT NOT NULL,
+        anonymous INTEGER NOT NULL DEFAULT 0,
+        copied_up INTEGER NOT NULL DEFAULT 0
+    );
+    CREATE TABLE volume_users (
+        volume TEXT NOT NULL REFERENCES volumes(name),
+        container_id TEXT NOT NULL REFERENCES containers(id) ON DELETE CASCADE,
+        PRIMARY KEY (volume, container_id)
+    );
+    CREATE INDEX volume_users_container ON volume_users(container_id);
+    CREATE TABLE volume_mounts (
+        volume TEXT NOT NULL REFERENCES volumes(name) ON DELETE CASCADE,
+        holder TEXT NOT NULL,
+        PRIMARY KEY (volume, holder)
+    );
+    """,
+    # networks (podapi/storage/networks.py): definitions, addresses in use, and
+    # what netavark set up for each running container.
+    """
+    CREATE TABLE networks (
+        name TEXT PRIMARY KEY,
+        id TEXT NOT NULL UNIQUE,
+        definition TEXT NOT NULL
+    );
+    CREATE TABLE network_addresses (
+        network TEXT NOT NULL,
+        address TEXT NOT NULL,
+        container_id TEXT NOT NULL,
+        PRIMARY KEY (network, address)
+    );
+    CREATE INDEX network_addresses_container ON network_addresses(container_id);
+    ALTER TABLE containers ADD COLUMN network_status TEXT NOT NULL DEFAULT '{}';
+    """,
 )
 
 

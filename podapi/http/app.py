@@ -14,9 +14,11 @@ from podapi.http.libpod.containers import LibpodContainerRoutes
 from podapi.http.libpod.distribution import LibpodDistributionRoutes
 from podapi.http.libpod.images import LibpodImageRoutes
 from podapi.http.libpod.system import LibpodSystemRoutes
+from podapi.http.networks import NetworkRoutes
 from podapi.http.routing import Router
 from podapi.http.stats import StatsRoutes
 from podapi.http.system import SystemRoutes
+from podapi.http.volumes import VolumeRoutes
 
 
 def build_router(engine: Engine, clock: IReactorTime) -> Router:
@@ -36,4 +38,6 @@ def build_router(engine: Engine, clock: IReactorTime) -> Router:
     CommitRoutes(engine).register(router)
     ExecRoutes(engine).register(router)
     StatsRoutes(engine, clock).register(router)
+    VolumeRoutes(engine).register(router)
+    NetworkRoutes(engine).register(router)
     return router

@@ -189,8 +189,14 @@ def write_file(path: str, content: str, mode: int = 0o644) -> None:
     os.replace(temp, path)
 
 
-def hosts_file(hostname: str, name: str, extra: Sequence[str], host_network: bool) -> str:
-    """``/etc/hosts``: localhost, the container's own name, ``--add-host`` entries."""
+def hosts_file(
+    hostname: str,
+    name: str,
+    extra: Sequence[str],
+    host_network: bool,
+    addresses: Sequence[str] = (),
+) -> str:
+    """``/etc/hosts``: localhost, the container's own name (on its addresses), ``--add-host``."""
     if host_network:
         try:
             with open("/etc/hosts", encoding="utf-8") as f:
@@ -198,7 +204,8 @@ def hosts_file(hostname: str, name: str, extra: Sequence[str], host_network: boo
         except OSError:
             base = DEFAULT_HOSTS
     else:
-        base = DEFAULT_HOSTS + f"127.0.1.1\t{hostname} {name}\n"
+        own = "".join(f"{address}\t{hostname} {name}\n" for address in addresses or ["127.0.1.1"])
+        base = DEFAULT_HOSTS + own
     lines = []
     for entry in extra:
         host, sep, address = entry.partition(":")
@@ -208,24 +215,60 @@ def hosts_file(hostname: str, name: str, extra: Sequence[str], host_network: boo
     return base + "".join(lines)
 
 
-def resolv_conf(servers: Sequence[str], search: Sequence[str], options: Sequence[str]) -> str:
-    """``/etc/resolv.conf``: the host's, with ``--dns*`` overrides applied."""
+#: Where a container's DNS goes when the host's resolvers are loopback-only (Docker's).
+FALLBACK_NAMESERVERS = ("8.8.8.8", "8.8.4.4")
+
+
+def resolv_conf(
+    servers: Sequence[str],
+    search: Sequence[str],
+    options: Sequence[str],
+    *,
+    network_servers: Sequence[str] = (),
+    network_search: Sequence[str] = (),
+    own_network: bool = True,
+) -> str:
+    """``/etc/resolv.conf``: the host's, adapted to the container.
+
+    In a network namespace of its own a container cannot reach the host's
+    loopback resolvers (systemd-resolved): those lines go.  A network with DNS
+    (aardvark-dns) puts its servers first and its search domain in front;
+    ``--dns*`` options override everything.
+    """
     try:
         with open("/etc/resolv.conf", encoding="utf-8") as f:
             host = f.read().splitlines()
     except OSError:
         host = []
     keep = [line for line in host if line.strip() and not line.startswith("#")]
-    if servers:
+    if own_network:
+        keep = [line for line in keep if not _loopback_nameserver(line)]
+    chosen = list(servers) or list(network_servers)
+    if chosen:
         keep = [line for line in keep if not line.startswith("nameserver")]
-        keep += [f"nameserver {s}" for s in servers]
-    if search:
+        keep += [f"nameserver {s}" for s in chosen]
+    elif own_network and not any(line.startswith("nameserver") for line in keep):
+        keep += [f"nameserver {s}" for s in FALLBACK_NAMESERVERS]
+    host_search = [
+        domain for line in keep if line.startswith("search") for domain in line.split()[1:]
+    ]
+    domains = list(search) or [*network_search, *host_search]
+    if domains:
         keep = [line for line in keep if not line.startswith(("search", "domain"))]
-        keep.append("search " + " ".join(search))
+        keep.append("search " + " ".join(dict.fromkeys(domains)))
     if options:
         keep = [line for line in keep if not line.startswith("options")]
         keep.append("options " + " ".join(options))
     return "\n".join(keep) + "\n" if keep else ""
+
+
+def _loopback_nameserver(line: str) -> bool:
+    fields = line.split()
+    return (
+        len(fields) >= 2
+        and fields[0] == "nameserver"
+        and (fields[1].startswith("127.") or fields[1] == "::1")
+    )
 
 
 CHANGED, ADDED, DELETED = 0, 1, 2

@@ -11,7 +11,7 @@ from collections.abc import Callable, Mapping
 from functools import partial
 from typing import Any
 
-from attrs import evolve, frozen
+from attrs import evolve, field, frozen
 
 from podapi.engine.containerspec import (
     ContainerSpec,
@@ -21,6 +21,7 @@ from podapi.engine.containerspec import (
     to_json,
 )
 from podapi.engine.errors import Conflict, NoSuchContainer
+from podapi.oci.netavark import NetworkSetup
 
 #: Podman's container states; the compat dialect maps them to Docker's words.
 CREATED, INITIALIZED, RUNNING, PAUSED, STOPPING, EXITED, REMOVING = (
@@ -61,6 +62,8 @@ class ContainerRecord:
     health_status: str = ""
     health_failing: int = 0
     health_log: tuple[Mapping[str, Any], ...] = ()
+    #: What netavark set up while the container runs (kept until torn down).
+    network_status: NetworkSetup = field(factory=NetworkSetup)
 
     @property
     def alive(self) -> bool:
@@ -95,6 +98,7 @@ def _record(row: sqlite3.Row) -> ContainerRecord:
         oom_killed=bool(row["oom_killed"]),
         stopped_by_user=bool(row["stopped_by_user"]),
         health_log=tuple(json.loads(row["health_log"])),
+        network_status=NetworkSetup.from_json(json.loads(row["network_status"])),
         **{key: row[key] for key in _SIMPLE},
     )
 
@@ -141,6 +145,8 @@ def _column_value(key: str, value: Any) -> Any:
         return json.dumps(to_json(value))
     if key == "health_log":
         return json.dumps(list(value))
+    if key == "network_status":
+        return json.dumps(value.to_json())
     if key in ("oom_killed", "stopped_by_user"):
         return int(bool(value))
     return value

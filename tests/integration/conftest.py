@@ -24,14 +24,25 @@ def dock(fresh: ServerProcess) -> Iterator[docker.DockerClient]:
 
 @pytest.fixture
 def client(box: ServerProcess) -> Iterator[docker.DockerClient]:
-    """docker-py on the shared server; removes the containers and images the test made."""
+    """docker-py on the shared server; removes what the test made.
+
+    Containers, then the networks, volumes and images they may have used.
+    """
     c = docker.DockerClient(base_url=box.uri, version="auto")
     containers = {x.id for x in c.containers.list(all=True)}
+    networks = {x.id for x in c.networks.list()}
+    volumes = {x.name for x in c.volumes.list()}
     images = {x.id for x in c.images.list(all=True)}
     yield c
     for container in c.containers.list(all=True):
         if container.id not in containers:
-            container.remove(force=True)
+            container.remove(force=True, v=True)
+    for network in c.networks.list():
+        if network.id not in networks:
+            network.remove()
+    for volume in c.volumes.list():
+        if volume.name not in volumes:
+            volume.remove(force=True)
     for image in c.images.list(all=True):
         if image.id not in images:
             c.images.remove(image.id, force=True)

@@ -27,6 +27,13 @@ def test_docker_run_prints_output_and_exit_codes(box: ServerProcess) -> None:
 
 
 @needs_cli
+def test_docker_run_rm_that_cannot_start_is_removed(box: ServerProcess) -> None:
+    failed = docker_cli(box, "run", "--rm", IMAGE, "/nonexistent", check=False, timeout=30)
+    assert failed.returncode == 127, failed.stderr
+    assert docker_cli(box, "ps", "-a", "-q").stdout.strip() == ""
+
+
+@needs_cli
 def test_docker_stop_escalates_to_kill(box: ServerProcess) -> None:
     name = "stopper"
     docker_cli(box, "run", "-d", "--name", name, IMAGE, "sleep", "1000")

@@ -9,8 +9,11 @@ import shlex
 from typing import Any
 
 from podapi.engine.containerfilters import docker_state
+from podapi.engine.containerspec import MountSpec
 from podapi.engine.engine import Engine
 from podapi.engine.times import NS, human_duration, rfc3339_nano
+from podapi.http import netsettings
+from podapi.oci import mountopts
 from podapi.storage.containers import ContainerRecord
 
 
@@ -38,36 +41,70 @@ def _command(record: ContainerRecord) -> str:
 
 
 def _mounts(record: ContainerRecord) -> list[dict[str, Any]]:
-    return [
-        {
-            "Type": m.type,
-            "Source": m.source,
-            "Destination": m.destination,
-            "Mode": "",
-            "RW": not m.readonly,
-            "Propagation": "rprivate" if m.type == "bind" else "",
+    """Docker's ``MountPoint`` list: every mount but ``HostConfig.Tmpfs`` ones (as Docker)."""
+    points = []
+    for m in record.run.mounts:
+        if m.origin == "Tmpfs":
+            continue
+        point: dict[str, Any] = {"Type": m.type}
+        if m.name:
+            point["Name"] = m.name
+        point.update(Source=m.source, Destination=m.destination)
+        if m.type == "volume":
+            point["Driver"] = "local"
+        point.update(
+            Mode=next((o for o in m.options if o in ("z", "Z")), ""),
+            RW=not m.readonly,
+            Propagation=mountopts.propagation(m.options) if m.type == "bind" else "",
+        )
+        points.append(point)
+    return points
+
+
+def _with_access(m: MountSpec) -> list[str]:
+    return [*(["ro"] if m.readonly else []), *m.options]
+
+
+def _bind_text(m: MountSpec) -> str:
+    """A ``Binds`` entry as given: ``src:dst[:mode]`` (``dst`` for an anonymous volume)."""
+    mode = ",".join(_with_access(m))
+    return ":".join([*filter(None, (m.source, m.destination)), *([mode] if mode else [])])
+
+
+def _mount_request(m: MountSpec) -> dict[str, Any]:
+    """A ``HostConfig.Mounts`` entry as given (Docker's ``mount.Mount``)."""
+    body: dict[str, Any] = {"Type": m.type, "Source": m.source, "Target": m.destination}
+    if m.readonly:
+        body["ReadOnly"] = True
+    if mountopts.propagation(m.options):
+        body["BindOptions"] = {"Propagation": mountopts.propagation(m.options)}
+    if m.type == "volume" and ("nocopy" in m.options or m.volume_labels or m.volume_driver):
+        body["VolumeOptions"] = {
+            "NoCopy": "nocopy" in m.options,
+            "Labels": dict(m.volume_labels),
+            "DriverConfig": {"Name": m.volume_driver, "Options": dict(m.volume_options)},
         }
-        for m in record.spec.mounts
-    ]
-
-
-def _network_settings_summary(record: ContainerRecord) -> dict[str, Any]:
-    mode = record.spec.network_mode
-    return {
-        "Networks": {
-            mode: {
-                "NetworkID": mode,
-                "EndpointID": "",
-                "Gateway": "",
-                "IPAddress": "",
-                "IPPrefixLen": 0,
-                "MacAddress": "",
-            }
+    values = dict(o.partition("=")[::2] for o in m.options)
+    if m.type == "tmpfs" and ("size" in values or "mode" in values):
+        body["TmpfsOptions"] = {
+            **({"SizeBytes": int(values["size"])} if "size" in values else {}),
+            **({"Mode": int(values["mode"], 8)} if "mode" in values else {}),
         }
-    }
+    return body
 
 
-def encode_summary(record: ContainerRecord, now_ns: int, health: bool) -> dict[str, Any]:
+def _network_mode(record: ContainerRecord, default_network: str) -> str:
+    """Docker's ``NetworkMode``: ``bridge`` for the default network, else the first one's name."""
+    spec = record.spec
+    if spec.network_mode != "bridge" or not spec.networks:
+        return spec.network_mode
+    first = spec.networks[0].name
+    return "bridge" if first == default_network else first
+
+
+def encode_summary(
+    record: ContainerRecord, now_ns: int, health: bool, default_network: str
+) -> dict[str, Any]:
     """One entry of ``GET /containers/json``."""
     body: dict[str, Any] = {
         "Id": record.id,
@@ -76,12 +113,12 @@ def encode_summary(record: ContainerRecord, now_ns: int, health: bool) -> dict[s
         "ImageID": "sha256:" + record.image_id,
         "Command": _command(record),
         "Created": record.created // NS,
-        "Ports": [],
+        "Ports": netsettings.summary_ports(record),
         "Labels": dict(record.run.labels),
         "State": docker_state(record.state),
         "Status": status_text(record, now_ns),
-        "HostConfig": {"NetworkMode": record.spec.network_mode},
-        "NetworkSettings": _network_settings_summary(record),
+        "HostConfig": {"NetworkMode": _network_mode(record, default_network)},
+        "NetworkSettings": {"Networks": netsettings.networks(record, default_network, compat=True)},
         "Mounts": _mounts(record),
     }
     if health:
@@ -108,27 +145,23 @@ def _restart_policy(record: ContainerRecord) -> dict[str, Any]:
     }
 
 
-def encode_host_config(record: ContainerRecord) -> dict[str, Any]:
+def encode_host_config(record: ContainerRecord, default_network: str) -> dict[str, Any]:
     """Docker's ``HostConfig`` as stored."""
     spec = record.spec
     resources = spec.resources
     return {
-        "Binds": [
-            f"{m.source}:{m.destination}{':ro' if m.readonly else ''}"
-            for m in spec.mounts
-            if m.type == "bind"
-        ],
+        "Binds": [_bind_text(m) for m in spec.mounts if m.origin == "Binds"],
         "ContainerIDFile": "",
         "LogConfig": {
             "Type": "json-file",
             "Config": {"max-size": str(spec.log_max_size)} if spec.log_max_size else {},
         },
-        "NetworkMode": spec.network_mode,
-        "PortBindings": {},
+        "NetworkMode": _network_mode(record, default_network),
+        "PortBindings": netsettings.port_bindings(record),
         "RestartPolicy": _restart_policy(record),
         "AutoRemove": spec.auto_remove,
         "VolumeDriver": "",
-        "VolumesFrom": None,
+        "VolumesFrom": list(spec.volumes_from) or None,
         "CapAdd": list(spec.cap_add),
         "CapDrop": list(spec.cap_drop),
         "CgroupnsMode": "host",
@@ -143,10 +176,15 @@ def encode_host_config(record: ContainerRecord) -> dict[str, Any]:
         "OomScoreAdj": spec.oom_score_adj or 0,
         "PidMode": spec.pid_mode or "private",
         "Privileged": spec.privileged,
-        "PublishAllPorts": False,
+        "PublishAllPorts": spec.publish_all,
         "ReadonlyRootfs": spec.readonly_rootfs,
         "SecurityOpt": list(spec.security_opt),
-        "Tmpfs": {m.destination: ",".join(m.options) for m in spec.mounts if m.type == "tmpfs"},
+        "Tmpfs": {
+            m.destination: ",".join(_with_access(m))
+            for m in spec.mounts
+            if m.type == "tmpfs" and m.origin != "Mounts"
+        },
+        "Mounts": [_mount_request(m) for m in spec.mounts if m.origin == "Mounts"] or None,
         "UTSMode": spec.uts_mode or "private",
         "UsernsMode": "",
         "ShmSize": spec.shm_size or 64 * 1024 * 1024,
@@ -201,7 +239,7 @@ def encode_config(record: ContainerRecord) -> dict[str, Any]:
             "Retries": run.healthcheck.retries,
         },
         "Image": record.image_name,
-        "Volumes": None,
+        "Volumes": {path: {} for path in run.volumes} or None,
         "WorkingDir": run.working_dir,
         "Entrypoint": list(run.entrypoint) or None,
         "OnBuild": None,
@@ -249,31 +287,12 @@ def encode_inspect(engine: Engine, record: ContainerRecord) -> dict[str, Any]:
         "ProcessLabel": "",
         "AppArmorProfile": "",
         "ExecIDs": [],
-        "HostConfig": encode_host_config(record),
+        "HostConfig": encode_host_config(record, engine.networks.default.name),
         "GraphDriver": {
             "Name": "overlay",
             "Data": {"MergedDir": paths.merged, "UpperDir": paths.upper, "WorkDir": paths.work},
         },
         "Mounts": _mounts(record),
         "Config": encode_config(record),
-        "NetworkSettings": {
-            "Bridge": "",
-            "SandboxID": "",
-            "HairpinMode": False,
-            "LinkLocalIPv6Address": "",
-            "LinkLocalIPv6PrefixLen": 0,
-            "Ports": {},
-            "SandboxKey": "",
-            "SecondaryIPAddresses": None,
-            "SecondaryIPv6Addresses": None,
-            "EndpointID": "",
-            "Gateway": "",
-            "GlobalIPv6Address": "",
-            "GlobalIPv6PrefixLen": 0,
-            "IPAddress": "",
-            "IPPrefixLen": 0,
-            "IPv6Gateway": "",
-            "MacAddress": "",
-            **_network_settings_summary(record),
-        },
+        "NetworkSettings": netsettings.settings(record, engine.networks.default.name, compat=True),
     }

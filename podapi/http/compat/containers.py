@@ -90,7 +90,8 @@ class CompatContainerRoutes:
         found = await shared.selected(call, self._engine)
         now = self._engine.events.now_ns()
         health = call.version_at_least(1, 52)
-        return json_response([encode_summary(c, now, health) for c in found])
+        default = self._engine.networks.default.name
+        return json_response([encode_summary(c, now, health, default) for c in found])
 
     async def inspect(self, call: ApiCall, name: str) -> Response:
         """``GET /containers/{name}/json``."""
@@ -153,7 +154,9 @@ class CompatContainerRoutes:
 
     async def remove(self, call: ApiCall, name: str) -> Response:
         """``DELETE /containers/{name}?force=&v=``: 204; 409 if running without force."""
-        await self._engine.lifecycle.remove(await self._get(name), force=call.flag("force"))
+        await self._engine.lifecycle.remove(
+            await self._get(name), force=call.flag("force"), volumes=call.flag("v")
+        )
         return no_content()
 
     async def rename(self, call: ApiCall, name: str) -> Response:

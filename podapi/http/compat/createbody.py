@@ -1,8 +1,8 @@
 """Docker's ``POST /containers/create`` body (``Config`` + ``HostConfig``) as a ContainerSpec.
 
 Types are checked as Go's decoder would (a string where a number belongs is a
-400, never a 500).  Networking arrives with the networks issue: until then
-``default``/``bridge`` mean no network (``none``), as the README says.
+400, never a 500).  ``NetworkMode`` ``default``/``bridge`` (or none given) is
+the default network; a network's name joins that network.
 """
 
 from collections.abc import Mapping
@@ -11,6 +11,8 @@ from typing import Any
 from podapi.engine.containerspec import (
     ContainerSpec,
     MountSpec,
+    NetworkEndpoint,
+    PortSpec,
     Resources,
     RestartPolicy,
     Ulimit,
@@ -18,10 +20,11 @@ from podapi.engine.containerspec import (
     parse_size,
 )
 from podapi.http.call import BadRequest
+from podapi.oci.mountopts import parse_bind
 
 CPU_PERIOD = 100_000
-#: Until the networks issue lands, Docker's default network means none.
-DEFAULT_NETWORK_MODES = {"": "none", "default": "none", "bridge": "none"}
+#: Docker's names of the default network.
+DEFAULT_NETWORK_MODES = {"": "bridge", "default": "bridge", "bridge": "bridge"}
 
 
 def _get(
@@ -64,55 +67,83 @@ def _non_negative(host: Mapping[str, Any], key: str) -> int | None:
 
 
 def _mounts(host: Mapping[str, Any]) -> tuple[MountSpec, ...]:
+    """``Binds``, ``Tmpfs`` and ``Mounts`` as asked (checked at create by the engine)."""
     mounts: list[MountSpec] = []
-    for bind in _strings(host, "Binds", "HostConfig.") or ():
-        parts = bind.split(":")
-        if len(parts) < 2 or not parts[0] or not parts[1]:
-            raise BadRequest(f"invalid bind mount {bind!r}: use SOURCE:DEST[:OPTIONS]")
-        if not parts[0].startswith("/"):
-            raise BadRequest(f"named volumes are not supported yet: {bind!r}")
-        flags = parts[2].split(",") if len(parts) > 2 else []
+    for text in _strings(host, "Binds", "HostConfig.") or ():
+        bind = parse_bind(text)
         mounts.append(
             MountSpec(
-                type="bind",
-                source=parts[0],
-                destination=parts[1],
-                readonly="ro" in flags,
-                options=tuple(o for o in flags if o not in ("ro", "rw")),
+                type="bind" if bind.is_bind else "volume",
+                source=bind.source,
+                destination=bind.destination,
+                readonly=bind.readonly,
+                options=bind.options,
+                origin="Binds",
             )
         )
     for path, tmpfs_options in (_get(host, "Tmpfs", dict, {}, "HostConfig.") or {}).items():
+        words = [o for o in str(tmpfs_options).split(",") if o]
         mounts.append(
             MountSpec(
                 type="tmpfs",
                 destination=path,
-                source="tmpfs",
-                options=tuple(o for o in str(tmpfs_options).split(",") if o),
+                readonly="ro" in words,
+                options=tuple(o for o in words if o not in ("ro", "rw")),
+                origin="Tmpfs",
             )
         )
     for item in _get(host, "Mounts", list, [], "HostConfig.") or []:
-        if not isinstance(item, dict):
-            raise BadRequest("HostConfig.Mounts entries must be objects")
-        kind = item.get("Type", "volume")
-        target = item.get("Target") or ""
-        if kind not in ("bind", "tmpfs") or not target:
-            raise BadRequest(f"unsupported mount {item!r}: bind and tmpfs mounts with a Target")
-        options: list[str] = []
-        tmpfs = item.get("TmpfsOptions") or {}
-        if tmpfs.get("SizeBytes"):
-            options.append(f"size={int(tmpfs['SizeBytes'])}")
-        if tmpfs.get("Mode"):
-            options.append(f"mode={int(tmpfs['Mode']):o}")
-        mounts.append(
-            MountSpec(
-                type=kind,
-                source=item.get("Source") or kind,
-                destination=target,
-                readonly=bool(item.get("ReadOnly")),
-                options=tuple(options),
-            )
-        )
+        mounts.append(_mount(item))
     return tuple(mounts)
+
+
+def _mount(item: Any) -> MountSpec:
+    """One ``HostConfig.Mounts`` entry (Docker's ``mount.Mount``)."""
+    where = "HostConfig.Mounts."
+    if not isinstance(item, dict):
+        raise BadRequest("HostConfig.Mounts entries must be objects")
+    kind = _get(item, "Type", str, "", where)
+    source = _get(item, "Source", str, "", where)
+    target = _get(item, "Target", str, "", where)
+    if kind not in ("bind", "volume", "tmpfs"):
+        raise BadRequest(f"mount type unknown: {kind!r}: use bind, volume or tmpfs")
+    if not target:
+        raise BadRequest("invalid mount config: Target must not be empty")
+    sections = {
+        "BindOptions": "bind",
+        "VolumeOptions": "volume",
+        "TmpfsOptions": "tmpfs",
+    }
+    given = {key: _get(item, key, dict, {}, where) or {} for key in sections}
+    for key, owner in sections.items():
+        if given[key] and kind != owner:
+            raise BadRequest(f'invalid mount config: {key} must not be specified on type "{kind}"')
+    if kind == "tmpfs" and source:
+        raise BadRequest('invalid mount config for type "tmpfs": source must not be specified')
+    options: list[str] = []
+    if given["BindOptions"].get("Propagation"):
+        options.append(str(given["BindOptions"]["Propagation"]))
+    volume = given["VolumeOptions"]
+    if volume.get("NoCopy"):
+        options.append("nocopy")
+    tmpfs = given["TmpfsOptions"]
+    if tmpfs.get("SizeBytes"):
+        options.append(f"size={_get(tmpfs, 'SizeBytes', int, 0, where + 'TmpfsOptions.')}")
+    if tmpfs.get("Mode"):
+        options.append(f"mode={_get(tmpfs, 'Mode', int, 0, where + 'TmpfsOptions.'):o}")
+    driver = _get(volume, "DriverConfig", dict, {}, where + "VolumeOptions.") or {}
+    return MountSpec(
+        type=kind,
+        source=source,
+        destination=target,
+        readonly=bool(_get(item, "ReadOnly", bool, False, where)),
+        options=tuple(options),
+        origin="Mounts",
+        volume_driver=_get(driver, "Name", str, "", where + "VolumeOptions.DriverConfig."),
+        volume_options=_get(driver, "Options", dict, {}, where + "VolumeOptions.DriverConfig.")
+        or {},
+        volume_labels=_get(volume, "Labels", dict, {}, where + "VolumeOptions.") or {},
+    )
 
 
 def _resources(host: Mapping[str, Any]) -> Resources:
@@ -177,7 +208,12 @@ def decode_create(body: Any, name: str | None) -> ContainerSpec:
         exposed_ports=tuple(_get(body, "ExposedPorts", dict, {}) or {}),
         healthcheck=healthcheck_from_docker(healthcheck) if healthcheck else None,
         network_mode=DEFAULT_NETWORK_MODES.get(network, network),
+        networks=_endpoints(body),
+        ports=_port_bindings(host),
+        publish_all=bool(_get(host, "PublishAllPorts", bool, False, "HostConfig.")),
         mounts=_mounts(host),
+        volumes=tuple(_get(body, "Volumes", dict, {}) or {}),
+        volumes_from=_strings(host, "VolumesFrom", "HostConfig.") or (),
         privileged=bool(_get(host, "Privileged", bool, False, "HostConfig.")),
         readonly_rootfs=bool(_get(host, "ReadonlyRootfs", bool, False, "HostConfig.")),
         cap_add=_strings(host, "CapAdd", "HostConfig.") or (),
@@ -204,3 +240,71 @@ def decode_create(body: Any, name: str | None) -> ContainerSpec:
         ipc_mode=_get(host, "IpcMode", str, "", "HostConfig."),
         uts_mode=_get(host, "UTSMode", str, "", "HostConfig."),
     )
+
+
+def _endpoints(body: Mapping[str, Any]) -> tuple[NetworkEndpoint, ...]:
+    """``NetworkingConfig.EndpointsConfig``: networks with aliases, static IPs and MAC."""
+    config = _get(body, "NetworkingConfig", dict, {}) or {}
+    endpoints = _get(config, "EndpointsConfig", dict, {}, "NetworkingConfig.") or {}
+    found = []
+    for name, given in endpoints.items():
+        where = f"NetworkingConfig.EndpointsConfig.{name}."
+        settings = {} if given is None else given
+        if not isinstance(settings, dict):
+            raise BadRequest(f"json: {where[:-1]} must be an object")
+        ipam = _get(settings, "IPAMConfig", dict, {}, where) or {}
+        addresses = [_get(settings, "IPAddress", str, "", where)] + [
+            _get(ipam, key, str, "", where + "IPAMConfig.")
+            for key in ("IPv4Address", "IPv6Address")
+        ]
+        found.append(
+            NetworkEndpoint(
+                name="bridge" if name in ("bridge", "default") else name,
+                aliases=_strings(settings, "Aliases", where) or (),
+                static_ips=tuple(dict.fromkeys(a for a in addresses if a)),
+                static_mac=_get(settings, "MacAddress", str, "", where),
+            )
+        )
+    return tuple(found)
+
+
+def parse_port(text: str) -> tuple[int, int, str]:
+    """``80/tcp`` or ``8000-8010/udp`` -> ``(first port, count, protocol)`` (400 if malformed)."""
+    ports, _, protocol = text.partition("/")
+    first, dash, last = ports.partition("-")
+    try:
+        start, end = int(first), int(last if dash else first)
+    except ValueError:
+        raise BadRequest(f"invalid port {text!r}: use PORT[-PORT][/PROTOCOL]") from None
+    if not 0 < start <= end <= 65535:
+        raise BadRequest(f"invalid port range {text!r}")
+    return start, end - start + 1, (protocol or "tcp").lower()
+
+
+def _port_bindings(host: Mapping[str, Any]) -> tuple[PortSpec, ...]:
+    """``HostConfig.PortBindings``: ``{"80/tcp": [{"HostIp": "", "HostPort": "8080"}]}``."""
+    bindings = _get(host, "PortBindings", dict, {}, "HostConfig.") or {}
+    found = []
+    for key, targets in bindings.items():
+        port, count, protocol = parse_port(key)
+        for target in targets or [{}]:
+            if not isinstance(target, dict):
+                raise BadRequest(f"json: HostConfig.PortBindings[{key!r}] must hold objects")
+            host_port = _get(target, "HostPort", str, "", "HostConfig.PortBindings.")
+            host_first, host_count = 0, count
+            if host_port:
+                host_first, host_count, _ = parse_port(host_port)
+            if host_count != count:
+                raise BadRequest(
+                    f"invalid port binding {key!r} -> {host_port!r}: the ranges differ in size"
+                )
+            found.append(
+                PortSpec(
+                    container_port=port,
+                    host_port=host_first,
+                    protocol=protocol,
+                    host_ip=_get(target, "HostIp", str, "", "HostConfig.PortBindings."),
+                    range=count,
+                )
+            )
+    return tuple(found)

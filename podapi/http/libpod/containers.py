@@ -8,11 +8,12 @@ from typing import Any, cast
 from klein import Response
 from twisted.web.server import Request
 
-from podapi.engine.containerspec import signal_number
+from podapi.engine.containerspec import MountSpec, signal_number
 from podapi.engine.engine import Engine
 from podapi.engine.errors import NoSuchContainer, NotFound
 from podapi.engine.times import NS, rfc3339_nano
 from podapi.http import containers as shared
+from podapi.http import netsettings
 from podapi.http.attach import attach
 from podapi.http.call import ApiCall, BadRequest
 from podapi.http.compat.containerjson import encode_config, encode_host_config
@@ -20,7 +21,7 @@ from podapi.http.hijack import HijackResource
 from podapi.http.libpod.specgen import decode_specgen
 from podapi.http.responses import json_response, no_content, text_response
 from podapi.http.routing import Router
-from podapi.oci import capabilities
+from podapi.oci import capabilities, mountopts
 from podapi.storage.containers import ContainerRecord
 
 ZERO_UNIX = -62135596800  # Go's zero time as Unix seconds, what Podman prints for "never"
@@ -54,20 +55,40 @@ def encode_summary(record: ContainerRecord) -> dict[str, Any]:
         "ImageID": record.image_id,
         "IsInfra": False,
         "Labels": dict(record.run.labels) or None,
-        "Mounts": [m.destination for m in record.spec.mounts],
+        "Mounts": [m.destination for m in record.run.mounts],
         "Names": [record.name],
         "Namespaces": {},
-        "Networks": [],
+        "Networks": [e.name for e in record.spec.networks],
         "Pid": record.pid,
         "Pod": "",
         "PodName": "",
-        "Ports": None,
+        "Ports": [p.to_json() for p in record.network_status.ports] or None,
         "Restarts": record.restart_count,
         "Size": None,
         "StartedAt": record.started_at // NS if record.started_at else ZERO_UNIX,
         "State": record.state,
         "Status": (record.health_status and f"({record.health_status})") or "",
     }
+
+
+def _inspect_mount(mount: MountSpec) -> dict[str, Any]:
+    """Podman's ``InspectMount`` (``parseMountOptionsForInspect``: access, propagation and
+    SELinux label pulled out of the options)."""
+    body: dict[str, Any] = {"Type": mount.type}
+    if mount.name:
+        body["Name"] = mount.name
+    label = [o for o in mount.options if o in ("z", "Z")]
+    propagation = mountopts.propagation(mount.options)
+    body.update(
+        Source=mount.source,
+        Destination=mount.destination,
+        Driver="local" if mount.type == "volume" else "",
+        Mode=label[0] if label else "",
+        Options=[o for o in mount.options if o not in (*label, propagation)],
+        RW=not mount.readonly,
+        Propagation=propagation,
+    )
+    return body
 
 
 def encode_inspect(engine: Engine, record: ContainerRecord) -> dict[str, Any]:
@@ -87,7 +108,7 @@ def encode_inspect(engine: Engine, record: ContainerRecord) -> dict[str, Any]:
             "HealthcheckOnFailureAction": "none",
         }
     )
-    host = encode_host_config(record)
+    host = encode_host_config(record, engine.networks.default.name)
     host.update(
         {
             "CapDrop": [],
@@ -158,37 +179,9 @@ def encode_inspect(engine: Engine, record: ContainerRecord) -> dict[str, Any]:
             "Name": "overlay",
             "Data": {"MergedDir": paths.merged, "UpperDir": paths.upper, "WorkDir": paths.work},
         },
-        "Mounts": [
-            {
-                "Type": m.type,
-                "Source": m.source,
-                "Destination": m.destination,
-                "Driver": "",
-                "Mode": "",
-                "Options": list(m.options),
-                "RW": not m.readonly,
-                "Propagation": "rprivate",
-            }
-            for m in record.spec.mounts
-        ],
+        "Mounts": [_inspect_mount(m) for m in record.run.mounts if m.type != "tmpfs"],
         "Dependencies": [],
-        "NetworkSettings": {
-            "EndpointID": "",
-            "Gateway": "",
-            "IPAddress": "",
-            "IPPrefixLen": 0,
-            "IPv6Gateway": "",
-            "GlobalIPv6Address": "",
-            "GlobalIPv6PrefixLen": 0,
-            "MacAddress": "",
-            "Bridge": "",
-            "SandboxID": "",
-            "HairpinMode": False,
-            "LinkLocalIPv6Address": "",
-            "LinkLocalIPv6PrefixLen": 0,
-            "Ports": {},
-            "SandboxKey": "",
-        },
+        "NetworkSettings": netsettings.settings(record, engine.networks.default.name, compat=False),
         "Namespace": "",
         "IsInfra": False,
         "IsService": False,
@@ -328,14 +321,16 @@ class LibpodContainerRoutes:
         raise NoSuchContainer(f"container {record.id} should not be restarted")
 
     async def remove(self, call: ApiCall, name: str) -> Response:
-        """``DELETE /libpod/containers/{name}?force=&ignore=``: ``[{"Id", "RawInput", "Err"?}]``."""
+        """``DELETE /libpod/containers/{name}?force=&ignore=&v=``: ``[{"Id", "RawInput"}]``."""
         try:
             record = await self._get(name)
         except NotFound:
             if call.flag("ignore"):
                 return json_response([])
             raise
-        await self._engine.lifecycle.remove(record, force=call.flag("force"))
+        await self._engine.lifecycle.remove(
+            record, force=call.flag("force"), volumes=call.flag("v")
+        )
         return json_response([{"Id": record.id, "RawInput": name}])
 
     async def prune(self, call: ApiCall) -> Response:

@@ -11,6 +11,8 @@ from typing import Any
 from podapi.engine.containerspec import (
     ContainerSpec,
     MountSpec,
+    NetworkEndpoint,
+    PortSpec,
     Resources,
     RestartPolicy,
     Ulimit,
@@ -18,14 +20,17 @@ from podapi.engine.containerspec import (
 )
 from podapi.http.call import BadRequest
 
+#: ``netns.nsmode`` -> our network mode (rootful: ``private`` and the rootless
+#: modes mean the default bridge network, as Podman does for root).
 NETWORK_MODES = {
-    "": "none",
-    "bridge": "none",
-    "private": "none",
+    "": "bridge",
+    "default": "bridge",
+    "bridge": "bridge",
+    "private": "bridge",
+    "slirp4netns": "bridge",
+    "pasta": "bridge",
     "none": "none",
     "host": "host",
-    "slirp4netns": "none",
-    "pasta": "none",
 }
 
 
@@ -82,6 +87,8 @@ def _resources(body: Mapping[str, Any]) -> Resources:
 
 
 def _mounts(body: Mapping[str, Any]) -> tuple[MountSpec, ...]:
+    """``mounts`` (OCI mounts: bind, tmpfs), ``volumes`` (named, or anonymous without a
+    ``Name``) and ``image_volumes``, as asked (checked at create by the engine)."""
     mounts = []
     for item in _typed(body, "mounts", list, []) or []:
         if not isinstance(item, dict) or not item.get("destination"):
@@ -93,10 +100,34 @@ def _mounts(body: Mapping[str, Any]) -> tuple[MountSpec, ...]:
         mounts.append(
             MountSpec(
                 type=kind,
-                destination=item["destination"],
-                source=item.get("source") or kind,
+                destination=str(item["destination"]),
+                source=str(item.get("source") or "") if kind == "bind" else "",
                 readonly="ro" in options,
-                options=tuple(o for o in options if o not in ("ro", "rw", "bind", "rbind")),
+                options=tuple(o for o in options if o not in ("ro", "rw")),
+            )
+        )
+    for item in _typed(body, "volumes", list, []) or []:
+        if not isinstance(item, dict) or not isinstance(item.get("Dest"), str):
+            raise BadRequest("every SpecGenerator.volumes entry needs a Dest")
+        options = [str(o) for o in item.get("Options") or []]
+        mounts.append(
+            MountSpec(
+                type="volume",
+                destination=item["Dest"],
+                source=str(item.get("Name") or ""),
+                readonly="ro" in options,
+                options=tuple(o for o in options if o not in ("ro", "rw")),
+            )
+        )
+    for item in _typed(body, "image_volumes", list, []) or []:
+        if not isinstance(item, dict) or not item.get("Destination") or not item.get("Source"):
+            raise BadRequest("every SpecGenerator.image_volumes entry needs Source and Destination")
+        mounts.append(
+            MountSpec(
+                type="image",
+                destination=str(item["Destination"]),
+                source=str(item["Source"]),
+                readonly=not item.get("ReadWrite"),
             )
         )
     return tuple(mounts)
@@ -114,9 +145,7 @@ def decode_specgen(body: Any) -> ContainerSpec:
     healthconfig = _typed(body, "healthconfig", dict)
     policy = _typed(body, "restart_policy", str, "") or "no"
     log_config = _typed(body, "log_configuration", dict, {}) or {}
-    network = _mode(body, "netns")
-    if network not in NETWORK_MODES:
-        raise BadRequest(f"network mode {network!r} is not available: use none or host")
+    network = _network_mode(body)
     security = []
     if body.get("seccomp_profile_path") == "unconfined":
         security.append("seccomp=unconfined")
@@ -138,8 +167,17 @@ def decode_specgen(body: Any) -> ContainerSpec:
         stop_signal=str(stop_signal) if stop_signal else None,
         stop_timeout=_typed(body, "stop_timeout", int),
         healthcheck=healthcheck_from_docker(healthconfig) if healthconfig else None,
-        network_mode=NETWORK_MODES[network],
+        network_mode=network,
+        networks=_networks(body),
+        ports=_port_mappings(body),
+        publish_all=bool(_typed(body, "publish_image_ports", bool, False)),
+        exposed_ports=tuple(
+            f"{port}/{protocol or 'tcp'}"
+            for port, protocol in (_typed(body, "expose", dict, {}) or {}).items()
+        ),
         mounts=_mounts(body),
+        volumes_from=_strings(body, "volumes_from") or (),
+        image_volume_mode=_typed(body, "image_volume_mode", str, "") or "anonymous",
         privileged=bool(_typed(body, "privileged", bool, False)),
         readonly_rootfs=bool(_typed(body, "read_only_filesystem", bool, False)),
         cap_add=_strings(body, "cap_add") or (),
@@ -170,3 +208,53 @@ def decode_specgen(body: Any) -> ContainerSpec:
         ipc_mode="host" if _mode(body, "ipcns") == "host" else "",
         uts_mode="host" if _mode(body, "utsns") == "host" else "",
     )
+
+
+def _network_mode(body: Mapping[str, Any]) -> str:
+    """``netns`` ``{"nsmode", "value"}`` as our network mode."""
+    namespace = _typed(body, "netns", dict, {}) or {}
+    mode = str(namespace.get("nsmode") or "")
+    value = str(namespace.get("value") or "")
+    if mode == "container":
+        return f"container:{value}"
+    if mode == "path":
+        return f"ns:{value}"
+    if mode not in NETWORK_MODES:
+        raise BadRequest(f"invalid SpecGenerator.netns.nsmode {mode!r}")
+    return NETWORK_MODES[mode]
+
+
+def _networks(body: Mapping[str, Any]) -> tuple[NetworkEndpoint, ...]:
+    """``Networks``: ``{name: {"aliases", "static_ips", "static_mac"}}``."""
+    networks = _typed(body, "Networks", dict, {}) or {}
+    found = []
+    for name, options in networks.items():
+        if not isinstance(options, dict):
+            raise BadRequest(f"invalid SpecGenerator.Networks.{name}: {options!r}")
+        found.append(
+            NetworkEndpoint(
+                name=name,
+                aliases=_strings(options, "aliases") or (),
+                static_ips=_strings(options, "static_ips") or (),
+                static_mac=_typed(options, "static_mac", str, ""),
+            )
+        )
+    return tuple(found)
+
+
+def _port_mappings(body: Mapping[str, Any]) -> tuple[PortSpec, ...]:
+    """``portmappings``: netavark's port mapping objects (``range`` 0 means 1)."""
+    found = []
+    for item in _typed(body, "portmappings", list, []) or []:
+        if not isinstance(item, dict):
+            raise BadRequest(f"invalid SpecGenerator.portmappings entry: {item!r}")
+        found.append(
+            PortSpec(
+                container_port=_typed(item, "container_port", int, 0),
+                host_port=_typed(item, "host_port", int, 0),
+                protocol=_typed(item, "protocol", str, "") or "tcp",
+                host_ip=_typed(item, "host_ip", str, ""),
+                range=_typed(item, "range", int, 0) or 1,
+            )
+        )
+    return tuple(found)

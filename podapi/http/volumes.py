@@ -1,0 +1,249 @@
+"""Volume routes of both trees: list, create, inspect, exists, remove, prune, export, import.
+
+Shapes: compat ``docker_api_types.Volume`` (Podman 4.3.1
+``pkg/api/handlers/compat/volumes.go``), libpod ``define.InspectVolumeData``
+(``libpod/define/volume_inspect.go``).  Behaviour follows Podman:
+
+* compat create of an existing name answers 201 with that volume; compat
+  ``DELETE ?force=1`` of an unknown volume is 204, of a volume in use still 409;
+  libpod ``DELETE ?force=1`` removes the containers using it first.
+* compat prune on API >= 1.42 removes only anonymous volumes unless the
+  ``all=true`` filter is given; before 1.42 every unused volume.  That is
+  Docker's rule (Podman prunes every unused volume at any version), and with
+  it Docker's: a compat create without a name makes an anonymous volume
+  (moby ``VolumesService.Create``; we add no ``com.docker.volume.anonymous``
+  label, the libpod ``Anonymous`` field says it).
+
+Differences from Podman, on purpose: bad bodies, options and filters are
+400 (Podman: 500); libpod create of an existing name is 409; a corrupt tar
+on import is 400.
+"""
+
+from collections.abc import Mapping
+from typing import Any, cast
+
+from klein import Response
+from twisted.web.server import Request
+
+from podapi.engine.engine import Engine
+from podapi.engine.errors import NotFound
+from podapi.engine.times import NS, rfc3339_nano
+from podapi.engine.volumes import VolumeService
+from podapi.http.archive import TAR
+from podapi.http.call import ApiCall, BadRequest
+from podapi.http.producers import stream_chunks
+from podapi.http.responses import json_response, no_content
+from podapi.http.routing import Router
+from podapi.storage.volumes import VolumeRecord, VolumeUsage, no_such_volume
+
+
+def encode_compat(volumes: VolumeService, record: VolumeRecord) -> dict[str, Any]:
+    """Docker's ``Volume`` (``CreatedAt`` in whole seconds, Go's ``time.RFC3339``)."""
+    return {
+        "CreatedAt": rfc3339_nano(record.created // NS * NS),
+        "Driver": record.driver,
+        "Labels": dict(record.labels),
+        "Mountpoint": volumes.mountpoint(record.name),
+        "Name": record.name,
+        "Options": dict(record.options),
+        "Scope": "local",
+    }
+
+
+def encode_libpod(volumes: VolumeService, usage: VolumeUsage) -> dict[str, Any]:
+    """Podman's ``InspectVolumeData`` (``omitempty`` fields left out when empty)."""
+    record = usage.record
+    body: dict[str, Any] = {
+        "Name": record.name,
+        "Driver": record.driver,
+        "Mountpoint": volumes.mountpoint(record.name),
+        "CreatedAt": rfc3339_nano(record.created),
+        "Labels": dict(record.labels),
+        "Scope": "local",
+        "Options": dict(record.options),
+    }
+    if record.anonymous:
+        body["Anonymous"] = True
+    body["MountCount"] = len(usage.holders)
+    if not record.copied_up:
+        body["NeedsCopyUp"] = True
+    return body
+
+
+def _strings(body: Mapping[str, Any], key: str) -> dict[str, str]:
+    value = body.get(key)
+    if value is None:
+        return {}
+    if not isinstance(value, dict) or not all(isinstance(v, str) for v in value.values()):
+        raise BadRequest(f"json: cannot unmarshal {key}: an object of strings is required")
+    return {str(k): v for k, v in value.items()}
+
+
+def _text(body: Mapping[str, Any], key: str) -> str:
+    value = body.get(key)
+    if value is None:
+        return ""
+    if not isinstance(value, str):
+        raise BadRequest(f"json: cannot unmarshal {type(value).__name__} into {key} of type string")
+    return value
+
+
+def _object(call: ApiCall) -> Mapping[str, Any]:
+    body = call.json_body()
+    if not isinstance(body, dict):
+        raise BadRequest("the volume create body must be a JSON object")
+    return body
+
+
+class VolumeRoutes:
+    """``/volumes`` (Docker) and ``/libpod/volumes`` (Podman)."""
+
+    def __init__(self, engine: Engine) -> None:
+        self._engine = engine
+        self._volumes = engine.volumes
+
+    def register(self, router: Router) -> None:
+        """Add the routes."""
+        compat = router.compat
+        compat("GET", "/volumes", self.compat_list)
+        compat("POST", "/volumes/create", self.compat_create)
+        compat("POST", "/volumes/prune", self.compat_prune)
+        compat("GET", "/volumes/<name>", self.compat_inspect)
+        compat("DELETE", "/volumes/<name>", self.compat_remove)
+        libpod = router.libpod
+        libpod("GET", "/volumes/json", self.libpod_list)
+        libpod("POST", "/volumes/create", self.libpod_create)
+        libpod("POST", "/volumes/prune", self.libpod_prune)
+        libpod("GET", "/volumes/<name>/json", self.libpod_inspect)
+        libpod("GET", "/volumes/<name>/exists", self.libpod_exists)
+        libpod("GET", "/volumes/<name>/export", self.libpod_export)
+        libpod("POST", "/volumes/<name>/import", self.libpod_import)
+        libpod("DELETE", "/volumes/<name>", self.libpod_remove)
+
+    # --- compat ---
+
+    async def compat_list(self, call: ApiCall) -> Response:
+        """``GET /volumes?filters=``: ``{"Volumes": [...], "Warnings": []}``."""
+        found = await self._volumes.selected(call.filters())
+        return json_response(
+            {
+                "Volumes": [encode_compat(self._volumes, u.record) for u in found],
+                "Warnings": [],
+            }
+        )
+
+    async def compat_create(self, call: ApiCall) -> Response:
+        """``POST /volumes/create`` (``Name``, ``Driver``, ``DriverOpts``, ``Labels``): 201.
+
+        An existing name answers 201 with that volume, as Podman (and Docker) do.
+        A new volume made without ``DriverOpts`` shows ``"Options": null``, as
+        Podman 4.3.1's create answer has it (inspect and list show ``{}``).
+        """
+        body = _object(call)
+        name = _text(body, "Name")
+        existing = await self._volumes.find(name) if name else None
+        if existing is not None:
+            return json_response(encode_compat(self._volumes, existing), 201)
+        options = _strings(body, "DriverOpts")
+        record = await self._volumes.create(
+            name or None,
+            driver=_text(body, "Driver"),
+            labels=_strings(body, "Labels"),
+            options=options,
+            anonymous=not name,
+        )
+        created = encode_compat(self._volumes, record)
+        if not options:
+            created["Options"] = None
+        return json_response(created, 201)
+
+    async def compat_inspect(self, call: ApiCall, name: str) -> Response:
+        """``GET /volumes/{name}``."""
+        return json_response(encode_compat(self._volumes, await self._volumes.get(name)))
+
+    async def compat_remove(self, call: ApiCall, name: str) -> Response:
+        """``DELETE /volumes/{name}?force=``: 204; 409 in use; 404 unknown unless ``force``."""
+        try:
+            await self._volumes.remove(name)
+        except NotFound:
+            if not call.flag("force"):
+                raise
+        return no_content()
+
+    async def compat_prune(self, call: ApiCall) -> Response:
+        """``POST /volumes/prune?filters=``: ``{"VolumesDeleted", "SpaceReclaimed"}``."""
+        filters = call.filters()
+        everything = {v.lower() for v in filters.pop("all", [])} & {"true", "1"}
+        if call.version_at_least(1, 42) and not everything:
+            filters.setdefault("anonymous", ["true"])
+        removed = await self._volumes.prune(filters)
+        return json_response(
+            {
+                "VolumesDeleted": [name for name, _ in removed],
+                "SpaceReclaimed": sum(size for _, size in removed),
+            }
+        )
+
+    # --- libpod ---
+
+    async def libpod_list(self, call: ApiCall) -> Response:
+        """``GET /libpod/volumes/json?filters=``: ``[InspectVolumeData]``."""
+        found = await self._volumes.selected(call.filters())
+        return json_response([encode_libpod(self._volumes, u) for u in found])
+
+    async def libpod_create(self, call: ApiCall) -> Response:
+        """``POST /libpod/volumes/create`` (``Name``, ``Driver``, ``Labels``, ``Options``): 201."""
+        body = _object(call)
+        record = await self._volumes.create(
+            _text(body, "Name") or None,
+            driver=_text(body, "Driver"),
+            labels={**_strings(body, "Label"), **_strings(body, "Labels")},
+            options=_strings(body, "Options"),
+        )
+        usage = await self._volumes.usage(record.name)
+        return json_response(encode_libpod(self._volumes, usage), 201)
+
+    async def libpod_inspect(self, call: ApiCall, name: str) -> Response:
+        """``GET /libpod/volumes/{name}/json``."""
+        return json_response(encode_libpod(self._volumes, await self._volumes.usage(name)))
+
+    async def libpod_exists(self, call: ApiCall, name: str) -> Response:
+        """``GET /libpod/volumes/{name}/exists``: 204 or 404."""
+        if await self._volumes.find(name) is None:
+            raise no_such_volume(name)
+        return no_content()
+
+    async def libpod_remove(self, call: ApiCall, name: str) -> Response:
+        """``DELETE /libpod/volumes/{name}?force=``: 204; with force, its containers go first."""
+        usage = await self._volumes.usage(name)
+        if call.flag("force"):
+            for container_id in usage.users:
+                try:
+                    record = await self._engine.containers.get(container_id)
+                except NotFound:
+                    continue
+                await self._engine.lifecycle.remove(record, force=True)
+        await self._volumes.remove(name)
+        return no_content()
+
+    async def libpod_prune(self, call: ApiCall) -> Response:
+        """``POST /libpod/volumes/prune?filters=``: ``[{"Id", "Size"}]`` (every unused volume)."""
+        removed = await self._volumes.prune(call.filters())
+        return json_response([{"Id": name, "Size": size} for name, size in removed])
+
+    async def libpod_export(self, call: ApiCall, name: str) -> None:
+        """``GET /libpod/volumes/{name}/export``: the content as a tar stream."""
+        request = cast(Request, call.request)
+        async with self._volumes.export(name) as stream:
+            request.setHeader(b"Content-Type", TAR)
+            await stream_chunks(request, stream, self._engine.io)
+
+    async def libpod_import(self, call: ApiCall, name: str) -> Response:
+        """``POST /libpod/volumes/{name}/import``: unpack the tar body into the volume; 204."""
+        await self._volumes.get(name)
+        content = call.request.content
+        if content is None:
+            raise BadRequest("must provide tar file to import in request body")
+        content.seek(0)
+        await self._volumes.import_tar(name, content)
+        return no_content()

@@ -1,0 +1,50 @@
+"""What networks leave on the host: bridges, veths, firewall rules (leak checks).
+
+Test servers use their own default subnets (10.250.0.0/16), pools
+(172.16.0.0/12) and bridge names (``BRIDGE_MARK...``), so anything left
+that mentions them is ours.  netavark's base chains (``NETAVARK_FORWARD``,
+``NETAVARK-HOSTPORT-*``) are shared by every network user of the host and
+stay, as they do after Podman.
+"""
+
+import re
+import subprocess
+from pathlib import Path
+
+from tests.support import BRIDGE_MARK
+
+#: Per-network and per-port chains (``NETAVARK-1A2B...``, ``NETAVARK-DN-1A2B...``) and
+#: rules about the test subnets.
+_OURS = re.compile(r"NETAVARK-(DN-)?[0-9A-F]{8,}|\b10\.250\.|\b172\.(1[6-9]|2\d|3[01])\.")
+
+
+def interfaces() -> set[str]:
+    """The host's network interfaces."""
+    return {p.name for p in Path("/sys/class/net").iterdir()}
+
+
+def firewall_rules() -> set[str]:
+    """iptables and ip6tables rules and chains, without counters."""
+    found: set[str] = set()
+    for tool in ("iptables-save", "ip6tables-save"):
+        result = subprocess.run([tool], capture_output=True, text=True, check=False, timeout=30)
+        for line in result.stdout.splitlines():
+            if line.startswith(("#", "COMMIT")):
+                continue
+            found.add(re.sub(r"\[\d+:\d+\]", "", line).strip())
+    return found
+
+
+class HostNetworkSnapshot:
+    """The host's interfaces and firewall rules now, to compare with later."""
+
+    def __init__(self) -> None:
+        self.interfaces = interfaces()
+        self.rules = firewall_rules()
+
+    def leaks(self) -> list[str]:
+        """Interfaces and rules of test networks that appeared since the snapshot."""
+        new_interfaces = interfaces() - self.interfaces
+        left = sorted(i for i in new_interfaces if i.startswith((BRIDGE_MARK, "veth")))
+        left += sorted(r for r in firewall_rules() - self.rules if _OURS.search(r))
+        return left
