@@ -31,16 +31,16 @@ from podapi.engine.errors import Conflict, InvalidArgument, NoSuchContainer
 from podapi.engine.events import EventBus
 from podapi.engine.images import ImageService
 from podapi.engine.layout import ContainerPaths, Layout
-from podapi.engine.naming import generate_name
-from podapi.engine.networks import NetworkService
-from podapi.engine.state import State
-from podapi.engine.volumes import (
-    VolumeService,
+from podapi.engine.mountplan import (
     image_volume_paths,
     parse_volumes_from,
     plan_mounts,
     volume_names,
 )
+from podapi.engine.naming import generate_name
+from podapi.engine.networks import NetworkService
+from podapi.engine.state import State
+from podapi.engine.volumes import VolumeService
 from podapi.oci import rootfs
 from podapi.storage import containers as rows
 from podapi.storage import volumes as volume_rows

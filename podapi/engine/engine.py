@@ -8,6 +8,7 @@ from collections.abc import Callable
 from typing import Any
 
 from podapi.config import Config
+from podapi.engine.containermounts import ContainerMounts
 from podapi.engine.containers import ContainerService
 from podapi.engine.distribution import Distribution
 from podapi.engine.errors import PodapiError
@@ -19,7 +20,7 @@ from podapi.engine.lifecycle import Lifecycle
 from podapi.engine.networks import NetworkService
 from podapi.engine.state import State
 from podapi.engine.system import HostFacts, Info, ObjectCounts, System, server_id
-from podapi.engine.volumes import ContainerMounts, VolumeService
+from podapi.engine.volumes import VolumeService
 from podapi.oci import host
 from podapi.oci.netavark import Netavark
 from podapi.oci.probe import find_binary

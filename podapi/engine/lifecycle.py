@@ -25,6 +25,7 @@ from twisted.internet.defer import Deferred
 from twisted.internet.interfaces import IDelayedCall, IReactorTime
 from twisted.python.failure import Failure
 
+from podapi.engine.containermounts import ContainerMounts
 from podapi.engine.containers import ContainerService, remove_dirs
 from podapi.engine.containerspec import NetworkEndpoint, RestartPolicy, signal_number
 from podapi.engine.containerspec import Resources as SpecResources
@@ -34,7 +35,6 @@ from podapi.engine.images import ImageService
 from podapi.engine.layout import ContainerPaths, Layout
 from podapi.engine.networks import NetworkService, SaveSetup
 from podapi.engine.times import rfc3339_nano
-from podapi.engine.volumes import ContainerMounts
 from podapi.logs import get_logger
 from podapi.oci import capabilities, cgroups, conmon, rlimits, rootfs
 from podapi.oci.exits import ExitWatcher

@@ -10,26 +10,23 @@ so that ``teardown`` (at its exit, even by ``podapi.cleanup``) undoes exactly
 that.
 """
 
-import errno
 import hashlib
 import os
 import re
 import secrets
-import socket
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from functools import partial
 
 from attrs import evolve
 
 from podapi.config import BRIDGE_NAME_MAX, NetworkConfig
-from podapi.engine import ipam
-from podapi.engine.containerspec import ContainerSpec, NetworkEndpoint, PortSpec
+from podapi.engine import ipam, ports
+from podapi.engine.containerspec import ContainerSpec, NetworkEndpoint
 from podapi.engine.errors import Conflict, InvalidArgument, NoSuchContainer, NoSuchNetwork
 from podapi.engine.events import EventBus
-from podapi.engine.filters import label_matches, truth
 from podapi.engine.layout import Layout
 from podapi.engine.state import State
-from podapi.engine.times import parse_timestamp, rfc3339_nano
+from podapi.engine.times import rfc3339_nano
 from podapi.logs import get_logger
 from podapi.oci import netns
 from podapi.oci.netavark import (
@@ -38,7 +35,6 @@ from podapi.oci.netavark import (
     Netavark,
     Network,
     NetworkSetup,
-    PortMapping,
     Subnet,
     setup_input,
 )
@@ -57,7 +53,6 @@ SaveSetup = Callable[[NetworkSetup], Awaitable[object]]
 NETWORK_MODES = ("bridge", "none", "host")
 #: Podman's rule for network names.
 NAME_PATTERN = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9_.-]*$")
-PROTOCOLS = ("tcp", "udp", "sctp")
 MAC_PATTERN = re.compile(r"^[0-9a-fA-F]{2}(:[0-9a-fA-F]{2}){5}$")
 #: Where IPv6 subnets of dual-stack networks come from (Podman's unique local range).
 IPV6_POOL = "fd00:0:0:ff00::/56"
@@ -281,7 +276,7 @@ class NetworkService:
             spec = evolve(spec, networks=(NetworkEndpoint(mode), *spec.networks))
             mode = "bridge"
         for port in spec.ports:
-            _check_port(port)
+            ports.check(port)
         if mode != "bridge":
             if spec.networks:
                 raise InvalidArgument(f"networks cannot be joined in network mode {mode}")
@@ -325,8 +320,8 @@ class NetworkService:
         try:
             await self._io(netns.prepare, path)
             await netns.create(self._runner, path)
-            ports = await self._io(_resolve_ports, record.spec.ports, _exposed(record))
-            done = evolve(done, ports=tuple(ports))
+            published = await self._io(ports.resolve, record.spec.ports, ports.exposed(record))
+            done = evolve(done, ports=tuple(published))
             joined = await self._join(backend, record, done, record.spec.networks, save=save)
             return evolve(done, joined=joined)
         except BaseException:
@@ -344,7 +339,7 @@ class NetworkService:
     ) -> dict[str, Joined]:
         """Wire the namespace of ``done`` to more networks (its ports go with the first)."""
         first_interface = len(done.joined)
-        ports = () if done.joined else done.ports
+        published = () if done.joined else done.ports
         networks = {e.name: await self.get(e.name) for e in endpoints}
         wanted: dict[str, Endpoint] = {}
         for index, endpoint in enumerate(endpoints):
@@ -362,7 +357,7 @@ class NetworkService:
                 aliases=(*endpoint.aliases, record.id[:12]),
                 static_mac=endpoint.static_mac,
             )
-        options = setup_input(record.id, record.name, wanted, networks, ports)
+        options = setup_input(record.id, record.name, wanted, networks, published)
         await save(evolve(done, pending=options.decode()))
         try:
             attached = await backend.setup(done.netns, options)
@@ -487,122 +482,3 @@ def _check_endpoint(endpoint: NetworkEndpoint) -> None:
         ipam.parse_address(address)
     if endpoint.static_mac and not MAC_PATTERN.match(endpoint.static_mac):
         raise InvalidArgument(f"invalid MAC address {endpoint.static_mac!r}")
-
-
-def _check_port(port: PortSpec) -> None:
-    if port.protocol not in PROTOCOLS:
-        raise InvalidArgument(f"invalid port protocol {port.protocol!r}: use tcp, udp or sctp")
-    last = port.container_port + port.range - 1
-    if not 0 < port.container_port <= last <= 65535 or port.range < 1:
-        raise InvalidArgument(f"invalid container port {port.container_port}")
-    if port.host_port and not 0 < port.host_port + port.range - 1 <= 65535:
-        raise InvalidArgument(f"invalid host port {port.host_port}")
-    if port.host_ip:
-        ipam.parse_address(port.host_ip)
-
-
-def _exposed(record: ContainerRecord) -> list[PortSpec]:
-    """``PublishAllPorts``: every exposed port not published already gets a free host port."""
-    if not record.spec.publish_all:
-        return []
-    published = {(p.container_port, p.protocol) for p in record.spec.ports}
-    found = []
-    for item in record.run.exposed_ports:
-        number, _, protocol = item.partition("/")
-        key = (int(number), protocol or "tcp")
-        if key not in published:
-            found.append(PortSpec(container_port=key[0], protocol=key[1]))
-    return found
-
-
-def _resolve_ports(ports: Sequence[PortSpec], exposed: Sequence[PortSpec]) -> list[PortMapping]:
-    """Port mappings with host ports chosen where the request left them open (blocking)."""
-    resolved = []
-    for port in (*ports, *exposed):
-        host_port = port.host_port or _free_ports(port.host_ip, port.protocol, port.range)
-        for protocol in port.protocol.split(","):
-            resolved.append(
-                PortMapping(
-                    container_port=port.container_port,
-                    host_port=host_port,
-                    protocol=protocol,
-                    host_ip=port.host_ip,
-                    range=port.range,
-                )
-            )
-    return resolved
-
-
-def _free_ports(host_ip: str, protocol: str, count: int) -> int:
-    """The first of ``count`` consecutive ports free on ``host_ip`` (the kernel picks a start)."""
-    kind = socket.SOCK_DGRAM if protocol == "udp" else socket.SOCK_STREAM
-    family = socket.AF_INET6 if ":" in host_ip else socket.AF_INET
-    for _ in range(100):
-        with socket.socket(family, kind) as probe:
-            probe.bind((host_ip, 0))
-            start = probe.getsockname()[1]
-        if start + count - 1 <= 65535 and all(
-            _port_free(family, kind, host_ip, p) for p in range(start, start + count)
-        ):
-            return start
-    raise Conflict(f"no {count} free consecutive host ports", cause="no free port")
-
-
-def _port_free(family: int, kind: int, host_ip: str, port: int) -> bool:
-    with socket.socket(family, kind) as probe:
-        try:
-            probe.bind((host_ip, port))
-        except OSError as e:
-            if e.errno == errno.EADDRINUSE:
-                return False
-            raise
-    return True
-
-
-FILTER_KEYS = frozenset({"name", "id", "driver", "label", "label!", "type", "dangling", "until"})
-
-
-def network_filter(
-    filters: Mapping[str, Sequence[str]],
-    default: str,
-    users: Mapping[str, Sequence[str]],
-    now_ns: int,
-) -> Callable[[Network], bool]:
-    """Docker's and Podman's network list filters: keys AND-ed, values OR-ed (``label`` AND-ed)."""
-    unknown = set(filters) - FILTER_KEYS
-    if unknown:
-        raise InvalidArgument(f"invalid filter {sorted(unknown)[0]!r}")
-    tests = [_network_test(k, v, default, users, now_ns) for k, v in filters.items()]
-    return lambda network: all(test(network) for test in tests)
-
-
-def _network_test(
-    key: str,
-    values: Sequence[str],
-    default: str,
-    users: Mapping[str, Sequence[str]],
-    now_ns: int,
-) -> Callable[[Network], bool]:
-    if key == "name":
-        try:
-            patterns = [re.compile(v) for v in values]
-        except re.error as e:
-            raise InvalidArgument(f"invalid filter name: {e}") from None
-        return lambda n: any(p.search(n.name) for p in patterns)
-    if key == "id":
-        return lambda n: any(n.id.startswith(v) for v in values)
-    if key == "driver":
-        return lambda n: n.driver in values
-    if key == "label":
-        return lambda n: all(label_matches(v, n.labels) for v in values)
-    if key == "label!":
-        return lambda n: not any(label_matches(v, n.labels) for v in values)
-    if key == "type":
-        if any(v not in ("custom", "builtin") for v in values):
-            raise InvalidArgument(f"invalid filter type={list(values)!r}: custom or builtin")
-        return lambda n: ("builtin" if n.name == default else "custom") in values
-    if key == "dangling":
-        wanted = {truth(key, v) for v in values}
-        return lambda n: (not users.get(n.name)) in wanted
-    limit = min(parse_timestamp(v, now_ns) for v in values)  # until
-    return lambda n: parse_timestamp(n.created, now_ns) <= limit

@@ -144,7 +144,7 @@ MIGRATIONS: Sequence[str] = (
         PRIMARY KEY (volume, holder)
     );
     """,
-    # networks (podapi/storage/networks.py): definitions, addresses in use, and
+    # 6: networks (podapi/storage/networks.py): definitions, addresses in use, and
     # what netavark set up for each running container.
     """
     CREATE TABLE networks (
@@ -155,7 +155,7 @@ MIGRATIONS: Sequence[str] = (
     CREATE TABLE network_addresses (
         network TEXT NOT NULL,
         address TEXT NOT NULL,
-        container_id TEXT NOT NULL,
+        container_id TEXT NOT NULL REFERENCES containers(id) ON DELETE CASCADE,
         PRIMARY KEY (network, address)
     );
     CREATE INDEX network_addresses_container ON network_addresses(container_id);

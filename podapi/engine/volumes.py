@@ -7,13 +7,11 @@ plus a row in the state database.  Driver options make it a tmpfs
 ``_data`` when the first holder (a starting container, an export) needs it
 and unmounted when the last one lets go.
 
-At container create, :func:`plan_mounts` turns the request into the mounts a
-container gets (the request's, then ``volumes_from``, then the image's
-``VOLUME``s) and :meth:`VolumeService.provision` names and creates the
-volumes: named ones on first use, anonymous ones for every start from
-scratch.  At start, :class:`ContainerMounts` holds the volumes, copies the
-image's content into a new, empty volume (Docker's copy-up) and gives the
-OCI mounts.
+At container create, :meth:`VolumeService.provision` names and creates the
+volumes of the planned mounts (``mountplan``): named ones on first use,
+anonymous ones for every start from scratch.  At start, ``ContainerMounts``
+holds the volumes and copies the image's content into a new, empty volume
+(Docker's copy-up).
 
 Differences from Podman, on purpose:
 
@@ -35,26 +33,22 @@ Differences from Podman, on purpose:
 
 import contextlib
 import os
-import re
 import secrets
 import shutil
 import stat
 from collections import defaultdict
 from collections.abc import AsyncIterator, Callable, Iterable, Mapping, Sequence
 from functools import partial
-from typing import Any, BinaryIO, cast
+from typing import BinaryIO, cast
 
 from attrs import evolve
 from twisted.internet.defer import DeferredLock
 
-from podapi.engine.containerspec import ContainerSpec, MountSpec
+from podapi.engine.containerspec import MountSpec
 from podapi.engine.errors import Conflict, InvalidArgument, NotFound, PodapiError
 from podapi.engine.events import EventBus
-from podapi.engine.filters import label_matches, truth
-from podapi.engine.images import ImageService
-from podapi.engine.layout import ContainerPaths
 from podapi.engine.state import State
-from podapi.engine.times import parse_timestamp
+from podapi.engine.volumefilters import build_filter
 from podapi.oci import mountopts, rootfs
 from podapi.storage import volumes as rows
 from podapi.storage.difflayer import ChunkReader
@@ -66,16 +60,6 @@ from podapi.threads import Blocking
 
 DRIVER = "local"
 LOCAL_OPTIONS = frozenset({"type", "o", "device"})
-IMAGE_VOLUME_MODES = ("anonymous", "bind", "tmpfs", "ignore")
-#: Podman's options for an image's ``VOLUME`` (``getImageVolumes``).
-IMAGE_VOLUME_OPTIONS = ("rprivate", "nodev", "exec")
-LIST_FILTERS = frozenset(
-    {"name", "driver", "scope", "label", "label!", "opt", "until", "dangling", "anonymous"}
-    | {"since", "after"}
-)
-PRUNE_FILTERS = frozenset({"label", "label!", "until", "anonymous", "since", "after"})
-
-Predicate = Callable[[VolumeUsage], bool]
 
 
 # --- the local driver's options -------------------------------------------------------
@@ -118,178 +102,6 @@ def check_local_options(options: Mapping[str, str]) -> dict[str, str]:
 def needs_mount(record: VolumeRecord) -> bool:
     """Whether ``_data`` gets something mounted on it (driver options were given)."""
     return bool(record.options.get("type") or record.options.get("device"))
-
-
-# --- filters ----------------------------------------------------------------------------
-
-
-def _option(spec: str, options: Mapping[str, str]) -> bool:
-    key, sep, value = spec.partition("=")
-    return key in options and (not sep or not value or options[key] == value)
-
-
-def _filter(
-    key: str, values: Sequence[str], anchors: Mapping[str, VolumeRecord], now_ns: int
-) -> Predicate:
-    if key == "name":
-        try:
-            patterns = [re.compile(v) for v in values]
-        except re.error as e:
-            raise InvalidArgument(f"invalid name filter: {e}") from None
-        return lambda v: any(p.search(v.record.name) for p in patterns)
-    if key == "driver":
-        return lambda v: v.record.driver in values
-    if key == "scope":
-        return lambda v: "local" in values
-    if key == "label":
-        return lambda v: all(label_matches(s, v.record.labels) for s in values)
-    if key == "label!":
-        return lambda v: not any(label_matches(s, v.record.labels) for s in values)
-    if key == "opt":
-        return lambda v: any(_option(s, v.record.options) for s in values)
-    if key in ("dangling", "anonymous"):
-        wanted = {truth(key, value) for value in values}
-        if key == "dangling":
-            return lambda v: v.dangling in wanted
-        return lambda v: v.record.anonymous in wanted
-    if key in ("since", "after"):
-        return lambda v: any(v.record.created > anchors[value].created for value in values)
-    limits = [parse_timestamp(value, now_ns) for value in values]  # until
-    return lambda v: any(v.record.created < limit for limit in limits)
-
-
-def build_filter(
-    filters: Mapping[str, Sequence[str]],
-    *,
-    prune: bool,
-    anchors: Mapping[str, VolumeRecord],
-    now_ns: int,
-) -> Predicate:
-    """A predicate for list (or prune) ``filters``: values of a key OR-ed, keys AND-ed.
-
-    ``label`` values must all match and ``label!`` values none (Podman's
-    ``MatchLabelFilters``); ``since``/``after`` name a volume (``anchors``).
-    """
-    allowed = PRUNE_FILTERS if prune else LIST_FILTERS
-    for key in filters:
-        if key not in allowed:
-            raise InvalidArgument(f'"{key}" is an invalid volume filter')
-    tests = [_filter(k, v, anchors, now_ns) for k, v in filters.items() if v]
-    return lambda usage: all(test(usage) for test in tests)
-
-
-# --- planning a container's mounts ------------------------------------------------------
-
-
-def parse_volumes_from(entry: str) -> tuple[str, str]:
-    """``container[:ro|rw|z]`` -> (container, ``ro``/``rw``/"" for "as the source has it")."""
-    container, _, mode = entry.partition(":")
-    if not container:
-        raise InvalidArgument(f"invalid volumes-from {entry!r}: no container given")
-    words = [w for w in mode.split(",") if w]
-    if any(w not in ("ro", "rw", "z") for w in words) or len(words) != len(set(words)):
-        raise InvalidArgument(
-            f"invalid option in volumes-from {entry!r}: volumes from another container can "
-            "only use z, ro and rw"
-        )
-    access = [w for w in words if w in ("ro", "rw")]
-    if len(access) > 1:
-        raise InvalidArgument("cannot set ro or rw options more than once")
-    return container, access[0] if access else ""
-
-
-def _checked(mount: MountSpec) -> MountSpec:
-    """A requested mount with its destination cleaned and its options processed."""
-    destination = mountopts.check_destination(mount.destination)
-    user = [o for o in mount.options if o not in ("ro", "rw")]
-    readonly = mount.readonly or "ro" in mount.options
-    if mount.type == "bind":
-        if not os.path.isabs(mount.source):
-            raise InvalidArgument(
-                f"invalid mount config for type \"bind\": invalid mount path: '{mount.source}' "
-                "mount path must be absolute"
-            )
-        if not os.path.exists(mount.source):
-            raise InvalidArgument(
-                f'invalid mount config for type "bind": bind source path does not exist: '
-                f"{mount.source}",
-                cause="bind source path does not exist",
-            )
-        options = mountopts.process_options(user, tmpfs=False, source=mount.source)
-    elif mount.type == "volume":
-        if mount.source:
-            mountopts.check_volume_name(mount.source)
-        options = mountopts.process_options(user, tmpfs=False)
-    elif mount.type == "tmpfs":
-        options = mountopts.process_options(user, tmpfs=True)
-    elif mount.type == "image":
-        if not mount.source:
-            raise InvalidArgument(f"an image mount at {destination} needs an image")
-        options = mountopts.process_options([], tmpfs=False)
-    else:
-        raise InvalidArgument(
-            f"invalid mount type {mount.type!r}: use bind, volume, tmpfs or image",
-            cause="invalid mount type",
-        )
-    options = tuple(o for o in options if o not in ("ro", "rw"))
-    return evolve(mount, destination=destination, readonly=readonly, options=options)
-
-
-def plan_mounts(
-    spec: ContainerSpec,
-    image_volumes: Sequence[str],
-    inherited: Sequence[tuple[Sequence[MountSpec], str]],
-) -> tuple[MountSpec, ...]:
-    """Every mount of a new container, one per destination.
-
-    The request's own mounts win; then what ``volumes_from`` containers mount
-    (``inherited``: their mounts and the ``ro``/``rw`` override); then
-    anonymous volumes for ``Config.Volumes`` and the image's ``VOLUME``s (or
-    tmpfs mounts, or nothing, as ``image_volume_mode`` says).  Podman's
-    ``finalizeMounts`` order; Docker's too.
-
-    :raises InvalidArgument: two requested mounts on one destination, a bad
-        option, a bind source that does not exist.
-    """
-    mode = spec.image_volume_mode or "anonymous"
-    if mode not in IMAGE_VOLUME_MODES:
-        raise InvalidArgument(
-            f"invalid image volume mode {mode!r}: use {', '.join(IMAGE_VOLUME_MODES)}"
-        )
-    planned: dict[str, MountSpec] = {}
-    for mount in spec.mounts:
-        checked = _checked(mount)
-        if checked.destination in planned:
-            raise InvalidArgument(
-                f"duplicate mount destination {checked.destination}",
-                cause="duplicate mount destination",
-            )
-        planned[checked.destination] = checked
-    for mounts, access in inherited:
-        for mount in mounts:
-            if mount.type in ("volume", "bind") and mount.destination not in planned:
-                readonly = mount.readonly if not access else access == "ro"
-                planned[mount.destination] = evolve(mount, readonly=readonly, origin="")
-    anonymous = [*spec.volumes, *(image_volumes if mode != "ignore" else ())]
-    for path in anonymous:
-        destination = mountopts.check_destination(path)
-        if destination in planned:
-            continue
-        from_image = path not in spec.volumes
-        kind = "tmpfs" if from_image and mode == "tmpfs" else "volume"
-        options = mountopts.process_options(IMAGE_VOLUME_OPTIONS, tmpfs=kind == "tmpfs")
-        planned[destination] = MountSpec(
-            type=kind,
-            destination=destination,
-            options=tuple(o for o in options if o != "rw"),
-        )
-    return tuple(planned.values())
-
-
-def image_volume_paths(image_config: Mapping[str, Any]) -> tuple[str, ...]:
-    """The image's ``VOLUME`` paths (``config.Volumes``)."""
-    section = image_config.get("config") or {}
-    return tuple(section.get("Volumes") or {})
 
 
 # --- blocking helpers --------------------------------------------------------------------
@@ -368,11 +180,6 @@ def _copy_up(merged: str, destination: str, data: str) -> None:
         stream.close()
     os.chown(data, info.st_uid, info.st_gid)
     os.chmod(data, stat.S_IMODE(info.st_mode))
-
-
-def _sort_key(mount: Mapping[str, Any]) -> int:
-    # Parents before children: /data before /data/sub.
-    return len([p for p in str(mount["destination"]).split("/") if p])
 
 
 # --- the service ------------------------------------------------------------------------
@@ -651,103 +458,3 @@ class VolumeService:
         """Unpack a tar into the volume (Podman's ``volume import``)."""
         async with self._held(name) as data:
             return await self._io(extract_into, body, data)
-
-
-class ContainerMounts:
-    """What a container start mounts, and what its exit lets go of.
-
-    :param volumes: volumes to hold and copy up.
-    :param images: layer directories of image mounts.
-    :param io: the blocking-work executor.
-    """
-
-    def __init__(self, volumes: VolumeService, images: ImageService, io: Blocking) -> None:
-        self._volumes = volumes
-        self._images = images
-        self._io = io
-
-    @staticmethod
-    def _image_dir(paths: ContainerPaths, index: int) -> str:
-        return os.path.join(paths.root, "image-mounts", str(index))
-
-    async def attach(
-        self, container_id: str, mounts: Sequence[MountSpec], paths: ContainerPaths
-    ) -> list[dict[str, Any]]:
-        """Hold volumes, mount images and return the OCI mounts, parents first.
-
-        The rootfs must be mounted: a new volume is filled from it (copy-up).
-        """
-        oci: list[dict[str, Any]] = []
-        try:
-            for index, mount in enumerate(mounts):
-                source = mount.source
-                if mount.type == "volume":
-                    copy = None if "nocopy" in mount.options else (paths.merged, mount.destination)
-                    await self._volumes.hold(mount.name, container_id, copy)
-                    self._volumes.emit(
-                        "mount",
-                        mount.name,
-                        container=container_id,
-                        destination=mount.destination,
-                        propagation=mountopts.propagation(mount.options),
-                        **{"read/write": str(not mount.readonly).lower()},
-                    )
-                elif mount.type == "image":
-                    source = await self._mount_image(mount.source, self._image_dir(paths, index))
-                options = mountopts.for_runtime(mount.options)
-                options.append("ro" if mount.readonly else "rw")
-                kind = "tmpfs" if mount.type == "tmpfs" else "bind"
-                oci.append(
-                    {
-                        "destination": mount.destination,
-                        "type": kind,
-                        "source": source if kind == "bind" else "tmpfs",
-                        "options": options,
-                    }
-                )
-        except BaseException:
-            await self.detach(container_id, mounts, paths)
-            raise
-        return sorted(oci, key=_sort_key)
-
-    async def _mount_image(self, reference: str, directory: str) -> str:
-        image = await self._images.resolve(reference, compat=False)
-        lowers = [self._images.layers.path(d) for d in reversed(image.layers)]
-        merged = os.path.join(directory, "merged")
-        await self._io(_mount_image_dirs, lowers, directory, merged)
-        return merged
-
-    async def detach(
-        self, container_id: str, mounts: Sequence[MountSpec], paths: ContainerPaths
-    ) -> None:
-        """Release what :meth:`attach` took (safe to call again, or without an attach)."""
-        for index, mount in enumerate(mounts):
-            if mount.type == "volume":
-                if await self._volumes.release(mount.name, container_id):
-                    self._volumes.emit("unmount", mount.name, container=container_id)
-            elif mount.type == "image":
-                directory = self._image_dir(paths, index)
-                await self._io(rootfs.unmount, os.path.join(directory, "merged"))
-
-    async def remove_anonymous(self, mounts: Sequence[MountSpec]) -> None:
-        """``docker rm -v``: the anonymous volumes among ``mounts`` that nothing else uses."""
-        await self._volumes.remove_unused(volume_names(mounts), anonymous_only=True)
-
-    async def reconcile(self, alive: set[str]) -> None:
-        """Let go of volumes held by containers that are not running any more."""
-        await self._volumes.reconcile(alive)
-
-
-def _mount_image_dirs(lowers: list[str], directory: str, merged: str) -> None:
-    """An image's layers as an overlay (its writes go to a private upper dir)."""
-    if rootfs.is_mounted(merged):
-        return
-    upper, work = os.path.join(directory, "upper"), os.path.join(directory, "work")
-    for path in (upper, work, merged):
-        os.makedirs(path, mode=0o755, exist_ok=True)
-    rootfs.mount_overlay(lowers, upper, work, merged)
-
-
-def volume_names(mounts: Iterable[MountSpec]) -> list[str]:
-    """The volumes among ``mounts``."""
-    return [m.name for m in mounts if m.type == "volume"]

@@ -18,7 +18,7 @@ from podapi.engine import ipam
 from podapi.engine.containerspec import NetworkEndpoint
 from podapi.engine.engine import Engine
 from podapi.engine.errors import InvalidArgument
-from podapi.engine.networks import network_filter
+from podapi.engine.networkfilters import network_filter
 from podapi.http.call import ApiCall, BadRequest
 from podapi.http.responses import json_response, no_content, text_response
 from podapi.http.routing import Router

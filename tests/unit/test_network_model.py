@@ -5,7 +5,7 @@ import json
 import pytest
 
 from podapi.engine.errors import InvalidArgument
-from podapi.engine.networks import network_filter
+from podapi.engine.networkfilters import network_filter
 from podapi.oci.netavark import (
     Endpoint,
     Joined,

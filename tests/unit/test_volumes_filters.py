@@ -6,7 +6,8 @@ from pathlib import Path
 import pytest
 
 from podapi.engine.errors import InvalidArgument
-from podapi.engine.volumes import build_filter, check_local_options, needs_mount
+from podapi.engine.volumefilters import build_filter
+from podapi.engine.volumes import check_local_options, needs_mount
 from podapi.storage.volumes import VolumeRecord, VolumeUsage
 
 NS = 1_000_000_000

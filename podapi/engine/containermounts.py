@@ -1,0 +1,113 @@
+"""What a container start mounts (volumes, images) and what its exit lets go of."""
+
+import os
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from podapi.engine.containerspec import MountSpec
+from podapi.engine.images import ImageService
+from podapi.engine.layout import ContainerPaths
+from podapi.engine.mountplan import volume_names
+from podapi.engine.volumes import VolumeService
+from podapi.oci import mountopts, rootfs
+from podapi.threads import Blocking
+
+
+class ContainerMounts:
+    """What a container start mounts, and what its exit lets go of.
+
+    :param volumes: volumes to hold and copy up.
+    :param images: layer directories of image mounts.
+    :param io: the blocking-work executor.
+    """
+
+    def __init__(self, volumes: VolumeService, images: ImageService, io: Blocking) -> None:
+        self._volumes = volumes
+        self._images = images
+        self._io = io
+
+    @staticmethod
+    def _image_dir(paths: ContainerPaths, index: int) -> str:
+        return os.path.join(paths.root, "image-mounts", str(index))
+
+    async def attach(
+        self, container_id: str, mounts: Sequence[MountSpec], paths: ContainerPaths
+    ) -> list[dict[str, Any]]:
+        """Hold volumes, mount images and return the OCI mounts, parents first.
+
+        The rootfs must be mounted: a new volume is filled from it (copy-up).
+        """
+        oci: list[dict[str, Any]] = []
+        try:
+            for index, mount in enumerate(mounts):
+                source = mount.source
+                if mount.type == "volume":
+                    copy = None if "nocopy" in mount.options else (paths.merged, mount.destination)
+                    await self._volumes.hold(mount.name, container_id, copy)
+                    self._volumes.emit(
+                        "mount",
+                        mount.name,
+                        container=container_id,
+                        destination=mount.destination,
+                        propagation=mountopts.propagation(mount.options),
+                        **{"read/write": str(not mount.readonly).lower()},
+                    )
+                elif mount.type == "image":
+                    source = await self._mount_image(mount.source, self._image_dir(paths, index))
+                options = mountopts.for_runtime(mount.options)
+                options.append("ro" if mount.readonly else "rw")
+                kind = "tmpfs" if mount.type == "tmpfs" else "bind"
+                oci.append(
+                    {
+                        "destination": mount.destination,
+                        "type": kind,
+                        "source": source if kind == "bind" else "tmpfs",
+                        "options": options,
+                    }
+                )
+        except BaseException:
+            await self.detach(container_id, mounts, paths)
+            raise
+        return sorted(oci, key=_sort_key)
+
+    async def _mount_image(self, reference: str, directory: str) -> str:
+        image = await self._images.resolve(reference, compat=False)
+        lowers = [self._images.layers.path(d) for d in reversed(image.layers)]
+        merged = os.path.join(directory, "merged")
+        await self._io(_mount_image_dirs, lowers, directory, merged)
+        return merged
+
+    async def detach(
+        self, container_id: str, mounts: Sequence[MountSpec], paths: ContainerPaths
+    ) -> None:
+        """Release what :meth:`attach` took (safe to call again, or without an attach)."""
+        for index, mount in enumerate(mounts):
+            if mount.type == "volume":
+                if await self._volumes.release(mount.name, container_id):
+                    self._volumes.emit("unmount", mount.name, container=container_id)
+            elif mount.type == "image":
+                directory = self._image_dir(paths, index)
+                await self._io(rootfs.unmount, os.path.join(directory, "merged"))
+
+    async def remove_anonymous(self, mounts: Sequence[MountSpec]) -> None:
+        """``docker rm -v``: the anonymous volumes among ``mounts`` that nothing else uses."""
+        await self._volumes.remove_unused(volume_names(mounts), anonymous_only=True)
+
+    async def reconcile(self, alive: set[str]) -> None:
+        """Let go of volumes held by containers that are not running any more."""
+        await self._volumes.reconcile(alive)
+
+
+def _mount_image_dirs(lowers: list[str], directory: str, merged: str) -> None:
+    """An image's layers as an overlay (its writes go to a private upper dir)."""
+    if rootfs.is_mounted(merged):
+        return
+    upper, work = os.path.join(directory, "upper"), os.path.join(directory, "work")
+    for path in (upper, work, merged):
+        os.makedirs(path, mode=0o755, exist_ok=True)
+    rootfs.mount_overlay(lowers, upper, work, merged)
+
+
+def _sort_key(mount: Mapping[str, Any]) -> int:
+    # Parents before children: /data before /data/sub.
+    return len([p for p in str(mount["destination"]).split("/") if p])
