@@ -7,14 +7,14 @@ import pytest
 
 from tests.fixtures.images import BuiltImage, busybox_image
 from tests.fixtures.registry import Registry
-from tests.netleaks import HostNetworkSnapshot
+from tests.hostleaks import HostSnapshot
 from tests.support import ServerProcess
 
 
 @pytest.fixture(scope="session", autouse=True)
-def host_network_untouched() -> Iterator[None]:
-    """After every server is gone: no bridge, veth or firewall rule of ours is left."""
-    snapshot = HostNetworkSnapshot()
+def host_untouched() -> Iterator[None]:
+    """After every server is gone: no bridge, veth, firewall rule or mount of ours is left."""
+    snapshot = HostSnapshot()
     yield
     assert snapshot.leaks() == []
 

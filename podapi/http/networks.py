@@ -17,7 +17,7 @@ from klein import Response
 from podapi.engine import ipam
 from podapi.engine.containerspec import NetworkEndpoint
 from podapi.engine.engine import Engine
-from podapi.engine.errors import InvalidArgument
+from podapi.engine.errors import InvalidArgument, NoSuchContainer
 from podapi.engine.networkfilters import network_filter
 from podapi.http.call import ApiCall, BadRequest
 from podapi.http.responses import json_response, no_content, text_response
@@ -109,7 +109,7 @@ class NetworkRoutes:
         for container_id in users:
             try:
                 record = await self._engine.containers.get(container_id)
-            except Exception:  # removed meanwhile
+            except NoSuchContainer:  # removed meanwhile
                 continue
             joined = record.network_status.joined.get(network.name)
             endpoint = {"Name": record.name, "EndpointID": "", "MacAddress": "", "IPv4Address": ""}

@@ -10,6 +10,7 @@ configuration, locks), one per podapi runroot, never Podman's shared one.
 """
 
 import json
+import os
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -243,7 +244,14 @@ class Netavark:
         self._state_dir = state_dir
 
     def _argv(self, command: str, *arguments: str) -> list[str]:
-        argv = [self._binary, "--config", self._state_dir, "--rootless=false"]
+        # One netavark at a time per state directory, across processes (the server and
+        # podapi.cleanup): concurrent runs race on bridges and firewall chains (a
+        # bridge created twice, rules added twice and left behind), as Podman's lock
+        # around netavark prevents.  flock(1) waits in its own process, not in ours, and
+        # keeps the lock from the aardvark-dns daemon netavark may start (--close).
+        lock = os.path.join(self._state_dir, "netavark.lock")
+        argv = ["flock", "--close", lock, self._binary]
+        argv += ["--config", self._state_dir, "--rootless=false"]
         if self._aardvark:
             argv.append(f"--aardvark-binary={self._aardvark}")
         return [*argv, command, *arguments]

@@ -17,9 +17,9 @@ from pathlib import Path
 import docker
 import pytest
 
+from tests.hostleaks import interfaces
 from tests.integration.containers_support import IMAGE, load_image, podman, process_gone
 from tests.integration.containers_support import docker as docker_cli
-from tests.netleaks import interfaces
 from tests.support import EventStream, ServerProcess, wait_for
 
 pytestmark = [

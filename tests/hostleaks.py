@@ -1,4 +1,4 @@
-"""What networks leave on the host: bridges, veths, firewall rules (leak checks).
+"""What tests could leave on the host: bridges, veths, firewall rules, mounts.
 
 Test servers use their own default subnets (10.250.0.0/16), pools
 (172.16.0.0/12) and bridge names (``BRIDGE_MARK...``), so anything left
@@ -35,16 +35,24 @@ def firewall_rules() -> set[str]:
     return found
 
 
-class HostNetworkSnapshot:
-    """The host's interfaces and firewall rules now, to compare with later."""
+def mount_points() -> set[str]:
+    """Every mount point of this mount namespace (network namespace files included)."""
+    lines = Path("/proc/self/mountinfo").read_text().splitlines()
+    return {line.split()[4] for line in lines}
+
+
+class HostSnapshot:
+    """The host's interfaces, firewall rules and mounts now, to compare with later."""
 
     def __init__(self) -> None:
         self.interfaces = interfaces()
         self.rules = firewall_rules()
+        self.mounts = mount_points()
 
     def leaks(self) -> list[str]:
-        """Interfaces and rules of test networks that appeared since the snapshot."""
+        """Test networks' interfaces and rules, and mounts, that appeared since the snapshot."""
         new_interfaces = interfaces() - self.interfaces
         left = sorted(i for i in new_interfaces if i.startswith((BRIDGE_MARK, "veth")))
         left += sorted(r for r in firewall_rules() - self.rules if _OURS.search(r))
+        left += sorted(mount_points() - self.mounts)
         return left
