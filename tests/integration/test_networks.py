@@ -232,6 +232,14 @@ def test_docker_network_create_inspect_connect_disconnect_rm(
     assert gone.returncode != 0 and "not found" in gone.stderr
 
 
+def test_internal_network_has_no_way_out(box: ServerProcess, client: docker.DockerClient) -> None:
+    docker_cli(box, "network", "create", "--internal", "inner")
+    assert docker_cli(box, "network", "inspect", "-f", "{{.Internal}}", "inner").stdout == "true\n"
+    routes = docker_cli(box, "run", "--rm", "--network", "inner", IMAGE, "ip", "route").stdout
+    assert routes and "default" not in routes
+    assert "default via" in docker_cli(box, "run", "--rm", IMAGE, "ip", "route").stdout
+
+
 def test_network_events(box: ServerProcess, client: docker.DockerClient) -> None:
     events = EventStream(box, {"type": ["network"]})
     try:
@@ -348,6 +356,26 @@ def test_libpod_networks_and_podman_remote(
         )
         assert "10.253.7.2/24" in run.stdout
         podman(box, tmp_path, "network", "rm", "viapodman")
+        low = _free_port()
+        podman(
+            box,
+            tmp_path,
+            "run",
+            "-d",
+            "--name",
+            "ported",
+            "-p",
+            f"127.0.0.1:{low}:80",
+            "-p",
+            "127.0.0.1::90-91/udp",
+            IMAGE,
+            "sleep",
+            "1000",
+        )
+        shown = podman(box, tmp_path, "port", "ported").stdout.splitlines()
+        assert shown[0] == f"80/tcp -> 127.0.0.1:{low}"
+        assert [line.split(" -> ")[0] for line in shown[1:]] == ["90/udp", "91/udp"]
+        podman(box, tmp_path, "rm", "-f", "ported")
     client.containers.run(IMAGE, "sleep 1000", detach=True, network="pods", name="podded")
     removed = box.request("DELETE", "/v5.0.0/libpod/networks/pods?force=true").json()
     assert removed == [{"Name": "pods", "Err": None}]
