@@ -7,11 +7,10 @@ container), ``health``, ``until`` (a time; prune).  Values of one key are
 OR-ed, keys AND-ed.
 """
 
-import re
 from collections.abc import Callable, Mapping, Sequence
 
 from podapi.engine.errors import InvalidArgument
-from podapi.engine.filters import label_matches
+from podapi.engine.filters import labels_excluded, labels_match, name_patterns
 from podapi.engine.times import parse_timestamp
 from podapi.storage.containers import ContainerRecord
 
@@ -65,19 +64,12 @@ def _predicate(
     if key == "id":
         return lambda c: any(c.id.startswith(v) for v in values)
     if key == "name":
-        patterns = []
-        for v in values:
-            try:
-                patterns.append(re.compile(v.removeprefix("/")))
-            except re.error:
-                raise InvalidArgument(
-                    f"invalid name filter {v!r}: not a regular expression"
-                ) from None
+        patterns = name_patterns(v.removeprefix("/") for v in values)
         return lambda c: any(p.search(c.name) for p in patterns)
     if key == "label":
-        return lambda c: all(label_matches(v, c.run.labels) for v in values)
+        return lambda c: labels_match(values, c.run.labels)
     if key == "label!":
-        return lambda c: not any(label_matches(v, c.run.labels) for v in values)
+        return lambda c: labels_excluded(values, c.run.labels)
     if key == "status":
         bad = set(values) - STATUSES
         if bad:

@@ -10,7 +10,7 @@ import fnmatch
 from collections.abc import Callable, Mapping, Sequence
 
 from podapi.engine.errors import InvalidArgument
-from podapi.engine.filters import label_matches, truth
+from podapi.engine.filters import labels_excluded, labels_match, truth
 from podapi.engine.times import parse_timestamp
 from podapi.storage import reference
 from podapi.storage.images import ImageRecord
@@ -39,9 +39,9 @@ def _predicate(
         wanted = {truth(key, v) for v in values}
         return lambda i: i.dangling in wanted
     if key == "label":
-        return lambda i: all(label_matches(s, i.labels) for s in values)
+        return lambda i: labels_match(values, i.labels)
     if key == "label!":
-        return lambda i: not any(label_matches(s, i.labels) for s in values)
+        return lambda i: labels_excluded(values, i.labels)
     if key == "before":
         return lambda i: any(i.created < anchors[v].created for v in values)
     if key == "since":

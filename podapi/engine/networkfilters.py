@@ -1,10 +1,9 @@
 """Network list and prune filters (Docker's and Podman's keys)."""
 
-import re
 from collections.abc import Callable, Mapping, Sequence
 
 from podapi.engine.errors import InvalidArgument
-from podapi.engine.filters import label_matches, truth
+from podapi.engine.filters import labels_excluded, labels_match, name_patterns, truth
 from podapi.engine.times import parse_timestamp
 from podapi.oci.netavark import Network
 
@@ -33,19 +32,16 @@ def _network_test(
     now_ns: int,
 ) -> Callable[[Network], bool]:
     if key == "name":
-        try:
-            patterns = [re.compile(v) for v in values]
-        except re.error as e:
-            raise InvalidArgument(f"invalid filter name: {e}") from None
+        patterns = name_patterns(values)
         return lambda n: any(p.search(n.name) for p in patterns)
     if key == "id":
         return lambda n: any(n.id.startswith(v) for v in values)
     if key == "driver":
         return lambda n: n.driver in values
     if key == "label":
-        return lambda n: all(label_matches(v, n.labels) for v in values)
+        return lambda n: labels_match(values, n.labels)
     if key == "label!":
-        return lambda n: not any(label_matches(v, n.labels) for v in values)
+        return lambda n: labels_excluded(values, n.labels)
     if key == "type":
         if any(v not in ("custom", "builtin") for v in values):
             raise InvalidArgument(f"invalid filter type={list(values)!r}: custom or builtin")

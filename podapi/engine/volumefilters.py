@@ -1,10 +1,9 @@
 """Volume list and prune filters (Docker's and Podman's keys)."""
 
-import re
 from collections.abc import Callable, Mapping, Sequence
 
 from podapi.engine.errors import InvalidArgument
-from podapi.engine.filters import label_matches, truth
+from podapi.engine.filters import labels_excluded, labels_match, name_patterns, truth
 from podapi.engine.times import parse_timestamp
 from podapi.storage.volumes import VolumeRecord, VolumeUsage
 
@@ -26,19 +25,16 @@ def _filter(
     key: str, values: Sequence[str], anchors: Mapping[str, VolumeRecord], now_ns: int
 ) -> Predicate:
     if key == "name":
-        try:
-            patterns = [re.compile(v) for v in values]
-        except re.error as e:
-            raise InvalidArgument(f"invalid name filter: {e}") from None
+        patterns = name_patterns(values)
         return lambda v: any(p.search(v.record.name) for p in patterns)
     if key == "driver":
         return lambda v: v.record.driver in values
     if key == "scope":
         return lambda v: "local" in values
     if key == "label":
-        return lambda v: all(label_matches(s, v.record.labels) for s in values)
+        return lambda v: labels_match(values, v.record.labels)
     if key == "label!":
-        return lambda v: not any(label_matches(s, v.record.labels) for s in values)
+        return lambda v: labels_excluded(values, v.record.labels)
     if key == "opt":
         return lambda v: any(_option(s, v.record.options) for s in values)
     if key in ("dangling", "anonymous"):
