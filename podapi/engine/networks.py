@@ -366,14 +366,7 @@ class NetworkService:
             await self._undo_setup(backend, record.id, done.netns, options, list(wanted))
             raise
         for name in wanted:
-            self._events.emit(
-                "network",
-                "connect",
-                networks[name].id,
-                container=record.id,
-                name=name,
-                type="bridge",
-            )
+            self._emit("connect", networks[name], container=record.id)
         return {
             name: Joined(networks[name], wanted[name], attached[name])
             for name in wanted
@@ -457,14 +450,7 @@ class NetworkService:
                 partial(rows.release, container_id=record.id, networks=[network.name])
             )
             done = evolve(done, joined={n: j for n, j in done.joined.items() if n != network.name})
-        self._events.emit(
-            "network",
-            "disconnect",
-            network.id,
-            container=record.id,
-            name=network.name,
-            type="bridge",
-        )
+        self._emit("disconnect", network, container=record.id)
         return spec, done
 
 

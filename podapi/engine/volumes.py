@@ -114,8 +114,7 @@ def _make_dirs(base: str, data: str) -> None:
 
 def _remove_dirs(base: str, data: str) -> None:
     # Every layer of mounts first: rmtree must never descend into a bound host directory.
-    while rootfs.is_mounted(data):
-        rootfs.unmount(data)
+    rootfs.unmount_all(data)
     shutil.rmtree(base, ignore_errors=True)
 
 

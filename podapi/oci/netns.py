@@ -14,9 +14,6 @@ from podapi.oci import rootfs
 from podapi.oci.process import Runner
 from podapi.oci.runtime import RuntimeFailure
 
-#: More namespaces than this stacked on one file cannot come from us.
-_MAX_STACKED = 16
-
 
 def prepare(path: str) -> None:
     """The empty file a namespace is bound to (blocking); one left by a crash goes first."""
@@ -39,9 +36,6 @@ def remove(path: str) -> None:
     A server killed between creating a namespace and recording it may have
     bound several to the same file: unbind them all.
     """
-    for _ in range(_MAX_STACKED):
-        if not rootfs.is_mounted(path):
-            break
-        rootfs.unmount(path)
+    rootfs.unmount_all(path)
     with contextlib.suppress(FileNotFoundError):
         os.unlink(path)

@@ -50,12 +50,26 @@ def mount_overlay(lowers: Sequence[str], upper: str, work: str, target: str) -> 
     )
 
 
-def unmount(target: str) -> None:
-    """Detach whatever is mounted at ``target`` (nothing mounted is not an error)."""
+#: More mounts than this stacked on one point cannot come from us.
+MAX_STACKED = 16
+
+
+def unmount(target: str) -> bool:
+    """Detach what is mounted at ``target``; whether there was something (else no error)."""
     if _libc.umount2(target.encode(), MNT_DETACH) != 0:
         code = ctypes.get_errno()
         if code not in (errno.EINVAL, errno.ENOENT):
             raise OSError(code, f"unmounting {target}: {os.strerror(code)}")
+        return False
+    return True
+
+
+def unmount_all(target: str) -> None:
+    """Detach every mount stacked on ``target`` (a crash may have left more than one)."""
+    for _ in range(MAX_STACKED):
+        if not unmount(target):
+            return
+    raise OSError(errno.EBUSY, f"unmounting {target}: more than {MAX_STACKED} mounts stacked")
 
 
 def is_mounted(target: str) -> bool:
