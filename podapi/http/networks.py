@@ -19,6 +19,7 @@ from podapi.engine.containerspec import NetworkEndpoint
 from podapi.engine.engine import Engine
 from podapi.engine.errors import InvalidArgument, NoSuchContainer
 from podapi.engine.networkfilters import network_filter
+from podapi.http.bodyfields import json_object, string_map, strings, text
 from podapi.http.call import ApiCall, BadRequest
 from podapi.http.responses import json_response, no_content, text_response
 from podapi.http.routing import Router
@@ -28,36 +29,9 @@ from podapi.oci.netavark import Network, Subnet
 BRIDGE = "bridge"
 
 
-def _object(value: Any, what: str) -> dict[str, Any]:
-    if not isinstance(value, dict):
-        raise BadRequest(f"{what} must be a JSON object")
-    return value
-
-
-def _text(body: dict[str, Any], key: str, what: str) -> str:
-    value = body.get(key) or ""
-    if not isinstance(value, str):
-        raise BadRequest(f"{what}.{key} must be a string")
-    return value
-
-
-def _strings(body: dict[str, Any], key: str, what: str) -> tuple[str, ...]:
-    value = body.get(key) or []
-    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
-        raise BadRequest(f"{what}.{key} must be a list of strings")
-    return tuple(value)
-
-
-def _labels(body: dict[str, Any], key: str, what: str) -> dict[str, str]:
-    value = body.get(key) or {}
-    if not isinstance(value, dict) or not all(isinstance(v, str) for v in value.values()):
-        raise BadRequest(f"{what}.{key} must map strings to strings")
-    return value
-
-
-def _ip_range(text: str) -> tuple[str, str]:
+def _ip_range(cidr: str) -> tuple[str, str]:
     """Docker's ``IPRange`` CIDR as a lease range (first and last address)."""
-    network = ipam.parse_subnet(text)
+    network = ipam.parse_subnet(cidr)
     return str(network.network_address), str(network.broadcast_address)
 
 
@@ -165,33 +139,33 @@ class NetworkRoutes:
 
     async def compat_create(self, call: ApiCall) -> Response:
         """``POST /networks/create``: Docker's ``NetworkCreateRequest``."""
-        body = _object(call.json_body(empty_ok=False), "the network configuration")
+        body = json_object(call.json_body(empty_ok=False), "the network configuration")
         what = "NetworkCreateRequest"
-        options = _labels(body, "Options", what)
+        options = string_map(body, "Options", what)
         warnings = [
             f'"{k}: {v}" is not a recognized option'
             for k, v in options.items()
             if k not in _KNOWN_OPTIONS
         ]
-        ipam = _object(body.get("IPAM") or {}, f"{what}.IPAM")
+        ipam = json_object(body.get("IPAM") or {}, f"{what}.IPAM")
         subnets = []
         for item in ipam.get("Config") or []:
-            config = _object(item, f"{what}.IPAM.Config[]")
+            config = json_object(item, f"{what}.IPAM.Config[]")
             start = end = ""
             if config.get("IPRange"):
-                start, end = _ip_range(_text(config, "IPRange", "IPAM.Config"))
-            subnet = _text(config, "Subnet", "IPAM.Config")
+                start, end = _ip_range(text(config, "IPRange", "IPAM.Config"))
+            subnet = text(config, "Subnet", "IPAM.Config")
             if not subnet:
                 raise BadRequest("IPAM.Config entries need a Subnet")
-            subnets.append(Subnet(subnet, _text(config, "Gateway", "IPAM.Config"), start, end))
+            subnets.append(Subnet(subnet, text(config, "Gateway", "IPAM.Config"), start, end))
         network = await self._engine.networks.create(
-            _text(body, "Name", what),
+            text(body, "Name", what),
             subnets=subnets,
             interface=options.get("com.docker.network.bridge.name", ""),
-            driver=_text(body, "Driver", what) or "bridge",
+            driver=text(body, "Driver", what) or "bridge",
             ipv6=bool(body.get("EnableIPv6")),
             internal=bool(body.get("Internal")),
-            labels=_labels(body, "Labels", what),
+            labels=string_map(body, "Labels", what),
             options={"isolate": "true"} | {k: v for k, v in options.items() if k == "mtu"},
         )
         return json_response({"Id": network.id, "Warning": "; ".join(warnings)}, 201)
@@ -204,21 +178,21 @@ class NetworkRoutes:
 
     async def compat_connect(self, call: ApiCall, name: str) -> Response:
         """``POST /networks/{name}/connect``: ``{"Container", "EndpointConfig"}``."""
-        body = _object(call.json_body(empty_ok=False), "the connect request")
-        config = _object(body.get("EndpointConfig") or {}, "EndpointConfig")
-        ipam = _object(config.get("IPAMConfig") or {}, "EndpointConfig.IPAMConfig")
+        body = json_object(call.json_body(empty_ok=False), "the connect request")
+        config = json_object(body.get("EndpointConfig") or {}, "EndpointConfig")
+        ipam = json_object(config.get("IPAMConfig") or {}, "EndpointConfig.IPAMConfig")
         addresses = [
-            _text(config, "IPAddress", "EndpointConfig"),
-            _text(ipam, "IPv4Address", "IPAMConfig"),
-            _text(ipam, "IPv6Address", "IPAMConfig"),
+            text(config, "IPAddress", "EndpointConfig"),
+            text(ipam, "IPv4Address", "IPAMConfig"),
+            text(ipam, "IPv6Address", "IPAMConfig"),
         ]
         endpoint = NetworkEndpoint(
             name=self._name(call, name),
-            aliases=_strings(config, "Aliases", "EndpointConfig"),
+            aliases=strings(config, "Aliases", "EndpointConfig"),
             static_ips=tuple(dict.fromkeys(a for a in addresses if a)),
-            static_mac=_text(config, "MacAddress", "EndpointConfig"),
+            static_mac=text(config, "MacAddress", "EndpointConfig"),
         )
-        await self._connect(_text(body, "Container", "connect request"), endpoint)
+        await self._connect(text(body, "Container", "connect request"), endpoint)
         return text_response("OK")
 
     async def _connect(self, container: str, endpoint: NetworkEndpoint) -> None:
@@ -229,8 +203,8 @@ class NetworkRoutes:
 
     async def disconnect(self, call: ApiCall, name: str) -> Response:
         """``POST /networks/{name}/disconnect``: ``{"Container", "Force"}`` (both trees)."""
-        body = _object(call.json_body(empty_ok=False), "the disconnect request")
-        container = _text(body, "Container", "disconnect request") or _text(
+        body = json_object(call.json_body(empty_ok=False), "the disconnect request")
+        container = text(body, "Container", "disconnect request") or text(
             body, "container", "disconnect request"
         )
         if not container:
@@ -274,31 +248,31 @@ class NetworkRoutes:
 
     async def libpod_create(self, call: ApiCall) -> Response:
         """``POST /libpod/networks/create``: netavark's network JSON in, the stored one out."""
-        body = _object(call.json_body(empty_ok=False), "the network")
+        body = json_object(call.json_body(empty_ok=False), "the network")
         what = "Network"
         subnets = []
         for item in body.get("subnets") or []:
-            config = _object(item, f"{what}.subnets[]")
-            lease = _object(config.get("lease_range") or {}, "lease_range")
+            config = json_object(item, f"{what}.subnets[]")
+            lease = json_object(config.get("lease_range") or {}, "lease_range")
             subnets.append(
                 Subnet(
-                    _text(config, "subnet", "subnets"),
-                    _text(config, "gateway", "subnets"),
-                    _text(lease, "start_ip", "lease_range"),
-                    _text(lease, "end_ip", "lease_range"),
+                    text(config, "subnet", "subnets"),
+                    text(config, "gateway", "subnets"),
+                    text(lease, "start_ip", "lease_range"),
+                    text(lease, "end_ip", "lease_range"),
                 )
             )
         dns = body.get("dns_enabled")
         network = await self._engine.networks.create(
-            _text(body, "name", what),
+            text(body, "name", what),
             subnets=subnets,
-            interface=_text(body, "network_interface", what),
-            driver=_text(body, "driver", what) or "bridge",
+            interface=text(body, "network_interface", what),
+            driver=text(body, "driver", what) or "bridge",
             ipv6=bool(body.get("ipv6_enabled")),
             internal=bool(body.get("internal")),
             dns=True if dns is None else bool(dns),
-            labels=_labels(body, "labels", what),
-            options=_labels(body, "options", what),
+            labels=string_map(body, "labels", what),
+            options=string_map(body, "options", what),
         )
         return json_response(network.to_json())
 
@@ -315,15 +289,15 @@ class NetworkRoutes:
 
     async def libpod_connect(self, call: ApiCall, name: str) -> Response:
         """``{"container", "aliases", "static_ips", "static_mac", "interface_name"}``."""
-        body = _object(call.json_body(empty_ok=False), "the connect request")
+        body = json_object(call.json_body(empty_ok=False), "the connect request")
         what = "connect request"
         endpoint = NetworkEndpoint(
             name=name,
-            aliases=_strings(body, "aliases", what),
-            static_ips=_strings(body, "static_ips", what),
-            static_mac=_text(body, "static_mac", what),
+            aliases=strings(body, "aliases", what),
+            static_ips=strings(body, "static_ips", what),
+            static_mac=text(body, "static_mac", what),
         )
-        await self._connect(_text(body, "container", what), endpoint)
+        await self._connect(text(body, "container", what), endpoint)
         return text_response("OK")
 
     async def libpod_prune(self, call: ApiCall) -> Response:
@@ -332,13 +306,13 @@ class NetworkRoutes:
 
     async def libpod_update(self, call: ApiCall, name: str) -> Response:
         """``POST /libpod/networks/{name}/update``: ``{"adddnsservers", "removednsservers"}``."""
-        body = _object(call.json_body(empty_ok=False), "the network update")
+        body = json_object(call.json_body(empty_ok=False), "the network update")
         what = "NetworkUpdateOptions"
         networks = self._engine.networks
         await networks.update_dns(
             await networks.get(name),
-            add=_strings(body, "adddnsservers", what),
-            drop=_strings(body, "removednsservers", what),
+            add=strings(body, "adddnsservers", what),
+            drop=strings(body, "removednsservers", what),
         )
         return no_content()
 

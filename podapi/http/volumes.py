@@ -19,7 +19,6 @@ Differences from Podman, on purpose: bad bodies, options and filters are
 on import is 400.
 """
 
-from collections.abc import Mapping
 from typing import Any, cast
 
 from klein import Response
@@ -30,6 +29,7 @@ from podapi.engine.errors import NotFound
 from podapi.engine.times import NS, rfc3339_nano
 from podapi.engine.volumes import VolumeService
 from podapi.http.archive import TAR
+from podapi.http.bodyfields import json_object, string_map, text
 from podapi.http.call import ApiCall, BadRequest
 from podapi.http.producers import stream_chunks
 from podapi.http.responses import json_response, no_content
@@ -70,29 +70,8 @@ def encode_libpod(volumes: VolumeService, usage: VolumeUsage) -> dict[str, Any]:
     return body
 
 
-def _strings(body: Mapping[str, Any], key: str) -> dict[str, str]:
-    value = body.get(key)
-    if value is None:
-        return {}
-    if not isinstance(value, dict) or not all(isinstance(v, str) for v in value.values()):
-        raise BadRequest(f"json: cannot unmarshal {key}: an object of strings is required")
-    return {str(k): v for k, v in value.items()}
-
-
-def _text(body: Mapping[str, Any], key: str) -> str:
-    value = body.get(key)
-    if value is None:
-        return ""
-    if not isinstance(value, str):
-        raise BadRequest(f"json: cannot unmarshal {type(value).__name__} into {key} of type string")
-    return value
-
-
-def _object(call: ApiCall) -> Mapping[str, Any]:
-    body = call.json_body()
-    if not isinstance(body, dict):
-        raise BadRequest("the volume create body must be a JSON object")
-    return body
+#: How 400 answers name a volume create body.
+WHAT = "the volume create body"
 
 
 class VolumeRoutes:
@@ -139,16 +118,16 @@ class VolumeRoutes:
         A new volume made without ``DriverOpts`` shows ``"Options": null``, as
         Podman 4.3.1's create answer has it (inspect and list show ``{}``).
         """
-        body = _object(call)
-        name = _text(body, "Name")
+        body = json_object(call.json_body(), WHAT)
+        name = text(body, "Name", WHAT)
         existing = await self._volumes.find(name) if name else None
         if existing is not None:
             return json_response(encode_compat(self._volumes, existing), 201)
-        options = _strings(body, "DriverOpts")
+        options = string_map(body, "DriverOpts", WHAT)
         record = await self._volumes.create(
             name or None,
-            driver=_text(body, "Driver"),
-            labels=_strings(body, "Labels"),
+            driver=text(body, "Driver", WHAT),
+            labels=string_map(body, "Labels", WHAT),
             options=options,
             anonymous=not name,
         )
@@ -193,12 +172,12 @@ class VolumeRoutes:
 
     async def libpod_create(self, call: ApiCall) -> Response:
         """``POST /libpod/volumes/create`` (``Name``, ``Driver``, ``Labels``, ``Options``): 201."""
-        body = _object(call)
+        body = json_object(call.json_body(), WHAT)
         record = await self._volumes.create(
-            _text(body, "Name") or None,
-            driver=_text(body, "Driver"),
-            labels={**_strings(body, "Label"), **_strings(body, "Labels")},
-            options=_strings(body, "Options"),
+            text(body, "Name", WHAT) or None,
+            driver=text(body, "Driver", WHAT),
+            labels={**string_map(body, "Label", WHAT), **string_map(body, "Labels", WHAT)},
+            options=string_map(body, "Options", WHAT),
         )
         usage = await self._volumes.usage(record.name)
         return json_response(encode_libpod(self._volumes, usage), 201)

@@ -1,0 +1,43 @@
+"""Typed fields of JSON request bodies: a field of the wrong type is a 400 naming it.
+
+An absent or ``null`` field reads as its empty value.
+"""
+
+from collections.abc import Mapping
+from typing import Any
+
+from podapi.http.call import BadRequest
+
+
+def json_object(value: Any, what: str) -> dict[str, Any]:
+    """``value`` if it is a JSON object."""
+    if not isinstance(value, dict):
+        raise BadRequest(f"{what} must be a JSON object")
+    return value
+
+
+def text(body: Mapping[str, Any], key: str, what: str) -> str:
+    value = body.get(key)
+    if value is None:
+        return ""
+    if not isinstance(value, str):
+        raise BadRequest(f"{what}.{key} must be a string")
+    return value
+
+
+def strings(body: Mapping[str, Any], key: str, what: str) -> tuple[str, ...]:
+    value = body.get(key)
+    if value is None:
+        return ()
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        raise BadRequest(f"{what}.{key} must be a list of strings")
+    return tuple(value)
+
+
+def string_map(body: Mapping[str, Any], key: str, what: str) -> dict[str, str]:
+    value = body.get(key)
+    if value is None:
+        return {}
+    if not isinstance(value, dict) or not all(isinstance(v, str) for v in value.values()):
+        raise BadRequest(f"{what}.{key} must map strings to strings")
+    return dict(value)
