@@ -15,24 +15,10 @@ import cattrs
 from attrs import field, frozen
 
 from podapi.engine.errors import InvalidArgument
+from podapi.oci.spec import Resources
 
 NAME = re.compile(r"^/?[a-zA-Z0-9][a-zA-Z0-9_.-]+$")
 RESTART_POLICIES = ("no", "always", "on-failure", "unless-stopped")
-
-
-@frozen
-class Resources:
-    """cgroup limits (unset fields mean "no limit")."""
-
-    memory: int | None = None
-    memory_swap: int | None = None
-    memory_reservation: int | None = None
-    cpu_shares: int | None = None
-    cpu_quota: int | None = None
-    cpu_period: int | None = None
-    cpuset_cpus: str | None = None
-    cpuset_mems: str | None = None
-    pids_limit: int | None = None
 
 
 @frozen

@@ -28,7 +28,6 @@ from twisted.python.failure import Failure
 from podapi.engine.containermounts import ContainerMounts
 from podapi.engine.containers import ContainerService, remove_dirs
 from podapi.engine.containerspec import NetworkEndpoint, RestartPolicy, signal_number
-from podapi.engine.containerspec import Resources as SpecResources
 from podapi.engine.errors import Conflict, InvalidArgument, NoSuchContainer, NotModified
 from podapi.engine.health import HealthChecks
 from podapi.engine.images import ImageService
@@ -42,7 +41,7 @@ from podapi.oci.netavark import NetworkSetup
 from podapi.oci.process import DEFAULT_PATH
 from podapi.oci.runtime import OCIRuntime, RuntimeFailure
 from podapi.oci.seccomp import Converter
-from podapi.oci.spec import Resources, SpecInputs, generate
+from podapi.oci.spec import Resources, SpecInputs, generate, limits
 from podapi.storage.containers import (
     CREATED,
     EXITED,
@@ -426,15 +425,8 @@ class Lifecycle:
                 mounts=[*_mounts(paths), *user_mounts],
                 namespaces=namespaces,
                 cgroups_path=f"{CGROUP_PARENT}/{record.id}",
-                resources=Resources(
-                    memory_limit=resources.memory,
-                    memory_swap=resources.memory_swap,
-                    memory_reservation=resources.memory_reservation,
-                    cpu_shares=resources.cpu_shares,
-                    cpu_quota=resources.cpu_quota,
-                    cpu_period=resources.cpu_period,
-                    cpuset_cpus=resources.cpuset_cpus,
-                    cpuset_mems=resources.cpuset_mems,
+                resources=evolve(
+                    resources,
                     pids_limit=resources.pids_limit if resources.pids_limit is not None else 2048,
                 ),
                 seccomp=seccomp,
@@ -561,14 +553,14 @@ class Lifecycle:
         self,
         record: ContainerRecord,
         *,
-        resources: SpecResources | None,
+        resources: Resources | None,
         restart_policy: RestartPolicy | None,
     ) -> ContainerRecord:
         """``docker update``: new cgroup limits (applied at once when running) and policy."""
         spec = record.spec
         if resources is not None:
             if record.alive:
-                await self.runtime.update(record.id, _oci_resources(resources))
+                await self.runtime.update(record.id, limits(resources))
             spec = evolve(spec, resources=resources)
         if restart_policy is not None:
             spec = evolve(spec, restart_policy=restart_policy)
@@ -878,38 +870,6 @@ async def _within(
         return await relay
     except defer.TimeoutError:
         raise TimeoutError(f"no exit within {seconds} s") from None
-
-
-def _oci_resources(resources: SpecResources) -> dict[str, Any]:
-    """``runc update --resources`` JSON (OCI ``LinuxResources``) for the limits that are set."""
-    memory = {
-        key: value
-        for key, value in (
-            ("limit", resources.memory),
-            ("swap", resources.memory_swap),
-            ("reservation", resources.memory_reservation),
-        )
-        if value is not None
-    }
-    cpu = {
-        key: value
-        for key, value in (
-            ("shares", resources.cpu_shares),
-            ("quota", resources.cpu_quota),
-            ("period", resources.cpu_period),
-            ("cpus", resources.cpuset_cpus),
-            ("mems", resources.cpuset_mems),
-        )
-        if value is not None
-    }
-    body: dict[str, Any] = {}
-    if memory:
-        body["memory"] = memory
-    if cpu:
-        body["cpu"] = cpu
-    if resources.pids_limit is not None:
-        body["pids"] = {"limit": resources.pids_limit}
-    return body
 
 
 def _release_files(merged: str, exit_dir: str, container_id: str) -> None:

@@ -72,7 +72,7 @@ class Resources:
     """cgroup limits; ``None`` leaves a limit unset (the runtime default)."""
 
     #: ``memory.limit_in_bytes``.
-    memory_limit: int | None = None
+    memory: int | None = None
     #: Memory plus swap (cgroup v1 ``memsw``); -1 for unlimited.
     memory_swap: int | None = None
     #: Soft limit (``memory.soft_limit_in_bytes``).
@@ -256,7 +256,6 @@ def _process(inputs: SpecInputs) -> dict[str, Any]:
 
 
 def _resources(inputs: SpecInputs) -> dict[str, Any]:
-    r = inputs.resources
     devices: list[dict[str, Any]]
     if inputs.privileged:
         devices = [{"allow": True, "access": "rwm"}]
@@ -272,8 +271,13 @@ def _resources(inputs: SpecInputs) -> dict[str, Any]:
             }
             for d in inputs.devices
         )
-    out: dict[str, Any] = {"devices": devices}
-    memory = _only_set(limit=r.memory_limit, swap=r.memory_swap, reservation=r.memory_reservation)
+    return {"devices": devices, **limits(inputs.resources)}
+
+
+def limits(r: Resources) -> dict[str, Any]:
+    """OCI ``LinuxResources`` for the limits that are set (also ``runc update --resources``)."""
+    out: dict[str, Any] = {}
+    memory = _only_set(limit=r.memory, swap=r.memory_swap, reservation=r.memory_reservation)
     if memory:
         out["memory"] = memory
     cpu = _only_set(

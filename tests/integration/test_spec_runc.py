@@ -167,7 +167,7 @@ def test_default_container_under_runc(tmp_path: Path, bundle: tuple[Path, str]) 
         capabilities=caps,
         no_new_privileges=True,
         cgroups_path=cgroups_path,
-        resources=Resources(memory_limit=MEMORY_LIMIT, pids_limit=100),
+        resources=Resources(memory=MEMORY_LIMIT, pids_limit=100),
         seccomp=seccomp.convert(
             profile, caps, go_arch=host.go_arch(), kernel=host.kernel_release()
         ),

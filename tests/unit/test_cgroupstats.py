@@ -6,7 +6,7 @@ import pytest
 from attrs import evolve
 
 from podapi.engine.containers import run_config
-from podapi.engine.containerspec import ContainerSpec, Resources
+from podapi.engine.containerspec import ContainerSpec
 from podapi.engine.stats import ContainerStats, Sample
 from podapi.http.stats import cpu_stats, docker_stats
 from podapi.oci.cgroups import cgroup_dirs, mount_dir, process_cgroup_dirs
@@ -22,6 +22,7 @@ from podapi.oci.cgroupstats import (
     read_usage,
     system_cpu_ns,
 )
+from podapi.oci.spec import Resources
 from podapi.storage.containers import EXITED, RUNNING, ContainerRecord
 
 CID = "c" * 64

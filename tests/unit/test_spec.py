@@ -246,14 +246,14 @@ def test_relative_rootfs_and_empty_command_are_invalid() -> None:
 
 def test_resources_only_what_was_asked() -> None:
     """Only the requested memory, CPU and pids limits appear."""
-    spec = generate(_inputs(resources=Resources(memory_limit=1 << 26, pids_limit=2048)))
+    spec = generate(_inputs(resources=Resources(memory=1 << 26, pids_limit=2048)))
     assert spec["linux"]["resources"] == {
         "devices": [{"allow": False, "access": "rwm"}],
         "memory": {"limit": 1 << 26},
         "pids": {"limit": 2048},
     }
     full = Resources(
-        memory_limit=100,
+        memory=100,
         memory_swap=200,
         memory_reservation=50,
         cpu_shares=512,

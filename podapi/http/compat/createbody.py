@@ -13,7 +13,6 @@ from podapi.engine.containerspec import (
     MountSpec,
     NetworkEndpoint,
     PortSpec,
-    Resources,
     RestartPolicy,
     Ulimit,
     healthcheck_from_docker,
@@ -21,6 +20,7 @@ from podapi.engine.containerspec import (
 )
 from podapi.http.call import BadRequest
 from podapi.oci.mountopts import parse_bind
+from podapi.oci.spec import Resources
 
 CPU_PERIOD = 100_000
 #: Docker's names of the default network.

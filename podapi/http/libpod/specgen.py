@@ -13,12 +13,12 @@ from podapi.engine.containerspec import (
     MountSpec,
     NetworkEndpoint,
     PortSpec,
-    Resources,
     RestartPolicy,
     Ulimit,
     healthcheck_from_docker,
 )
 from podapi.http.call import BadRequest
+from podapi.oci.spec import Resources
 
 #: ``netns.nsmode`` -> our network mode (rootful: ``private`` and the rootless
 #: modes mean the default bridge network, as Podman does for root).
