@@ -25,6 +25,12 @@ def check(port: PortSpec) -> None:
         ipam.parse_address(port.host_ip)
 
 
+def parse_exposed(item: str) -> tuple[int, str]:
+    """An ``ExposedPorts`` key (``80/tcp``, ``53/udp``, ``8080``) as (port, protocol)."""
+    number, _, protocol = item.partition("/")
+    return int(number), protocol or "tcp"
+
+
 def exposed(record: ContainerRecord) -> list[PortSpec]:
     """``PublishAllPorts``: every exposed port not published already gets a free host port."""
     if not record.spec.publish_all:
@@ -32,8 +38,7 @@ def exposed(record: ContainerRecord) -> list[PortSpec]:
     published = {(p.container_port, p.protocol) for p in record.spec.ports}
     found = []
     for item in record.run.exposed_ports:
-        number, _, protocol = item.partition("/")
-        key = (int(number), protocol or "tcp")
+        key = parse_exposed(item)
         if key not in published:
             found.append(PortSpec(container_port=key[0], protocol=key[1]))
     return found

@@ -5,8 +5,10 @@ MACs and published host ports only while it runs (as in Docker and Podman).
 The compat tree calls the default network ``bridge``, as Podman's does.
 """
 
+from collections.abc import Iterator
 from typing import Any
 
+from podapi.engine.ports import parse_exposed
 from podapi.oci.netavark import Joined
 from podapi.storage.containers import ContainerRecord
 
@@ -67,17 +69,25 @@ def networks(record: ContainerRecord, default: str, compat: bool) -> dict[str, A
     return found
 
 
+def _published(record: ContainerRecord) -> Iterator[tuple[int, int, str, str]]:
+    """(container port, host port, protocol, host IP) of each port published now, one by one."""
+    for mapping in record.network_status.ports:
+        for offset in range(mapping.range):
+            yield (
+                mapping.container_port + offset,
+                mapping.host_port + offset,
+                mapping.protocol,
+                mapping.host_ip or "0.0.0.0",
+            )
+
+
 def ports(record: ContainerRecord) -> dict[str, Any]:
     """``NetworkSettings.Ports``: ``{"80/tcp": [{"HostIp", "HostPort"}]}``; exposed only: None."""
     found: dict[str, Any] = {port: None for port in record.run.exposed_ports}
-    for mapping in record.network_status.ports:
-        for offset in range(mapping.range):
-            key = f"{mapping.container_port + offset}/{mapping.protocol}"
-            entry = {
-                "HostIp": mapping.host_ip or "0.0.0.0",
-                "HostPort": str(mapping.host_port + offset),
-            }
-            found[key] = [*(found.get(key) or []), entry]
+    for container_port, host_port, protocol, host_ip in _published(record):
+        key = f"{container_port}/{protocol}"
+        entry = {"HostIp": host_ip, "HostPort": str(host_port)}
+        found[key] = [*(found.get(key) or []), entry]
     return found
 
 
@@ -96,21 +106,20 @@ def summary_ports(record: ContainerRecord) -> list[dict[str, Any]]:
     """The list's ``Ports``: published ports while running, then exposed ones."""
     found = []
     published = set()
-    for mapping in record.network_status.ports:
-        for offset in range(mapping.range):
-            published.add((mapping.container_port + offset, mapping.protocol))
-            found.append(
-                {
-                    "IP": mapping.host_ip or "0.0.0.0",
-                    "PrivatePort": mapping.container_port + offset,
-                    "PublicPort": mapping.host_port + offset,
-                    "Type": mapping.protocol,
-                }
-            )
+    for container_port, host_port, protocol, host_ip in _published(record):
+        published.add((container_port, protocol))
+        found.append(
+            {
+                "IP": host_ip,
+                "PrivatePort": container_port,
+                "PublicPort": host_port,
+                "Type": protocol,
+            }
+        )
     for item in record.run.exposed_ports:
-        number, _, protocol = item.partition("/")
-        if (int(number), protocol or "tcp") not in published:
-            found.append({"PrivatePort": int(number), "Type": protocol or "tcp"})
+        port, protocol = parse_exposed(item)
+        if (port, protocol) not in published:
+            found.append({"PrivatePort": port, "Type": protocol})
     return found
 
 
