@@ -7,7 +7,6 @@ from typing import Any
 from podapi.engine.containerspec import MountSpec
 from podapi.engine.images import ImageService
 from podapi.engine.layout import ContainerPaths
-from podapi.engine.mountplan import volume_names
 from podapi.engine.volumes import VolumeService
 from podapi.oci import mountopts, rootfs
 from podapi.threads import Blocking
@@ -88,10 +87,6 @@ class ContainerMounts:
             elif mount.type == "image":
                 directory = self._image_dir(paths, index)
                 await self._io(rootfs.unmount, os.path.join(directory, "merged"))
-
-    async def remove_anonymous(self, mounts: Sequence[MountSpec]) -> None:
-        """``docker rm -v``: the anonymous volumes among ``mounts`` that nothing else uses."""
-        await self._volumes.remove_unused(volume_names(mounts), anonymous_only=True)
 
     async def reconcile(self, alive: set[str]) -> None:
         """Let go of volumes held by containers that are not running any more."""

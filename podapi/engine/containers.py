@@ -157,6 +157,13 @@ def _insert(
     return record
 
 
+def _delete(conn: sqlite3.Connection, container_id: str, volumes: list[str]) -> list[str]:
+    """Forget a container and those of ``volumes`` left anonymous and unused, in one
+    transaction: whoever sees the container gone sees its ``-v`` volumes gone too."""
+    rows.delete(conn, container_id=container_id)
+    return volume_rows.delete_unused_anonymous(conn, volumes)
+
+
 def remove_dirs(paths: ContainerPaths) -> None:
     """Delete a container's files (blocking); the rootfs must be unmounted."""
     rootfs.unmount(paths.merged)
@@ -317,16 +324,21 @@ class ContainerService:
         self.emit(renamed, "rename", oldName=record.name)
         return renamed
 
-    async def forget(self, record: ContainerRecord) -> None:
-        """Delete a stopped container's files and record (caller holds its lock)."""
+    async def forget(self, record: ContainerRecord, *, volumes: bool = False) -> None:
+        """Delete a stopped container's files and record (caller holds its lock).
+
+        :param volumes: also its anonymous volumes nothing else uses (``rm -v``).
+        """
         if record.state not in (CREATED, EXITED, "initialized"):
             raise Conflict(f"container {record.id} is {record.state}: cannot remove it")
         # The row goes first: files without a row are orphans the next start
         # removes; a row without files would be a container that cannot run.
-        await self._state.write(partial(rows.delete, container_id=record.id))
+        anonymous = volume_names(record.run.mounts) if volumes else []
+        gone = await self._state.write(partial(_delete, container_id=record.id, volumes=anonymous))
         await self._io(remove_dirs, self.paths(record.id))
         self._locks.pop(record.id, None)
         self.emit(record, "remove")
+        await self._volumes.discard(gone)
 
     async def changes(self, record: ContainerRecord) -> list[tuple[str, int]]:
         """Docker's filesystem diff: ``(path, kind)``, kind 0 changed, 1 added, 2 deleted."""

@@ -544,9 +544,7 @@ class Lifecycle:
             if current.state == INITIALIZED:
                 await self._teardown(current)
                 current = await self._containers.update_record(current.id, state=CREATED)
-            await self._containers.forget(current)
-        if volumes:
-            await self._container_mounts.remove_anonymous(current.run.mounts)
+            await self._containers.forget(current, volumes=volumes)
         self._notify_removed(record.id)
 
     async def update(

@@ -112,6 +112,13 @@ def _make_dirs(base: str, data: str) -> None:
     os.makedirs(data, mode=0o755, exist_ok=True)
 
 
+def _listdir(path: str) -> list[str]:
+    try:
+        return os.listdir(path)
+    except FileNotFoundError:
+        return []
+
+
 def _remove_dirs(base: str, data: str) -> None:
     # Every layer of mounts first: rmtree must never descend into a bound host directory.
     rootfs.unmount_all(data)
@@ -354,17 +361,27 @@ class VolumeService:
         """Delete a volume nobody uses; 409 when a container uses it, 404 when unknown."""
         async with self._locks[name]:
             record = await self._state.write(partial(rows.delete, name=name))
-            await self._io(_remove_dirs, self._base(name), self.mountpoint(name))
-        self._locks.pop(name, None)
-        self.emit("remove", name)
+            await self._remove_files(name)
+        self._gone(name)
         return record
 
-    async def remove_unused(self, names: Iterable[str], *, anonymous_only: bool = False) -> None:
-        """Remove those of ``names`` no container uses any more (``docker rm -v``)."""
+    async def discard(self, names: Iterable[str]) -> None:
+        """Remove the files of volumes whose rows were deleted with their container's."""
         for name in names:
-            found = await self.find(name)
-            if found is None or (anonymous_only and not found.anonymous):
-                continue
+            async with self._locks[name]:
+                await self._remove_files(name)
+            self._gone(name)
+
+    async def _remove_files(self, name: str) -> None:
+        await self._io(_remove_dirs, self._base(name), self.mountpoint(name))
+
+    def _gone(self, name: str) -> None:
+        self._locks.pop(name, None)
+        self.emit("remove", name)
+
+    async def remove_unused(self, names: Iterable[str]) -> None:
+        """Remove those of ``names`` no container uses (a create that failed made them)."""
+        for name in names:
             with contextlib.suppress(Conflict, NotFound):
                 await self.remove(name)
 
@@ -428,11 +445,16 @@ class VolumeService:
         return dropped
 
     async def reconcile(self, alive: set[str]) -> None:
-        """After time without a server: drop holders that are gone (exited containers, exports)."""
+        """After time without a server: drop holders that are gone (exited containers,
+        exports), and the directories of volumes whose row is gone (a removal cut short)."""
+        known = set()
         for usage in await self.all():
+            known.add(usage.record.name)
             for holder in usage.holders:
                 if holder not in alive:
                     await self.release(usage.record.name, holder)
+        for orphan in set(await self._io(_listdir, self.root)) - known:
+            await self._remove_files(orphan)
 
     @contextlib.asynccontextmanager
     async def _held(self, name: str) -> AsyncIterator[str]:

@@ -143,6 +143,20 @@ def delete(conn: sqlite3.Connection, name: str) -> VolumeRecord:
     return found.record
 
 
+def delete_unused_anonymous(conn: sqlite3.Connection, names: Iterable[str]) -> list[str]:
+    """Forget those of ``names`` that are anonymous and nobody uses or holds; their names."""
+    deleted = []
+    for name in dict.fromkeys(names):
+        found = find(conn, name)
+        if found is None or not found.anonymous:
+            continue
+        in_use = usage(conn, name)
+        if not in_use.users and not in_use.holders:
+            conn.execute("DELETE FROM volumes WHERE name = ?", (name,))
+            deleted.append(name)
+    return deleted
+
+
 def add_users(conn: sqlite3.Connection, container_id: str, names: Iterable[str]) -> None:
     """Record that a container's configuration mounts these volumes (they must exist)."""
     for name in dict.fromkeys(names):
