@@ -108,6 +108,9 @@ class ContainerSpec:
     working_dir: str | None = None
     user: str | None = None
     tty: bool = False
+    #: ``(rows, columns)`` of the terminal at start (Docker's ``HostConfig.ConsoleSize``);
+    #: clients resize after the start, and a shell could look before that.
+    console_size: tuple[int, int] | None = None
     open_stdin: bool = False
     stdin_once: bool = False
     hostname: str | None = None

@@ -413,6 +413,7 @@ class Lifecycle:
                 gid=user.gid,
                 additional_gids=user.additional_gids,
                 terminal=spec.tty,
+                console_size=spec.console_size,
                 capabilities=caps,
                 no_new_privileges=any(
                     o.startswith("no-new-privileges") and not o.endswith(":false")

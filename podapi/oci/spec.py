@@ -106,6 +106,8 @@ class SpecInputs:
     umask: int = 0o022
     #: Must match conmon's ``-t``.
     terminal: bool = False
+    #: ``(rows, columns)`` the runtime gives the terminal before the process runs.
+    console_size: tuple[int, int] | None = None
     #: ``CAP_...`` names for bounding, effective and permitted (see ``capabilities.effective``).
     capabilities: Sequence[str] = DEFAULT_CAPABILITIES
     no_new_privileges: bool = False
@@ -248,6 +250,9 @@ def _process(inputs: SpecInputs) -> dict[str, Any]:
         "capabilities": {"bounding": caps, "effective": list(caps), "permitted": list(caps)},
         "rlimits": [dict(r) for r in inputs.rlimits],
     }
+    if inputs.terminal and inputs.console_size:
+        height, width = inputs.console_size
+        process["consoleSize"] = {"height": height, "width": width}
     if inputs.no_new_privileges:
         process["noNewPrivileges"] = True
     if inputs.oom_score_adj is not None:

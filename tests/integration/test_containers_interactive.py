@@ -46,6 +46,30 @@ def test_docker_run_it_in_a_terminal(box: ServerProcess) -> None:
     assert b"hello\r\n40 100\r\n" in term.output  # the terminal's size reached the container
 
 
+def test_console_size_is_the_terminal_size_from_the_start(
+    box: ServerProcess, client: docker.DockerClient
+) -> None:
+    """``HostConfig.ConsoleSize`` sizes the terminal before the process runs (no resize)."""
+    body = {
+        "Image": IMAGE,
+        "Cmd": ["sh", "-c", "stty size"],
+        "Tty": True,
+        "HostConfig": {"ConsoleSize": [33, 77]},
+    }
+    reply = box.request(
+        "POST",
+        "/v1.44/containers/create",
+        json.dumps(body).encode(),
+        {"Content-Type": "application/json"},
+    )
+    assert reply.status == 201, reply.body
+    container = client.containers.get(json.loads(reply.body)["Id"])
+    assert container.attrs["HostConfig"]["ConsoleSize"] == [33, 77]
+    container.start()
+    assert container.wait(timeout=30)["StatusCode"] == 0
+    assert container.logs() == b"33 77\r\n"
+
+
 @needs_cli
 def test_docker_attach_and_detach_with_ctrl_p_ctrl_q(
     box: ServerProcess, client: docker.DockerClient

@@ -519,3 +519,29 @@ def test_bad_input_answers_podman_error_bodies(box: ServerProcess) -> None:
         '"name" is an invalid volume filter',
     )
     assert not any(v["Name"] == "bad" for v in box.get_json("/v1.44/volumes")["Volumes"])
+
+
+def test_remove_parameters_that_take_anonymous_volumes(box: ServerProcess) -> None:
+    """Libpod reads ``volumes`` (what podman sends; ``v`` as its swagger says), compat ``v``."""
+    cases = [
+        (f"{LIBPOD}/containers/{{}}", False),
+        (f"{LIBPOD}/containers/{{}}?volumes=true", True),
+        (f"{LIBPOD}/containers/{{}}?v=true", True),
+        ("/v1.44/containers/{}", False),
+        ("/v1.44/containers/{}?v=1", True),
+    ]
+    for path, removes in cases:
+        created = _post_json(
+            box, "/v1.44/containers/create", {"Image": IMAGE, "Volumes": {"/anon": {}}}
+        )
+        assert created.status == 201, created.body
+        container = _json(created)["Id"]
+        inspected = _json(box.request("GET", f"/v1.44/containers/{container}/json"))
+        (volume,) = [m["Name"] for m in inspected["Mounts"]]
+        assert box.request("DELETE", path.format(container)).status in (200, 204)
+        left = box.request("GET", f"/v1.44/volumes/{volume}").status
+        assert (path, left) == (path, 404 if removes else 200)
+        box.request("DELETE", f"/v1.44/volumes/{volume}")
+    _assert_error(
+        box.request("DELETE", "/v1.44/containers/nosuch?link=1"), 400, "link is not supported"
+    )

@@ -160,6 +160,7 @@ def encode_host_config(record: ContainerRecord, default_network: str) -> dict[st
         "PortBindings": netsettings.port_bindings(record),
         "RestartPolicy": _restart_policy(record),
         "AutoRemove": spec.auto_remove,
+        "ConsoleSize": list(spec.console_size or (0, 0)),
         "VolumeDriver": "",
         "VolumesFrom": list(spec.volumes_from) or None,
         "CapAdd": list(spec.cap_add),

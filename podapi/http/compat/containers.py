@@ -154,6 +154,8 @@ class CompatContainerRoutes:
 
     async def remove(self, call: ApiCall, name: str) -> Response:
         """``DELETE /containers/{name}?force=&v=``: 204; 409 if running without force."""
+        if call.flag("link"):
+            raise BadRequest("link is not supported")
         await self._engine.lifecycle.remove(
             await self._get(name), force=call.flag("force"), volumes=call.flag("v")
         )

@@ -59,6 +59,17 @@ def _strings(body: Mapping[str, Any], key: str, where: str = "") -> tuple[str, .
     return tuple(value)
 
 
+def _console_size(host: Mapping[str, Any]) -> tuple[int, int] | None:
+    """``HostConfig.ConsoleSize`` ``[height, width]``; ``[0, 0]`` (unset) is None."""
+    value = _get(host, "ConsoleSize", list, where="HostConfig.")
+    if value is None:
+        return None
+    if len(value) != 2 or not all(type(v) is int and 0 <= v < 65536 for v in value):
+        raise BadRequest("invalid HostConfig.ConsoleSize: want [height, width]")
+    height, width = value
+    return (height, width) if height or width else None
+
+
 def _non_negative(host: Mapping[str, Any], key: str) -> int | None:
     value = _get(host, key, int, where="HostConfig.")
     if value is not None and value < 0 and not (key in ("MemorySwap", "PidsLimit") and value == -1):
@@ -198,6 +209,7 @@ def decode_create(body: Any, name: str | None) -> ContainerSpec:
         working_dir=_get(body, "WorkingDir", str) or None,
         user=_get(body, "User", str) or None,
         tty=bool(_get(body, "Tty", bool, False)),
+        console_size=_console_size(host),
         open_stdin=bool(_get(body, "OpenStdin", bool, False)),
         stdin_once=bool(_get(body, "StdinOnce", bool, False)),
         hostname=_get(body, "Hostname", str) or None,

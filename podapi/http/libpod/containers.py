@@ -321,7 +321,11 @@ class LibpodContainerRoutes:
         raise NoSuchContainer(f"container {record.id} should not be restarted")
 
     async def remove(self, call: ApiCall, name: str) -> Response:
-        """``DELETE /libpod/containers/{name}?force=&ignore=&v=``: ``[{"Id", "RawInput"}]``."""
+        """``DELETE /libpod/containers/{name}?force=&ignore=&volumes=``: ``[{"Id", "RawInput"}]``.
+
+        Podman's handler reads ``volumes`` (what its clients send) and ignores
+        the ``v`` its swagger documents; we honour both.
+        """
         try:
             record = await self._get(name)
         except NotFound:
@@ -329,7 +333,7 @@ class LibpodContainerRoutes:
                 return json_response([])
             raise
         await self._engine.lifecycle.remove(
-            record, force=call.flag("force"), volumes=call.flag("v")
+            record, force=call.flag("force"), volumes=call.flag("volumes") or call.flag("v")
         )
         return json_response([{"Id": record.id, "RawInput": name}])
 
