@@ -522,11 +522,19 @@ class Lifecycle:
         return started
 
     async def remove(
-        self, record: ContainerRecord, *, force: bool = False, volumes: bool = False
+        self,
+        record: ContainerRecord,
+        *,
+        force: bool = False,
+        volumes: bool = False,
+        stop_timeout: int | None = None,
     ) -> None:
         """``docker rm``: 409 for a running container unless ``force`` (then KILL first).
 
         :param volumes: also remove the container's anonymous volumes (``-v``).
+        :param stop_timeout: with ``force``, stop it first, giving the stop signal
+            this many seconds (libpod's ``timeout``).  Without it we KILL at once,
+            as Docker; Podman would use the container's stop timeout.
         """
         if record.alive:
             if not force:
@@ -535,10 +543,14 @@ class Lifecycle:
                     "before attempting removal or force remove",
                     cause="container state improper",
                 )
-            exited = self._next_exit(record.id)
-            await self._containers.update_record(record.id, stopped_by_user=True)
-            await self._kill_quietly(record.id)
-            await _within(exited, KILL_WAIT, self._clock)
+            if stop_timeout is not None:
+                with contextlib.suppress(NotModified):  # it exited meanwhile
+                    await self.stop(record, stop_timeout)
+            else:
+                exited = self._next_exit(record.id)
+                await self._containers.update_record(record.id, stopped_by_user=True)
+                await self._kill_quietly(record.id)
+                await _within(exited, KILL_WAIT, self._clock)
         self._cancel_restart(record.id)
         async with self._containers.lock(record.id):
             current = await self._containers.get(record.id)

@@ -1,6 +1,9 @@
 """Typed fields of JSON request bodies: a field of the wrong type is a 400 naming it.
 
-An absent or ``null`` field reads as its empty value.
+An absent or ``null`` field reads as its empty value.  Fields are found as Go's
+``encoding/json`` finds struct fields: the exact key, or else one that differs
+only in case (podman-py sends ``Container`` where Podman's struct says
+``container``).  Maps (labels, options) stay case-sensitive, as in Go.
 """
 
 from collections.abc import Mapping
@@ -16,8 +19,16 @@ def json_object(value: Any, what: str) -> dict[str, Any]:
     return value
 
 
+def field(body: Mapping[str, Any], key: str) -> Any:
+    """The value of struct field ``key``: exact match first, then any case."""
+    if key in body:
+        return body[key]
+    folded = key.lower()
+    return next((v for k, v in body.items() if k.lower() == folded), None)
+
+
 def text(body: Mapping[str, Any], key: str, what: str) -> str:
-    value = body.get(key)
+    value = field(body, key)
     if value is None:
         return ""
     if not isinstance(value, str):
@@ -26,7 +37,7 @@ def text(body: Mapping[str, Any], key: str, what: str) -> str:
 
 
 def strings(body: Mapping[str, Any], key: str, what: str) -> tuple[str, ...]:
-    value = body.get(key)
+    value = field(body, key)
     if value is None:
         return ()
     if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
@@ -35,7 +46,7 @@ def strings(body: Mapping[str, Any], key: str, what: str) -> tuple[str, ...]:
 
 
 def string_map(body: Mapping[str, Any], key: str, what: str) -> dict[str, str]:
-    value = body.get(key)
+    value = field(body, key)
     if value is None:
         return {}
     if not isinstance(value, dict) or not all(isinstance(v, str) for v in value.values()):

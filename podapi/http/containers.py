@@ -24,7 +24,11 @@ RAW = "application/vnd.docker.raw-stream"
 
 
 async def selected(call: ApiCall, engine: Engine) -> list[ContainerRecord]:
-    """``GET /containers/json``: ``all``, ``limit``, ``filters``; newest first."""
+    """``GET /containers/json``: ``all``, ``limit``, ``filters``; newest first.
+
+    Libpod also takes ``last``, which overrides ``limit`` (Podman's old name;
+    its client still sends ``last=-1``).
+    """
     filters = call.filters()
     everything = await engine.containers.all()
     anchors = {}
@@ -41,6 +45,8 @@ async def selected(call: ApiCall, engine: Engine) -> list[ContainerRecord]:
         filters, anchors=anchors, image_ids=image_ids, now_ns=engine.events.now_ns()
     )
     limit = call.integer("limit", 0) or 0
+    if call.libpod and call.has("last"):
+        limit = call.integer("last", 0) or 0
     show_all = call.flag("all") or limit > 0 or "status" in filters or "exited" in filters
     found = [c for c in everything if (show_all or c.alive) and keep(c)]
     found.sort(key=lambda c: c.created, reverse=True)
@@ -115,21 +121,61 @@ def partial_read(
     )
 
 
+#: Podman's (psgo's) AIX format descriptors that procps ``ps -o`` shows alike, with
+#: psgo's column titles.
+PS_DESCRIPTORS = {
+    "args": "COMMAND",
+    "comm": "COMMAND",
+    "etime": "ELAPSED",
+    "group": "GROUP",
+    "nice": "NI",
+    "pcpu": "%CPU",
+    "pgid": "PGID",
+    "pid": "PID",
+    "ppid": "PPID",
+    "rgroup": "RGROUP",
+    "rss": "RSS",
+    "ruser": "RUSER",
+    "stime": "STIME",
+    "time": "TIME",
+    "tty": "TTY",
+    "user": "USER",
+    "vsz": "VSZ",
+}
+#: What ``podman top`` shows without descriptors.
+DEFAULT_DESCRIPTORS = ("user", "pid", "ppid", "pcpu", "etime", "tty", "time", "args")
+
+
+def _ps_argv(call: ApiCall) -> list[str]:
+    """``ps`` arguments for ``ps_args``: Docker's are ``ps`` options (``-ef`` by default);
+    libpod's are descriptors (``pid,args``; none: Podman's default set), or options."""
+    text = call.text("ps_args") or ""
+    if not call.libpod:
+        return ["ps", *(text or "-ef").split()]
+    # Podman < 4.8 clients send ps_args split on commas; Docker sends one string.
+    words = text.split(",") if " " not in text else text.split()
+    words = [w for w in words if w] or list(DEFAULT_DESCRIPTORS)
+    if not all(w in PS_DESCRIPTORS for w in words):
+        return ["ps", *words]
+    return ["ps", "-e", *(f"-o{w}={PS_DESCRIPTORS[w]}" for w in words)]
+
+
 async def top(call: ApiCall, engine: Engine, name: str) -> Response:
     """``GET /containers/{name}/top?ps_args=``: the host's ``ps`` rows of the container's pids.
 
     Docker's approach: run ``ps`` on the host and keep the rows whose PID
     column is one of the container's processes, so it works whatever the
-    image contains.
+    image contains.  Libpod descriptors become ``ps -o`` columns with Podman's
+    titles; unlike Podman (psgo), PIDs are the host's, and a PID column is
+    needed to pick the container's rows.
     """
     record = await engine.containers.resolve(name)
     if not record.alive:
         raise Conflict(f"container {record.id} is not running", cause="container state improper")
     pids = set(await engine.lifecycle.runtime.ps(record.id))
-    args_text = call.text("ps_args") or "-ef"
-    # Podman < 4.8 clients send ps_args split on commas; Docker sends one string.
-    args = args_text.split(",") if call.libpod and " " not in args_text else args_text.split()
-    result = await engine.runner.run(["ps", *args], timeout=30)
+    argv = _ps_argv(call)
+    args_text = " ".join(argv[1:])
+    result = await engine.runner.run(argv, timeout=30)
     if not result.ok:
         raise InvalidArgument(result.describe(), cause="ps failed")
     lines = result.stdout.decode("utf-8", "replace").splitlines()

@@ -21,7 +21,7 @@ from twisted.internet.defer import Deferred
 
 from podapi.engine.containerspec import ExecSpec
 from podapi.engine.engine import Engine
-from podapi.engine.errors import PodapiError
+from podapi.engine.errors import Conflict, PodapiError
 from podapi.engine.execs import check_running
 from podapi.http.attach import content_type
 from podapi.http.call import ApiCall, BadRequest
@@ -146,10 +146,16 @@ class ExecRoutes:
         return json_response(encode_exec(await self._engine.execs.get(exec_id)))
 
     async def resize(self, call: ApiCall, exec_id: str) -> Response:
-        """``?h=&w=``: the session's terminal size (201, as Podman)."""
+        """``?h=&w=&running=``: the session's terminal size (201, as Podman); a
+        session that is not running is a 409, or ignored with ``running=true``
+        (what podman's client sends)."""
         record = await self._engine.execs.get(exec_id)
         height, width = call.integer("h", 0) or 0, call.integer("w", 0) or 0
-        await self._engine.execs.resize(record, height, width)
+        try:
+            await self._engine.execs.resize(record, height, width)
+        except Conflict:
+            if not call.flag("running"):
+                raise
         return no_content(201)
 
     async def start(self, call: ApiCall, exec_id: str) -> Response | HijackResource:

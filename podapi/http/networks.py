@@ -19,7 +19,7 @@ from podapi.engine.containerspec import NetworkEndpoint
 from podapi.engine.engine import Engine
 from podapi.engine.errors import InvalidArgument, NoSuchContainer
 from podapi.engine.networkfilters import network_filter
-from podapi.http.bodyfields import json_object, string_map, strings, text
+from podapi.http.bodyfields import field, json_object, string_map, strings, text
 from podapi.http.call import ApiCall, BadRequest
 from podapi.http.responses import json_response, no_content, text_response
 from podapi.http.routing import Router
@@ -147,12 +147,12 @@ class NetworkRoutes:
             for k, v in options.items()
             if k not in _KNOWN_OPTIONS
         ]
-        ipam = json_object(body.get("IPAM") or {}, f"{what}.IPAM")
+        ipam = json_object(field(body, "IPAM") or {}, f"{what}.IPAM")
         subnets = []
-        for item in ipam.get("Config") or []:
+        for item in field(ipam, "Config") or []:
             config = json_object(item, f"{what}.IPAM.Config[]")
             start = end = ""
-            if config.get("IPRange"):
+            if field(config, "IPRange"):
                 start, end = _ip_range(text(config, "IPRange", "IPAM.Config"))
             subnet = text(config, "Subnet", "IPAM.Config")
             if not subnet:
@@ -163,8 +163,8 @@ class NetworkRoutes:
             subnets=subnets,
             interface=options.get("com.docker.network.bridge.name", ""),
             driver=text(body, "Driver", what) or "bridge",
-            ipv6=bool(body.get("EnableIPv6")),
-            internal=bool(body.get("Internal")),
+            ipv6=bool(field(body, "EnableIPv6")),
+            internal=bool(field(body, "Internal")),
             labels=string_map(body, "Labels", what),
             options={"isolate": "true"} | {k: v for k, v in options.items() if k == "mtu"},
         )
@@ -179,8 +179,8 @@ class NetworkRoutes:
     async def compat_connect(self, call: ApiCall, name: str) -> Response:
         """``POST /networks/{name}/connect``: ``{"Container", "EndpointConfig"}``."""
         body = json_object(call.json_body(empty_ok=False), "the connect request")
-        config = json_object(body.get("EndpointConfig") or {}, "EndpointConfig")
-        ipam = json_object(config.get("IPAMConfig") or {}, "EndpointConfig.IPAMConfig")
+        config = json_object(field(body, "EndpointConfig") or {}, "EndpointConfig")
+        ipam = json_object(field(config, "IPAMConfig") or {}, "EndpointConfig.IPAMConfig")
         addresses = [
             text(config, "IPAddress", "EndpointConfig"),
             text(ipam, "IPv4Address", "IPAMConfig"),
@@ -251,9 +251,9 @@ class NetworkRoutes:
         body = json_object(call.json_body(empty_ok=False), "the network")
         what = "Network"
         subnets = []
-        for item in body.get("subnets") or []:
+        for item in field(body, "subnets") or []:
             config = json_object(item, f"{what}.subnets[]")
-            lease = json_object(config.get("lease_range") or {}, "lease_range")
+            lease = json_object(field(config, "lease_range") or {}, "lease_range")
             subnets.append(
                 Subnet(
                     text(config, "subnet", "subnets"),
@@ -262,14 +262,14 @@ class NetworkRoutes:
                     text(lease, "end_ip", "lease_range"),
                 )
             )
-        dns = body.get("dns_enabled")
+        dns = field(body, "dns_enabled")
         network = await self._engine.networks.create(
             text(body, "name", what),
             subnets=subnets,
             interface=text(body, "network_interface", what),
             driver=text(body, "driver", what) or "bridge",
-            ipv6=bool(body.get("ipv6_enabled")),
-            internal=bool(body.get("internal")),
+            ipv6=bool(field(body, "ipv6_enabled")),
+            internal=bool(field(body, "internal")),
             dns=True if dns is None else bool(dns),
             labels=string_map(body, "labels", what),
             options=string_map(body, "options", what),

@@ -346,3 +346,20 @@ def test_websocket_attach(client: docker.DockerClient, box: ServerProcess) -> No
     assert container.wait()["StatusCode"] == 0
     plain = box.request("GET", f"/v1.44/containers/{container.id}/attach/ws?stream=1")
     assert plain.status == 400  # not a WebSocket handshake
+
+
+def test_exec_resize_of_a_session_not_running(
+    box: ServerProcess, client: docker.DockerClient
+) -> None:
+    """409, or ignored (201) with ``running=true`` as podman's client sends it."""
+    container = client.containers.run(IMAGE, ["sleep", "1000"], detach=True)
+    try:
+        exec_id = client.api.exec_create(container.id, ["true"], tty=True)["Id"]
+        refused = box.request("POST", f"/v1.44/exec/{exec_id}/resize?h=10&w=20")
+        assert refused.status == 409, refused.body
+        ignored = box.request(
+            "POST", f"/v4.3.1/libpod/exec/{exec_id}/resize?h=10&w=20&running=true"
+        )
+        assert ignored.status == 201, ignored.body
+    finally:
+        container.remove(force=True)

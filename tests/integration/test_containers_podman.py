@@ -1,16 +1,21 @@
 """Containers through Podman clients: ``podman --remote`` and podman-py."""
 
 import json
+import os
 import shutil
+import time
+import urllib.parse
 from pathlib import Path
 
+import docker
 import pytest
 from podman import PodmanClient
 
-from tests.integration.containers_support import IMAGE, podman
+from tests.integration.containers_support import IMAGE, cgroup_file, podman
 from tests.support import ServerProcess
 
 pytestmark = pytest.mark.integration
+needs_podman = pytest.mark.skipif(shutil.which("podman") is None, reason="podman not installed")
 
 
 @pytest.mark.skipif(shutil.which("podman") is None, reason="podman not installed")
@@ -104,3 +109,74 @@ def test_libpod_specific_endpoints(box: ServerProcess) -> None:
         assert box.request("GET", "/v5.0.0/libpod/containers/nope/exists").status == 404
     finally:
         box.request("DELETE", f"/v5.0.0/libpod/containers/{cid}?force=true")
+
+
+def _died_exit_code(server: ServerProcess, container_id: str) -> str:
+    query = urllib.parse.quote(json.dumps({"container": [container_id], "event": ["died"]}))
+    reply = server.request(
+        "GET", f"/v1.44/events?since=0&until={int(time.time()) + 1}&filters={query}"
+    )
+    assert reply.status == 200, reply.body
+    (event,) = [json.loads(line) for line in reply.body.splitlines()]
+    return str(event["Actor"]["Attributes"]["exitCode"])
+
+
+@needs_podman
+def test_podman_remote_update_ps_top_and_rm_timeout(box: ServerProcess, tmp_path: Path) -> None:
+    """What ``podman --remote`` sends on the libpod tree: update's OCI resources body,
+    ps ``--last``/``--size``, top descriptors, ``rm -f -t`` (stop signal first)."""
+    podman(box, tmp_path, "run", "--name", "pod-old", IMAGE, "true")
+    podman(box, tmp_path, "create", "--name", "pod-new", IMAGE, "true")
+    script = "trap 'exit 0' TERM; sleep 1000 & wait"
+    cid = podman(
+        box,
+        tmp_path,
+        "run",
+        "-d",
+        "--name",
+        "pod-live",
+        "--cpu-shares",
+        "512",
+        IMAGE,
+        "sh",
+        "-c",
+        script,
+    ).stdout.strip()
+    try:
+        podman(box, tmp_path, "update", "--memory", "64m", "pod-live")
+        pid = box.get_json(f"/v1.44/containers/{cid}/json")["State"]["Pid"]
+        assert cgroup_file(pid, "memory", "memory.limit_in_bytes") == str(64 * 1024 * 1024)
+        assert cgroup_file(pid, "cpu", "cpu.shares") == "512"  # kept: only memory was given
+        host_config = box.get_json(f"/v1.44/containers/{cid}/json")["HostConfig"]
+        assert (host_config["Memory"], host_config["CpuShares"]) == (64 * 1024 * 1024, 512)
+
+        last = podman(box, tmp_path, "ps", "--last", "2", "--format", "{{.Names}}").stdout
+        assert last.split() == ["pod-live", "pod-new"]
+        sized = podman(box, tmp_path, "ps", "--size", "--format", "{{.Names}} {{.Size}}").stdout
+        assert sized.startswith("pod-live ") and "B" in sized
+
+        top = podman(box, tmp_path, "top", "pod-live", "pid", "args").stdout.splitlines()
+        assert top[0].split() == ["PID", "COMMAND"]
+        assert any(line.split(None, 1)[1] == "sleep 1000" for line in top[1:])
+
+        podman(box, tmp_path, "rm", "-f", "-t", "10", "pod-live")
+        assert _died_exit_code(box, cid) == "0"  # TERM reached the trap, no KILL
+    finally:
+        podman(box, tmp_path, "rm", "-f", "pod-live", "pod-new", "pod-old", check=False)
+
+
+def test_libpod_list_namespaces_and_sizes(box: ServerProcess, client: docker.DockerClient) -> None:
+    running = client.containers.run(IMAGE, ["sleep", "1000"], detach=True)
+    try:
+        listed = box.get_json("/v4.3.1/libpod/containers/json?namespace=true&size=true")
+        (entry,) = [c for c in listed if c["Id"] == running.id]
+        pid = entry["Pid"]
+        net = os.readlink(f"/proc/{pid}/ns/net")
+        assert f"net:[{entry['Namespaces']['Net']}]" == net
+        assert set(entry["Size"]) == {"rootFsSize", "rwSize"}
+        assert entry["Size"]["rootFsSize"] >= entry["Size"]["rwSize"] >= 0
+        compat = box.get_json("/v1.44/containers/json?size=1")
+        (summary,) = [c for c in compat if c["Id"] == running.id]
+        assert summary["SizeRootFs"] == entry["Size"]["rootFsSize"]
+    finally:
+        running.remove(force=True)

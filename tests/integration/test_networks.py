@@ -16,6 +16,7 @@ from pathlib import Path
 
 import docker
 import pytest
+from podman import PodmanClient
 
 from tests.hostleaks import interfaces
 from tests.integration.containers_support import IMAGE, load_image, podman, process_gone
@@ -380,6 +381,23 @@ def test_libpod_networks_and_podman_remote(
     removed = box.request("DELETE", "/v5.0.0/libpod/networks/pods?force=true").json()
     assert removed == [{"Name": "pods", "Err": None}]
     assert box.request("GET", "/v5.0.0/libpod/containers/podded/exists").status == 404
+
+
+def test_podman_py_connects_with_docker_shaped_fields(
+    box: ServerProcess, client: docker.DockerClient
+) -> None:
+    """podman-py posts ``{"Container", "EndpointConfig"}`` to the libpod tree; Go matches
+    ``container`` in any case, so do we."""
+    network = client.networks.create("pyconnect")
+    container = client.containers.run(IMAGE, "sleep 1000", detach=True)
+    try:
+        with PodmanClient(base_url=f"http+unix://{box.sock}") as podman_py:
+            podman_py.networks.get("pyconnect").connect(container.id)
+        container.reload()
+        assert "pyconnect" in container.attrs["NetworkSettings"]["Networks"]
+    finally:
+        container.remove(force=True)
+        network.remove()
 
 
 def test_prune_removes_only_unused_networks(

@@ -86,12 +86,19 @@ class CompatContainerRoutes:
         return json_response({"Id": record.id, "Warnings": []}, 201)
 
     async def list_containers(self, call: ApiCall) -> Response:
-        """``GET /containers/json``."""
+        """``GET /containers/json``; ``size`` adds ``SizeRw`` and ``SizeRootFs``."""
         found = await shared.selected(call, self._engine)
         now = self._engine.events.now_ns()
         health = call.version_at_least(1, 52)
         default = self._engine.networks.default.name
-        return json_response([encode_summary(c, now, health, default) for c in found])
+        summaries = []
+        for record in found:
+            summary = encode_summary(record, now, health, default)
+            if call.flag("size"):
+                sizes = await self._engine.containers.sizes(record)
+                summary["SizeRw"], summary["SizeRootFs"] = sizes
+            summaries.append(summary)
+        return json_response(summaries)
 
     async def inspect(self, call: ApiCall, name: str) -> Response:
         """``GET /containers/{name}/json``."""

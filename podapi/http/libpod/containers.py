@@ -3,8 +3,10 @@ and Podman-only operations (exists, init, mount, unmount, showmounted,
 healthcheck, shouldrestart).  Logs, top, changes, attach and the life-cycle
 verbs share the compat handlers, as in Podman."""
 
+import os
 from typing import Any, cast
 
+from attrs import asdict, evolve
 from klein import Response
 from twisted.web.server import Request
 
@@ -18,7 +20,7 @@ from podapi.http.attach import attach
 from podapi.http.call import ApiCall, BadRequest
 from podapi.http.compat.containerjson import encode_config, encode_host_config
 from podapi.http.hijack import HijackResource
-from podapi.http.libpod.specgen import decode_specgen
+from podapi.http.libpod.specgen import decode_specgen, linux_resources
 from podapi.http.responses import json_response, no_content, text_response
 from podapi.http.routing import Router
 from podapi.oci import capabilities, mountopts
@@ -37,6 +39,31 @@ WAIT_STATES = {
     "stopping": "stopping",
     "removing": "removing",
 }
+
+
+#: ``ListContainerNamespaces`` keys and the ``/proc/<pid>/ns`` entries they show.
+NAMESPACE_KEYS = {
+    "Mnt": "mnt",
+    "Cgroup": "cgroup",
+    "Ipc": "ipc",
+    "Net": "net",
+    "Pidns": "pid",
+    "Uts": "uts",
+    "User": "user",
+}
+
+
+def _namespace_ids(pid: int) -> dict[str, str]:
+    """The inode numbers of a running container's namespaces (``net:[4026532]`` -> the
+    number), as ``podman ps --ns`` shows them; a process gone meanwhile has none."""
+    found = {}
+    for key, kind in NAMESPACE_KEYS.items():
+        try:
+            link = os.readlink(f"/proc/{pid}/ns/{kind}")  # procfs: no disk behind it
+        except OSError:
+            continue
+        found[key] = link.partition("[")[2].rstrip("]")
+    return found
 
 
 def encode_summary(record: ContainerRecord) -> dict[str, Any]:
@@ -215,7 +242,7 @@ class LibpodContainerRoutes:
         add("POST", "/containers/<name>/unpause", compat.unpause)
         add("POST", "/containers/<name>/rename", compat.rename)
         add("POST", "/containers/<name>/resize", compat.resize)
-        add("POST", "/containers/<name>/update", compat.update)
+        add("POST", "/containers/<name>/update", self.update)
         add("GET", "/containers/<name>/logs", compat.logs)
         add("GET", "/containers/<name>/top", compat.top)
         add("GET", "/containers/<name>/changes", compat.changes)
@@ -239,8 +266,17 @@ class LibpodContainerRoutes:
         return json_response({"Id": record.id, "Warnings": []}, 201)
 
     async def list_containers(self, call: ApiCall) -> Response:
-        """``GET /libpod/containers/json``."""
-        return json_response([encode_summary(c) for c in await shared.selected(call, self._engine)])
+        """``GET /libpod/containers/json``; ``size`` and ``namespace`` add what they name."""
+        found = []
+        for record in await shared.selected(call, self._engine):
+            summary = encode_summary(record)
+            if call.flag("size"):
+                rw, rootfs = await self._engine.containers.sizes(record)
+                summary["Size"] = {"rootFsSize": rootfs, "rwSize": rw}
+            if call.flag("namespace") and record.alive:
+                summary["Namespaces"] = _namespace_ids(record.pid)
+            found.append(summary)
+        return json_response(found)
 
     async def inspect(self, call: ApiCall, name: str) -> Response:
         """``GET /libpod/containers/{name}/json``."""
@@ -320,11 +356,27 @@ class LibpodContainerRoutes:
             return no_content()
         raise NoSuchContainer(f"container {record.id} should not be restarted")
 
+    async def update(self, call: ApiCall, name: str) -> Response:
+        """``POST /libpod/containers/{name}/update``: the body is OCI ``LinuxResources``;
+        201 with the container's ID.
+
+        Podman replaces all the container's resources with the body; we change
+        only the limits the body sets, as ``docker update`` does, so updating the
+        memory keeps a CPU limit set before.
+        """
+        given = linux_resources(call.json_body(empty_ok=False), "body")
+        changes = {key: value for key, value in asdict(given).items() if value is not None}
+        record = await self._get(name)
+        resources = evolve(record.spec.resources, **changes) if changes else None
+        await self._engine.lifecycle.update(record, resources=resources, restart_policy=None)
+        return json_response(record.id, 201)
+
     async def remove(self, call: ApiCall, name: str) -> Response:
         """``DELETE /libpod/containers/{name}?force=&ignore=&volumes=``: ``[{"Id", "RawInput"}]``.
 
         Podman's handler reads ``volumes`` (what its clients send) and ignores
-        the ``v`` its swagger documents; we honour both.
+        the ``v`` its swagger documents; we honour both.  With ``force`` and
+        ``timeout`` a running container gets its stop signal first.
         """
         try:
             record = await self._get(name)
@@ -333,7 +385,10 @@ class LibpodContainerRoutes:
                 return json_response([])
             raise
         await self._engine.lifecycle.remove(
-            record, force=call.flag("force"), volumes=call.flag("volumes") or call.flag("v")
+            record,
+            force=call.flag("force"),
+            volumes=call.flag("volumes") or call.flag("v"),
+            stop_timeout=call.integer("timeout"),
         )
         return json_response([{"Id": record.id, "RawInput": name}])
 

@@ -8,6 +8,8 @@ Field names follow ``pkg/specgen/specgen.go`` (JSON tags): ``command``,
 from collections.abc import Mapping
 from typing import Any
 
+from attrs import evolve
+
 from podapi.engine.containerspec import (
     ContainerSpec,
     MountSpec,
@@ -59,31 +61,51 @@ def _mode(body: Mapping[str, Any], key: str) -> str:
     return str(namespace.get("nsmode") or "")
 
 
-def _resources(body: Mapping[str, Any]) -> Resources:
-    limits = _typed(body, "resource_limits", dict, {}) or {}
-    memory = limits.get("memory") or {}
-    cpu = limits.get("cpu") or {}
-    pids = limits.get("pids") or {}
-    quota = body.get("cpu_quota") or cpu.get("quota")
-    period = body.get("cpu_period") or cpu.get("period")
-    for name, value in (
-        ("memory.limit", memory.get("limit")),
-        ("cpu.quota", quota),
-        ("pids.limit", pids.get("limit")),
-    ):
-        if value is not None and not isinstance(value, int):
-            raise BadRequest(f"invalid resource_limits.{name}: {value!r}")
+def linux_resources(limits: Any, where: str = "resource_limits") -> Resources:
+    """OCI ``LinuxResources`` (what Podman's clients send) as our limits; 400 for bad types.
+
+    Limits we do not apply (blkio, hugepages, devices...) are ignored, as the
+    runtime default stays in place for them.
+    """
+    if not isinstance(limits, dict):
+        raise BadRequest(f"invalid {where}: a JSON object (OCI LinuxResources) is required")
+    sections = {}
+    for section in ("memory", "cpu", "pids"):
+        value = limits.get(section) or {}
+        if not isinstance(value, dict):
+            raise BadRequest(f"invalid {where}.{section}: {value!r}")
+        sections[section] = value
+
+    def number(section: str, key: str) -> int | None:
+        value = sections[section].get(key)
+        if value is not None and (not isinstance(value, int) or isinstance(value, bool)):
+            raise BadRequest(f"invalid {where}.{section}.{key}: {value!r}")
+        return value
+
+    def cpuset(key: str) -> str | None:
+        value = sections["cpu"].get(key)
+        if value is not None and not isinstance(value, str):
+            raise BadRequest(f"invalid {where}.cpu.{key}: {value!r}")
+        return value or None
+
     return Resources(
-        memory=memory.get("limit"),
-        memory_swap=memory.get("swap"),
-        memory_reservation=memory.get("reservation"),
-        cpu_shares=cpu.get("shares"),
-        cpu_quota=quota,
-        cpu_period=period,
-        cpuset_cpus=cpu.get("cpus") or None,
-        cpuset_mems=cpu.get("mems") or None,
-        pids_limit=pids.get("limit"),
+        memory=number("memory", "limit"),
+        memory_swap=number("memory", "swap"),
+        memory_reservation=number("memory", "reservation"),
+        cpu_shares=number("cpu", "shares"),
+        cpu_quota=number("cpu", "quota"),
+        cpu_period=number("cpu", "period"),
+        cpuset_cpus=cpuset("cpus"),
+        cpuset_mems=cpuset("mems"),
+        pids_limit=number("pids", "limit"),
     )
+
+
+def _resources(body: Mapping[str, Any]) -> Resources:
+    resources = linux_resources(_typed(body, "resource_limits", dict, {}) or {})
+    quota = _typed(body, "cpu_quota", int) or resources.cpu_quota
+    period = _typed(body, "cpu_period", int) or resources.cpu_period
+    return evolve(resources, cpu_quota=quota, cpu_period=period)
 
 
 def _mounts(body: Mapping[str, Any]) -> tuple[MountSpec, ...]:
