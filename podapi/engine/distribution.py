@@ -19,8 +19,9 @@ from twisted.internet.defer import DeferredList
 from podapi.engine.errors import InvalidArgument, NotFound
 from podapi.engine.events import EventBus
 from podapi.engine.images import ImageService
+from podapi.engine.searchfilters import SearchFilter
 from podapi.storage import reference
-from podapi.storage.archive import DOCKER_CONFIG, DOCKER_MANIFEST
+from podapi.storage.archive import DOCKER_CONFIG, DOCKER_MANIFEST, OCI_CONFIG, OCI_MANIFEST
 from podapi.storage.blobs import BlobStore
 from podapi.storage.images import ImageRecord, NewLayer
 from podapi.storage.layers import DOCKER_GZIP_MEDIA, GZIP_MEDIA
@@ -30,6 +31,9 @@ from podapi.storage.registry import Credentials, Descriptor, Platform, RegistryC
 from podapi.threads import Blocking
 
 COMPRESSED = (GZIP_MEDIA, DOCKER_GZIP_MEDIA)
+NO_FILTER = SearchFilter()
+#: Podman's push ``format`` values and the manifest media types they mean.
+PUSH_FORMATS = {"oci": OCI_MANIFEST, "v2s2": DOCKER_MANIFEST, "docker": DOCKER_MANIFEST}
 POLICIES = ("always", "missing", "newer", "never")
 
 
@@ -79,11 +83,20 @@ class PushResult:
 
 @frozen
 class SearchResult:
-    """One repository found by a search."""
+    """One repository (or, listing tags, one tag of it) found by a search.
+
+    :ivar registry: the registry searched (Podman's ``Index``).
+    :ivar name: the repository path at that registry.
+    :ivar tag: the tag, when tags were listed.
+    """
 
     registry: str
     name: str
     description: str = ""
+    stars: int = 0
+    official: bool = False
+    automated: bool = False
+    tag: str = ""
 
 
 def _gzip_blob(blobs: BlobStore, digest: str) -> tuple[str, int]:
@@ -105,6 +118,66 @@ def _gzip_blob(blobs: BlobStore, digest: str) -> tuple[str, int]:
         writer.abort()
         raise
     return blob.digest, blob.size
+
+
+def push_manifest_type(fmt: str) -> str | None:
+    """The manifest media type for Podman's push ``format`` (None: keep the stored one).
+
+    As Podman's ``ImageEngine.Push``: ``oci``, ``v2s2`` or ``docker``; empty
+    means the default.  ``v2s1`` (signed schema 1, deprecated and refused by
+    current registries) is not supported.
+
+    :raises InvalidArgument: for ``v2s1`` and unknown formats.
+    """
+    if not fmt:
+        return None
+    if fmt in PUSH_FORMATS:
+        return PUSH_FORMATS[fmt]
+    if fmt == "v2s1":
+        raise InvalidArgument(
+            "manifest format 'v2s1' (Docker schema 1) is not supported: use 'oci' or 'v2s2'"
+        )
+    raise InvalidArgument(
+        f"unknown format {fmt!r}. Choose one of the supported formats: 'oci' or 'v2s2'"
+    )
+
+
+def check_push_compression(name: str) -> None:
+    """Accept Podman's push ``compressionFormat`` only when it is gzip (or unset).
+
+    Layers are pushed as gzip blobs; containers-image's other algorithms are
+    not implemented here.
+
+    :raises InvalidArgument: for ``zstd``, ``zstd:chunked`` and anything else.
+    """
+    if name in ("", "gzip"):
+        return
+    if name in ("zstd", "zstd:chunked", "bzip2", "xz"):
+        raise InvalidArgument(
+            f"compression format {name!r} is not supported: layers are pushed gzip-compressed"
+        )
+    raise InvalidArgument(f"unsupported compression format {name!r}: use gzip")
+
+
+def image_manifest(media_type: str, config: Descriptor, layers: Sequence[Descriptor]) -> bytes:
+    """An OCI or Docker schema 2 manifest of ``config`` and gzip ``layers``.
+
+    The media types of config and layers are the ones of ``media_type``'s
+    family, whatever the descriptors say (the bytes are the same either way).
+    """
+    oci = media_type == OCI_MANIFEST
+    config_type = OCI_CONFIG if oci else DOCKER_CONFIG
+    layer_type = GZIP_MEDIA if oci else DOCKER_GZIP_MEDIA
+    document = {
+        "schemaVersion": 2,
+        "mediaType": media_type,
+        "config": {"mediaType": config_type, "digest": config.digest, "size": config.size},
+        "layers": [
+            {"mediaType": layer_type, "digest": layer.digest, "size": layer.size}
+            for layer in layers
+        ],
+    }
+    return json.dumps(document, indent=3).encode()
 
 
 class Distribution:
@@ -318,43 +391,42 @@ class Distribution:
         *,
         creds: Credentials | None = None,
         tls_verify: bool | None = None,
+        manifest_type: str | None = None,
         progress: ProgressSink = _ignore,
     ) -> PushResult:
-        """Push ``image`` to ``dest`` (blobs the registry has are not sent again)."""
-        stored = json.loads(await self._images.manifest(image))
+        """Push ``image`` to ``dest`` (blobs the registry has are not sent again).
+
+        The stored manifest goes as it is when its layers are compressed blobs
+        we have and it is of the type asked for; otherwise a manifest of
+        ``manifest_type`` (default: Docker schema 2) is made over gzip layers.
+        Converting between OCI and Docker schema 2 changes only media types:
+        the config and layer blobs are the same bytes.
+
+        :param manifest_type: ``OCI_MANIFEST``, ``DOCKER_MANIFEST``, or None to
+            keep the stored one (see :func:`push_manifest_type`).
+        """
+        stored_raw = await self._images.manifest(image)
+        stored = json.loads(stored_raw)
         layers = [Descriptor.from_json(layer) for layer in stored.get("layers", [])]
         blobs = self._images.blobs
-        if (
-            layers
+        reusable = (
+            bool(layers)
             and all(layer.media_type in COMPRESSED for layer in layers)
             and all([await self._io(blobs.has, layer.digest) for layer in layers])
-        ):
-            raw, media_type = await self._images.manifest(image), image.manifest_media_type
+        )
+        if reusable and manifest_type in (None, image.manifest_media_type):
+            raw, media_type = stored_raw, image.manifest_media_type
         else:
-            layers = [
-                await self._compressed(image, diff_id, dest, creds, tls_verify)
-                for diff_id in image.layers
-            ]
+            if not reusable:
+                layers = [
+                    await self._compressed(image, diff_id, dest, creds, tls_verify)
+                    for diff_id in image.layers
+                ]
+            media_type = manifest_type or DOCKER_MANIFEST
             config = Descriptor(
                 DOCKER_CONFIG, image.config_digest, await self._io(blobs.size, image.config_digest)
             )
-            raw = json.dumps(
-                {
-                    "schemaVersion": 2,
-                    "mediaType": DOCKER_MANIFEST,
-                    "config": {
-                        "mediaType": config.media_type,
-                        "digest": config.digest,
-                        "size": config.size,
-                    },
-                    "layers": [
-                        {"mediaType": layer.media_type, "digest": layer.digest, "size": layer.size}
-                        for layer in layers
-                    ],
-                },
-                indent=3,
-            ).encode()
-            media_type = DOCKER_MANIFEST
+            raw = image_manifest(media_type, config, layers)
         config_size = await self._io(blobs.size, image.config_digest)
         for desc in [*layers, Descriptor(DOCKER_CONFIG, image.config_digest, config_size)]:
             progress(Progress("layer", "pushing", desc.digest, 0, desc.size))
@@ -441,11 +513,21 @@ class Distribution:
         limit: int = 25,
         creds: Credentials | None = None,
         tls_verify: bool | None = None,
+        filters: SearchFilter = NO_FILTER,
+        list_tags: bool = False,
     ) -> list[SearchResult]:
         """Repositories whose name contains the term, from registries' ``_catalog``.
 
         ``host/term`` searches that registry; a bare term searches Docker Hub on
         the compat tree and the unqualified-search registries on the libpod tree.
+        ``filters`` then select by stars, official and automated (a catalog
+        knows none of these: every result has 0 stars and is neither), before
+        ``limit`` applies.
+
+        With ``list_tags`` the term names a repository and the answer is its
+        tags (up to ``limit`` per registry; ``filters`` do not apply), as
+        libimage's ``searchRepositoryTags``: registries that fail are skipped
+        when another one answers.
         """
         if not term:
             raise InvalidArgument("a search term is required")
@@ -459,13 +541,44 @@ class Distribution:
             raise InvalidArgument(
                 "no registries to search: name one (host/term) or set unqualified-search-registries"
             )
+        if list_tags:
+            return await self._search_tags(hosts, needle, limit, creds, tls_verify)
         results: list[SearchResult] = []
         for host in hosts:
             repositories = await self._client.catalog(
                 host, creds=creds, tls_verify=tls_verify, limit=max(limit, 100)
             )
             results += [SearchResult(host, repo) for repo in repositories if needle in repo]
+        results = [r for r in results if filters.matches(r.stars, r.official, r.automated)]
         return results[:limit]
+
+    async def _search_tags(
+        self,
+        hosts: Sequence[str],
+        term: str,
+        limit: int,
+        creds: Credentials | None,
+        tls_verify: bool | None,
+    ) -> list[SearchResult]:
+        """The tags of repository ``term`` at each of ``hosts``."""
+        results: list[SearchResult] = []
+        failures: list[RegistryError] = []
+        for host in hosts:
+            try:
+                ref = reference.parse(f"{host}/{term}")
+            except InvalidArgument as e:
+                raise InvalidArgument(
+                    f"reference {term!r} must be a docker reference: {e.message}"
+                ) from e
+            try:
+                tags = await self._client.tags(ref, creds=creds, tls_verify=tls_verify)
+            except RegistryError as e:
+                failures.append(e)
+                continue
+            results += [SearchResult(host, ref.path, tag=tag) for tag in tags[:limit]]
+        if not results and failures:
+            raise failures[0]
+        return results
 
     async def tags(
         self, ref: Reference, *, creds: Credentials | None = None, tls_verify: bool | None = None

@@ -29,7 +29,7 @@ from podapi.oci.runtime import OCIRuntime
 from podapi.oci.seccomp import Converter, load_default
 from podapi.storage.images import ImageRecord
 from podapi.storage.registries import RegistriesConfig
-from podapi.storage.registry import RegistryClient
+from podapi.storage.registry import RegistryClient, UrlDownloader
 from podapi.threads import Blocking
 
 
@@ -100,6 +100,7 @@ class Engine:
             events=self.events,
             registries=self._registries,
             in_use=self._containers_of,
+            downloader=UrlDownloader(reactor, blocking=io, spool_dir=self.layout.spool_dir),
         )
         client = RegistryClient(
             reactor, blocking=io, blobs=self.images.blobs, registries=self._registries

@@ -37,10 +37,29 @@ from podapi.storage.blobs import BlobStore
 from podapi.storage.images import ImageRecord, LayerBlob, NewImage, NewLayer
 from podapi.storage.layers import GZIP_MAGIC, GZIP_MEDIA, Ingested, LayerStore
 from podapi.storage.registries import RegistriesConfig
+from podapi.storage.registry import UrlDownloader
 from podapi.threads import Blocking
 
 CONFIG_CACHE = 512
 SPOOL_CHUNK = 1024 * 1024
+
+
+@frozen
+class ImportRequest:
+    """What ``docker import`` / libpod import make of a rootfs tarball.
+
+    :ivar os_name: the config's ``os`` (empty: ``linux``).
+    :ivar architecture: the config's ``architecture`` (empty: this host's).
+    :ivar variant: the config's ``variant`` (left out when empty), as
+        containers-image's tarball source fills them in.
+    """
+
+    name: str | None = None
+    changes: Sequence[str] = ()
+    message: str = ""
+    os_name: str = ""
+    architecture: str = ""
+    variant: str = ""
 
 
 @frozen
@@ -103,6 +122,7 @@ class ImageService:
     :param events: where image events go.
     :param registries: the current registries.conf (short-name search list).
     :param in_use: the containers made from an image (they keep it alive).
+    :param downloader: fetches tarballs for imports from a URL.
     """
 
     def __init__(
@@ -114,9 +134,11 @@ class ImageService:
         events: EventBus,
         registries: Callable[[], RegistriesConfig],
         in_use: Callable[[ImageRecord], Awaitable[list[str]]] | None = None,
+        downloader: UrlDownloader | None = None,
     ) -> None:
         self.blobs = BlobStore(os.path.join(root, "storage"))
         self._in_use = in_use
+        self._downloader = downloader
         self.layers = LayerStore(os.path.join(root, "storage"), self.blobs)
         self.spool_dir = os.path.join(root, "tmp")
         self._state = state
@@ -347,26 +369,20 @@ class ImageService:
             )
         await self.add_layer(ingested)
 
-    async def import_rootfs(
-        self,
-        source: BinaryIO,
-        *,
-        name: str | None,
-        changes: Sequence[str],
-        message: str,
-        platform: tuple[str, str] | None = None,
-    ) -> ImageRecord:
+    async def import_rootfs(self, source: BinaryIO, request: ImportRequest) -> ImageRecord:
         """Make a one-layer image from a rootfs tarball (``docker import``)."""
         source.seek(0)
         now = rfc3339_nano(self._events.now_ns())
-        os_name, arch = platform or ("linux", go_arch())
+        arch = request.architecture or go_arch()
+        message = request.message
 
         def config(diff_id: str) -> dict[str, Any]:
             return {
                 "architecture": arch,
-                "os": os_name,
+                **({"variant": request.variant} if request.variant else {}),
+                "os": request.os_name or "linux",
                 "created": now,
-                "config": apply_changes({}, changes),
+                "config": apply_changes({}, request.changes),
                 "rootfs": {"type": "layers", "diff_ids": [diff_id]},
                 "history": [
                     {
@@ -378,11 +394,27 @@ class ImageService:
                 **({"comment": message} if message else {}),
             }
 
-        image = await self.commit_layer(
-            partial(self.layers.ingest, source), config, names=[name] if name else []
-        )
-        self._events.emit("image", "import", image.id, name=name or "")
+        names = [request.name] if request.name else []
+        image = await self.commit_layer(partial(self.layers.ingest, source), config, names=names)
+        self._events.emit("image", "import", image.id, name=request.name or "")
         return image
+
+    async def import_url(self, url: str, request: ImportRequest) -> ImageRecord:
+        """:meth:`import_rootfs` of a tarball downloaded from an http(s) URL.
+
+        The download streams to a spool file under ``--root`` (never into
+        memory), which is removed when the import is done or fails.
+
+        :raises InvalidArgument: not an http(s) URL.
+        :raises DownloadFailed: the file could not be fetched.
+        """
+        if self._downloader is None:
+            raise InvalidArgument("importing from a URL is not available here")
+        spooled = await self._downloader.fetch(url)
+        try:
+            return await self.import_rootfs(spooled, request)
+        finally:
+            await self._io(spooled.close)
 
     async def commit_layer(
         self,

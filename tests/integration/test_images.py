@@ -1,6 +1,8 @@
 """Images through real servers and real clients: load, save, tag, inspect, remove, import."""
 
+import functools
 import gzip
+import http.server
 import io
 import json
 import os
@@ -9,13 +11,17 @@ import signal
 import subprocess
 import tarfile
 import threading
-from collections.abc import Callable
+import urllib.parse
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import docker
 import pytest
 
 from tests.fixtures.images import BuiltImage, busybox_layer, layer_tar, sha256
+from tests.fixtures.registry import free_port
+from tests.integration.containers_support import podman
 from tests.support import ServerProcess, raw_post, wait_for
 
 pytestmark = pytest.mark.integration
@@ -416,3 +422,188 @@ def test_image_events_in_both_dialects(
     ]
     assert libpod[-1]["Action"] == "remove"
     assert libpod[1]["Actor"]["Attributes"]["name"] == "docker.io/library/evt:1"
+
+
+@pytest.fixture
+def file_server(tmp_path: Path) -> Iterator[tuple[str, Path]]:
+    """A loopback HTTP server (stdlib, in a thread) serving a directory: ``(base URL, dir)``.
+
+    Bound before its thread starts, so it is ready at once.
+    """
+    root = tmp_path / "www"
+    root.mkdir()
+
+    class Quiet(http.server.SimpleHTTPRequestHandler):
+        def log_message(self, format: str, *args: object) -> None:
+            pass
+
+    httpd = http.server.ThreadingHTTPServer(
+        ("127.0.0.1", 0), functools.partial(Quiet, directory=str(root))
+    )
+    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{httpd.server_address[1]}", root
+    finally:
+        httpd.shutdown()
+        httpd.server_close()
+        thread.join(timeout=15)
+
+
+def libpod_import(server: ServerProcess, **params: str) -> Any:
+    """``POST /libpod/images/import`` with these query parameters and an empty body."""
+    query = urllib.parse.urlencode(params)
+    return server.request("POST", f"/v5.0.0/libpod/images/import?{query}", body=b"")
+
+
+def test_libpod_import_from_a_url_with_os_arch_variant(
+    fresh: ServerProcess, file_server: tuple[str, Path]
+) -> None:
+    """``URL`` is downloaded (plain or gzip tarball); ``OS``/``Architecture``/``Variant`` land
+    in the config; the spool file is gone afterwards."""
+    base, www = file_server
+    rootfs = busybox_layer()
+    (www / "rootfs.tar").write_bytes(rootfs)
+    (www / "rootfs.tar.gz").write_bytes(gzip.compress(rootfs))
+    # Podman's documented spelling, then what `podman --remote` sends (lowercased).
+    plain = libpod_import(
+        fresh,
+        URL=f"{base}/rootfs.tar",
+        reference="fromurl:1",
+        OS="linux",
+        Architecture="arm64",
+        Variant="v8",
+        message="from the web",
+    )
+    assert plain.status == 200, plain.body
+    zipped = libpod_import(
+        fresh, url=f"{base}/rootfs.tar.gz", reference="fromurl:gz", architecture="s390x"
+    )
+    assert zipped.status == 200, zipped.body
+
+    image = fresh.get_json("/v5.0.0/libpod/images/fromurl:1/json")
+    assert image["Id"] == plain.json()["Id"]
+    assert image["RepoTags"] == ["localhost/fromurl:1"]
+    assert (image["Os"], image["Architecture"]) == ("linux", "arm64")
+    assert image["Comment"] == "from the web"
+    assert image["RootFS"]["Layers"] == [sha256(rootfs)]
+    assert fresh.get_json("/v1.44/images/localhost/fromurl:1/json")["Variant"] == "v8"
+    other = fresh.get_json("/v1.44/images/localhost/fromurl:gz/json")
+    assert (other["Os"], other["Architecture"]) == ("linux", "s390x")
+    assert "Variant" not in other
+    assert other["RootFS"]["Layers"] == [sha256(rootfs)]
+    assert list((fresh.root / "tmp").iterdir()) == []
+
+
+def test_libpod_import_from_a_bad_url_is_a_json_error(
+    fresh: ServerProcess, file_server: tuple[str, Path]
+) -> None:
+    """Unreachable host or missing file: 500 (as Podman); not http(s) or not a tarball: 400."""
+    base, www = file_server
+    (www / "notes.txt").write_text("not a tarball\n" * 100)
+    cases = [
+        (f"http://127.0.0.1:{free_port()}/rootfs.tar", 500, "connection refused"),
+        (f"{base}/missing.tar", 500, "404"),
+        ("ftp://127.0.0.1/rootfs.tar", 400, "unsupported protocol scheme"),
+        ("/etc/passwd", 400, "invalid URL"),
+        (f"{base}/notes.txt", 400, "tar"),
+    ]
+    for url, status, words in cases:
+        reply = libpod_import(fresh, URL=url, reference="bad")
+        assert reply.status == status, (url, reply.body)
+        body = reply.json()
+        assert set(body) == {"cause", "message", "response"}, body
+        assert body["response"] == status
+        assert words in body["message"], (url, body)
+    assert fresh.get_json("/v5.0.0/libpod/images/json") == []
+    assert "Traceback" not in fresh.output()
+    assert list((fresh.root / "tmp").iterdir()) == []
+
+
+@pytest.mark.skipif(shutil.which("podman") is None, reason="podman not installed")
+def test_podman_remote_import_sets_os_arch_variant(fresh: ServerProcess, tmp_path: Path) -> None:
+    """``podman --remote import --os --arch --variant`` (podman 4.3.1's client cannot send
+    ``URL`` itself: it refuses a URL together with its nil file, so that is tested over HTTP)."""
+    tarball = tmp_path / "rootfs.tar"
+    tarball.write_bytes(busybox_layer())
+    out = podman(
+        fresh,
+        tmp_path,
+        "import",
+        "--os",
+        "linux",
+        "--arch",
+        "arm",
+        "--variant",
+        "v7",
+        str(tarball),
+        "armbox:1",
+    ).stdout
+    image_id = out.strip().removeprefix("sha256:")
+    shown = podman(
+        fresh, tmp_path, "image", "inspect", "--format", "{{.Os}}/{{.Architecture}}", "armbox:1"
+    ).stdout
+    assert shown.strip() == "linux/arm"
+    inspect = fresh.get_json("/v1.44/images/localhost/armbox:1/json")
+    assert inspect["Id"] == "sha256:" + image_id
+    assert inspect["Variant"] == "v7"
+
+
+def commit_child(server: ServerProcess, home: Path, base: str, name: str) -> str:
+    """A child image of ``base`` (commit of a container made from it); its ID."""
+    podman(server, home, "create", "--name", "to-commit", base, "true")
+    try:
+        return podman(server, home, "commit", "to-commit", name).stdout.strip()
+    finally:
+        podman(server, home, "rm", "to-commit")
+
+
+def image_ids(server: ServerProcess) -> set[str]:
+    return {i["Id"] for i in server.get_json("/v5.0.0/libpod/images/json?all=true")}
+
+
+@pytest.mark.skipif(shutil.which("podman") is None, reason="podman not installed")
+def test_noprune_keeps_the_parent_the_removal_leaves_dangling(
+    fresh: ServerProcess, busybox: BuiltImage, busybox_archive: Path, tmp_path: Path
+) -> None:
+    """``podman rmi --no-prune`` and ``DELETE /libpod/images/{name}?noprune=true`` keep the
+    untagged parent; a plain ``podman rmi`` removes it with its last child."""
+    load(fresh, busybox_archive.read_bytes())
+    parent = busybox.id.split(":")[1]
+    first = commit_child(fresh, tmp_path, "acc-busybox", "child:a")
+    podman(fresh, tmp_path, "untag", "acc-busybox")  # the parent is now dangling
+    assert image_ids(fresh) == {parent, first}
+
+    out = podman(fresh, tmp_path, "rmi", "--no-prune", "child:a").stdout
+    assert f"Deleted: {first}" in out
+    assert parent not in out
+    assert image_ids(fresh) == {parent}
+
+    second = commit_child(fresh, tmp_path, parent, "child:b")
+    reply = fresh.request("DELETE", "/v5.0.0/libpod/images/child:b?noprune=true")
+    assert reply.status == 200, reply.body
+    assert reply.json()["Deleted"] == [second]
+    assert image_ids(fresh) == {parent}
+
+    third = commit_child(fresh, tmp_path, parent, "child:c")
+    out = podman(fresh, tmp_path, "rmi", "child:c").stdout
+    assert f"Deleted: {third}" in out
+    assert f"Deleted: {parent}" in out
+    assert image_ids(fresh) == set()
+
+
+def test_compat_import_from_a_url(
+    dock: docker.DockerClient, fresh: ServerProcess, file_server: tuple[str, Path]
+) -> None:
+    """``fromSrc=<URL>`` (``docker import URL``); Docker reads ``host:port/path`` as http."""
+    base, www = file_server
+    rootfs = busybox_layer()
+    (www / "rootfs.tar").write_bytes(rootfs)
+    dock.api.import_image_from_url(f"{base}/rootfs.tar", repository="webimport", tag="1")
+    bare = base.removeprefix("http://")
+    dock.api.import_image_from_url(f"{bare}/rootfs.tar", repository="webimport", tag="2")
+    first, second = (dock.images.get(f"webimport:{tag}") for tag in ("1", "2"))
+    assert first.attrs["RootFS"]["Layers"] == second.attrs["RootFS"]["Layers"] == [sha256(rootfs)]
+    with pytest.raises(docker.errors.APIError) as refused:
+        dock.api.import_image_from_url(f"{base}/missing.tar", repository="webimport", tag="3")
+    assert "404" in str(refused.value)

@@ -6,8 +6,10 @@ import os
 import shutil
 import subprocess
 import threading
+import urllib.parse
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import docker
 import pytest
@@ -15,6 +17,7 @@ from podman import PodmanClient
 
 from tests.fixtures.images import BuiltImage
 from tests.fixtures.registry import Registry, free_port
+from tests.integration.containers_support import podman
 from tests.support import ServerProcess
 
 pytestmark = pytest.mark.integration
@@ -345,3 +348,184 @@ def test_concurrent_pulls_sharing_a_layer(
     layers = list((fresh.root / "storage" / "layers").iterdir())
     assert [p.name for p in layers] == [busybox.diff_ids[0].split(":")[1]]
     assert not list((fresh.root / "storage" / "layers-staging").iterdir())
+
+
+def podman_remote(
+    server: ServerProcess, home: Path, *args: str
+) -> subprocess.CompletedProcess[str]:
+    """``podman --remote`` against ``server``; the caller checks the outcome."""
+    return podman(server, home, *args, check=False)
+
+
+@pytest.mark.skipif(shutil.which("podman") is None, reason="podman not installed")
+def test_search_filters_and_list_tags(
+    fresh: ServerProcess, registry: Registry, busybox_archive: Path, tmp_path: Path
+) -> None:
+    """``podman search --filter`` / ``--list-tags`` and the same parameters on both trees."""
+    name = seed(registry, busybox_archive, "listme/busybox:1").rsplit(":", 1)[0]
+    seed(registry, busybox_archive, "listme/busybox:2")
+    term = f"{registry.host}/listme"
+
+    def found(*flags: str) -> list[str]:
+        result = podman(
+            fresh, tmp_path, "search", "--tls-verify=false", "--format", "json", *flags, term
+        )
+        return [r["Name"] for r in json.loads(result.stdout or "[]")]
+
+    assert found() == [name]
+    assert found("--filter", "is-official=false", "--filter", "is-automated=false") == [name]
+    assert found("--filter", "stars=1") == []  # a catalog has no stars: 0 for all
+    assert found("--filter", "is-official=true") == []
+
+    tags = podman(
+        fresh, tmp_path, "search", "--tls-verify=false", "--list-tags", "--format", "json", name
+    )
+    [entry] = json.loads(tags.stdout)
+    assert (entry["Name"], sorted(entry["Tags"])) == (name, ["1", "2"])  # in the registry's order
+
+    listed = fresh.get_json(f"/v5.0.0/libpod/images/search?term={name}&listTags=true&limit=1")
+    assert listed == [
+        {
+            "Index": registry.host,
+            "Name": name,
+            "Description": "",
+            "Stars": 0,
+            "Official": "",
+            "Automated": "",
+            "Tag": entry["Tags"][0],
+        }
+    ]
+    compat = fresh.get_json(f"/v1.44/images/search?term={name}&listTags=1")
+    assert [(r["Name"], r["Tag"]) for r in compat] == [(name, tag) for tag in entry["Tags"]]
+
+    def search(path: str, filters: dict[str, list[str]]) -> Any:
+        query = urllib.parse.urlencode({"term": term, "filters": json.dumps(filters)})
+        return fresh.request("GET", f"{path}?{query}")
+
+    for path in ("/v5.0.0/libpod/images/search", "/v1.44/images/search"):
+        assert len(search(path, {"is-official": ["false"]}).json()) == 1
+        assert search(path, {"stars": ["3"]}).json() == []
+        for bad, words in (
+            ({"nope": ["1"]}, 'invalid filter type "nope=1"'),
+            ({"stars": ["many"]}, "incorrect value type for stars filter"),
+        ):
+            reply = search(path, bad)
+            assert reply.status == 400, (path, reply.body)
+            assert words in reply.json()["message"]
+            assert set(reply.json()) == {"cause", "message", "response"}
+    missing = fresh.request(
+        "GET", f"/v5.0.0/libpod/images/search?term={registry.host}/no/such&listTags=true"
+    )
+    assert missing.status == 404, missing.body
+
+
+@pytest.mark.skipif(shutil.which("podman") is None, reason="podman not installed")
+def test_podman_push_format_converts_the_manifest(
+    fresh: ServerProcess,
+    registry: Registry,
+    busybox: BuiltImage,
+    busybox_archive: Path,
+    tmp_path: Path,
+) -> None:
+    """``podman push --format oci|v2s2``: the manifest (and config/layer media types) asked for,
+    over the same blobs; without ``--format`` a pulled image goes as it was pulled."""
+    name = seed(registry, busybox_archive, "fmt/src:1")
+    original = inspect(name, raw=True)
+    assert original["mediaType"] == "application/vnd.docker.distribution.manifest.v2+json"
+    podman(fresh, tmp_path, "pull", "--tls-verify=false", name)
+
+    oci = f"{registry.host}/fmt/oci:1"
+    podman(fresh, tmp_path, "push", "--tls-verify=false", "--format", "oci", name, oci)
+    pushed = inspect(oci, raw=True)
+    assert pushed["mediaType"] == "application/vnd.oci.image.manifest.v1+json"
+    assert pushed["config"]["mediaType"] == "application/vnd.oci.image.config.v1+json"
+    assert pushed["config"]["digest"] == busybox.id
+    assert [layer["mediaType"] for layer in pushed["layers"]] == [
+        "application/vnd.oci.image.layer.v1.tar+gzip"
+    ]
+    assert [layer["digest"] for layer in pushed["layers"]] == [
+        layer["digest"] for layer in original["layers"]
+    ]
+
+    same = f"{registry.host}/fmt/same:1"
+    podman(fresh, tmp_path, "push", "--tls-verify=false", name, same)
+    assert inspect(same)["Digest"] == inspect(name)["Digest"]
+
+    # Pulled back from the OCI copy, the image's stored manifest is OCI; to Docker schema 2.
+    podman(fresh, tmp_path, "rmi", name)
+    podman(fresh, tmp_path, "pull", "--tls-verify=false", oci)
+    stored = fresh.get_json(f"/v5.0.0/libpod/images/{oci}/json")["ManifestType"]
+    assert stored == "application/vnd.oci.image.manifest.v1+json"
+    back = f"{registry.host}/fmt/back:1"
+    podman(
+        fresh,
+        tmp_path,
+        "push",
+        "--tls-verify=false",
+        "--format=v2s2",
+        "--remove-signatures",
+        oci,
+        back,
+    )
+    docker_again = inspect(back, raw=True)
+    assert docker_again["mediaType"] == original["mediaType"]
+    assert docker_again["config"] == original["config"]
+    assert docker_again["layers"] == original["layers"]
+
+    # A loaded image has only an uncompressed layer: gzip it, under an OCI manifest.
+    fresh.request("POST", "/v1.44/images/load", body=busybox_archive.read_bytes())
+    loaded = f"{registry.host}/fmt/loaded:1"
+    podman(fresh, tmp_path, "push", "--tls-verify=false", "--format", "oci", "acc-busybox", loaded)
+    made = inspect(loaded, raw=True)
+    assert made["mediaType"] == "application/vnd.oci.image.manifest.v1+json"
+    assert made["layers"][0]["mediaType"] == "application/vnd.oci.image.layer.v1.tar+gzip"
+    assert inspect(loaded)["Layers"] == inspect(name)["Layers"]
+
+
+@pytest.mark.skipif(shutil.which("podman") is None, reason="podman not installed")
+def test_push_compression_and_format_options(
+    fresh: ServerProcess, registry: Registry, busybox_archive: Path, tmp_path: Path
+) -> None:
+    """gzip is the only compression; zstd, unknown formats and schema 1 are a 400 before
+    anything is sent; ``removeSignatures`` and ``all`` are accepted."""
+    fresh.request("POST", "/v1.44/images/load", body=busybox_archive.read_bytes())
+    target = f"{registry.host}/opts/busybox:1"
+    refused = podman_remote(
+        fresh,
+        tmp_path,
+        "push",
+        "--tls-verify=false",
+        "--compression-format",
+        "zstd",
+        "acc-busybox",
+        target,
+    )
+    assert refused.returncode != 0
+    assert "compression format 'zstd' is not supported" in refused.stderr
+    base = f"/v5.0.0/libpod/images/acc-busybox/push?destination={target}&tlsVerify=false"
+    for extra, words in (
+        ("compressionFormat=zstd:chunked", "'zstd:chunked' is not supported"),
+        ("format=v2s1", "'v2s1'"),
+        ("format=v9", "unknown format 'v9'"),
+        ("quiet=false&format=bogus", "unknown format 'bogus'"),
+        ("removeSignatures=maybe", "invalid boolean"),
+    ):
+        reply = fresh.request("POST", f"{base}&{extra}")
+        assert reply.status == 400, (extra, reply.body)
+        assert words in reply.json()["message"], (extra, reply.json())
+    assert (
+        subprocess.run(
+            ["skopeo", "inspect", "--tls-verify=false", f"docker://{target}"],
+            capture_output=True,
+            timeout=60,
+            check=False,
+        ).returncode
+        != 0
+    )  # nothing was pushed
+    ok = fresh.request(
+        "POST", f"{base}&compressionFormat=gzip&removeSignatures=true&all=true&format=docker"
+    )
+    assert ok.status == 200, ok.body
+    assert inspect(target, raw=True)["mediaType"] == (
+        "application/vnd.docker.distribution.manifest.v2+json"
+    )

@@ -12,9 +12,12 @@ from typing import Any
 
 from klein import Response
 
-from podapi.engine.distribution import Progress
+from podapi.engine import searchfilters
+from podapi.engine.distribution import Progress, SearchResult
 from podapi.engine.engine import Engine
 from podapi.engine.errors import PodapiError, Unauthorized
+from podapi.engine.images import ImportRequest
+from podapi.engine.searchfilters import SearchFilter
 from podapi.http.call import ApiCall, BadRequest
 from podapi.http.responses import json_response
 from podapi.http.routing import Router
@@ -63,6 +66,29 @@ def platform(call: ApiCall) -> Platform | None:
     if len(parts) < 2:
         raise BadRequest(f"invalid platform {value!r}: use os/arch[/variant]")
     return Platform(os=parts[0], architecture=parts[1], variant=parts[2] if len(parts) > 2 else "")
+
+
+def search_options(call: ApiCall) -> tuple[SearchFilter, bool]:
+    """``filters`` and ``listTags`` of an image search (both trees).
+
+    ``filters`` is parsed by :func:`podapi.engine.searchfilters.parse` (an
+    unknown key or a bad ``stars`` is a 400); a bad ``listTags`` boolean is a
+    400 on the libpod tree, as the tree's decoder makes it.
+    """
+    return searchfilters.parse(call.filters()), call.flag("listTags")
+
+
+def search_report(result: SearchResult) -> dict[str, Any]:
+    """Podman's ``entities.ImageSearchReport`` (``Official``/``Automated`` are ``[OK]`` or "")."""
+    return {
+        "Index": result.registry,
+        "Name": f"{result.registry}/{result.name}",
+        "Description": result.description,
+        "Stars": result.stars,
+        "Official": "[OK]" if result.official else "",
+        "Automated": "[OK]" if result.automated else "",
+        "Tag": result.tag,
+    }
 
 
 class DockerProgress:
@@ -118,7 +144,7 @@ class CompatDistributionRoutes:
         router.compat("POST", "/auth", self.auth)
 
     async def create(self, call: ApiCall) -> Response | None:
-        """``POST /images/create``: ``fromImage`` pulls, ``fromSrc=-`` imports the body."""
+        """``POST /images/create``: ``fromImage`` pulls, ``fromSrc`` imports (body or URL)."""
         source = call.text("fromSrc")
         if source is not None:
             return await self._import(call, source)
@@ -129,22 +155,27 @@ class CompatDistributionRoutes:
         return None
 
     async def _import(self, call: ApiCall, source: str) -> Response:
-        if source != "-":
-            raise BadRequest(
-                "only fromSrc=- (the request body) is supported: podapi does not fetch URLs"
-            )
+        """``fromSrc=-``: the body is the tarball; otherwise an http(s) URL to fetch it from
+        (Docker reads a URL without a scheme as ``http://``)."""
         repo = call.text("repo")
         name = None
         if repo:
             name = reference.join(repo, call.text("tag")).name
         target = platform(call)
-        image = await self._engine.images.import_rootfs(
-            call.request.content,
+        request = ImportRequest(
             name=name,
             changes=call.texts("changes"),
             message=call.text("message") or "",
-            platform=(target.os, target.architecture) if target else None,
+            os_name=target.os if target else "",
+            architecture=target.architecture if target else "",
+            variant=target.variant if target else "",
         )
+        images = self._engine.images
+        if source == "-":
+            image = await images.import_rootfs(call.request.content, request)
+        else:
+            url = source if "://" in source else "http://" + source
+            image = await images.import_url(url, request)
         return json_response({"status": "sha256:" + image.id})
 
     async def _pull(self, call: ApiCall, name: str) -> None:
@@ -225,22 +256,34 @@ class CompatDistributionRoutes:
         )
 
     async def search(self, call: ApiCall) -> Response:
-        """``GET /images/search?term=&limit=``: from registries' ``_catalog``."""
+        """``GET /images/search?term=&limit=&filters=&listTags=``: from registries' ``_catalog``.
+
+        Docker's ``registry.SearchResult`` list.  ``filters`` (``stars``,
+        ``is-official``, ``is-automated``) are decoded as Podman does (see
+        :func:`search_options`).  ``listTags=true`` (Podman's extension; Docker
+        has no such parameter) answers Podman's ``ImageSearchReport`` list with
+        one entry per tag, as Podman's handler, which serves both trees, does.
+        """
+        filters, list_tags = search_options(call)
         results = await self._engine.distribution.search(
             call.text("term") or "",
             compat=True,
             limit=call.integer("limit", 25) or 25,
             creds=credentials(call),
             tls_verify=tls_verify(call),
+            filters=filters,
+            list_tags=list_tags,
         )
+        if list_tags:
+            return json_response([search_report(r) for r in results])
         return json_response(
             [
                 {
                     "name": f"{r.registry}/{r.name}" if r.registry != "docker.io" else r.name,
                     "description": r.description,
-                    "star_count": 0,
-                    "is_official": False,
-                    "is_automated": False,
+                    "star_count": r.stars,
+                    "is_official": r.official,
+                    "is_automated": r.automated,
                 }
                 for r in results
             ]

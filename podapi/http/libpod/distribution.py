@@ -9,11 +9,16 @@ streams ``{"stream"}`` lines with ``quiet=false``.
 
 from klein import Response
 
-from podapi.engine.distribution import Progress
+from podapi.engine.distribution import Progress, check_push_compression, push_manifest_type
 from podapi.engine.engine import Engine
 from podapi.engine.errors import PodapiError
 from podapi.http.call import ApiCall, BadRequest
-from podapi.http.compat.distribution import credentials, tls_verify
+from podapi.http.compat.distribution import (
+    credentials,
+    search_options,
+    search_report,
+    tls_verify,
+)
 from podapi.http.responses import json_response, text_response
 from podapi.http.routing import Router
 from podapi.http.streams import JsonLines
@@ -101,12 +106,32 @@ class LibpodDistributionRoutes:
         out.write({"images": ids, "id": ids[-1]})
 
     async def push(self, call: ApiCall, name: str) -> Response | None:
-        """``POST /libpod/images/{name}/push?destination=&tlsVerify=&quiet=``."""
+        """``POST /libpod/images/{name}/push?destination=&tlsVerify=&quiet=&format=&...``.
+
+        ``format`` picks the manifest type pushed (``oci``, ``v2s2``/``docker``;
+        default: the stored one, or Docker schema 2 when a manifest must be
+        made); ``compressionFormat`` may only be ``gzip`` (``zstd`` and
+        ``zstd:chunked`` are a 400).  ``removeSignatures`` and ``all`` are
+        accepted and change nothing: images here carry no signatures, and
+        ``all`` concerns manifest lists, which we do not store.
+
+        Unlike Podman, which checks ``format`` and ``compressionFormat`` in the
+        push itself (so with ``quiet=false`` the error arrives in the stream
+        after a 200), we check them first: a bad value is always a 400.
+        """
+        manifest_type = push_manifest_type(call.text("format") or "")
+        check_push_compression(call.text("compressionFormat") or "")
+        call.flag("removeSignatures")  # decoded for the 400 on a bad boolean; nothing to remove
+        call.flag("all")  # only meaningful for manifest lists
         image = await self._engine.images.resolve(name, compat=False)
         dest = reference.parse(call.text("destination") or name)
         if call.flag("quiet", default=True):
             await self._engine.distribution.push(
-                image, dest, creds=credentials(call), tls_verify=tls_verify(call)
+                image,
+                dest,
+                creds=credentials(call),
+                tls_verify=tls_verify(call),
+                manifest_type=manifest_type,
             )
             return text_response("", newline=False)
         out = JsonLines(call.request)
@@ -119,7 +144,12 @@ class LibpodDistributionRoutes:
 
         try:
             await self._engine.distribution.push(
-                image, dest, creds=credentials(call), tls_verify=tls_verify(call), progress=progress
+                image,
+                dest,
+                creds=credentials(call),
+                tls_verify=tls_verify(call),
+                manifest_type=manifest_type,
+                progress=progress,
             )
         except PodapiError as e:
             out.write({"error": e.message})
@@ -128,25 +158,20 @@ class LibpodDistributionRoutes:
         return None
 
     async def search(self, call: ApiCall) -> Response:
-        """``GET /libpod/images/search?term=&limit=``."""
+        """``GET /libpod/images/search?term=&limit=&filters=&listTags=&tlsVerify=``.
+
+        Podman's ``entities.ImageSearchReport`` list; ``filters`` (``stars``,
+        ``is-official``, ``is-automated``) and ``listTags`` as
+        :func:`search_options` decodes them.
+        """
+        filters, list_tags = search_options(call)
         results = await self._engine.distribution.search(
             call.text("term") or "",
             compat=False,
             limit=call.integer("limit", 25) or 25,
             creds=credentials(call),
             tls_verify=tls_verify(call),
+            filters=filters,
+            list_tags=list_tags,
         )
-        return json_response(
-            [
-                {
-                    "Index": r.registry,
-                    "Name": f"{r.registry}/{r.name}",
-                    "Description": r.description,
-                    "Stars": 0,
-                    "Official": "",
-                    "Automated": "",
-                    "Tag": "",
-                }
-                for r in results
-            ]
-        )
+        return json_response([search_report(r) for r in results])

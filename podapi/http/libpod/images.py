@@ -8,7 +8,7 @@ from klein import Response
 
 from podapi.engine.engine import Engine
 from podapi.engine.errors import NotFound, PodapiError
-from podapi.engine.images import RemoveReport
+from podapi.engine.images import ImportRequest, RemoveReport
 from podapi.engine.times import NS, rfc3339_nano
 from podapi.http import images as shared
 from podapi.http.call import ApiCall, BadRequest
@@ -159,19 +159,34 @@ class LibpodImageRoutes:
         return no_content(201)
 
     async def remove(self, call: ApiCall, name: str) -> Response:
-        """``DELETE /libpod/images/{name}``."""
-        report = await self._engine.images.remove(name, compat=False, force=call.flag("force"))
+        """``DELETE /libpod/images/{name}?force=&noprune=``.
+
+        ``noprune=true`` keeps the parents that the removal leaves dangling.
+        Podman's handler (``ImagesRemove``, 4.x and 5.x) does not read
+        ``noprune`` here, only on ``/images/remove``, and so always prunes;
+        we honour it on both routes (``podman --remote rmi`` uses the bulk one).
+        """
+        report = await self._engine.images.remove(
+            name, compat=False, force=call.flag("force"), prune_parents=not call.flag("noprune")
+        )
         return json_response(encode_report(report, [], 0))
 
     async def remove_many(self, call: ApiCall) -> Response:
-        """``DELETE /libpod/images/remove?images=a&images=b&force&ignore&all``."""
+        """``DELETE /libpod/images/remove?images=a&images=b&force&ignore&all&noprune``.
+
+        ``noprune=true`` keeps parents the removal leaves dangling (``podman
+        rmi --no-prune``); by default they go too, as libimage does.
+        """
         names = call.texts("images")
+        prune_parents = not call.flag("noprune")
         if call.flag("all"):
             names = [image.id for image in await self._engine.images.all()]
         report, errors, exit_code = RemoveReport(), [], 0
         for name in names:
             try:
-                one = await self._engine.images.remove(name, compat=False, force=call.flag("force"))
+                one = await self._engine.images.remove(
+                    name, compat=False, force=call.flag("force"), prune_parents=prune_parents
+                )
             except PodapiError as e:
                 if isinstance(e, NotFound) and call.flag("ignore"):
                     continue
@@ -198,14 +213,37 @@ class LibpodImageRoutes:
         return json_response({"Names": names})
 
     async def import_(self, call: ApiCall) -> Response:
-        """``POST /libpod/images/import?reference=&changes=&message=``: ``{"Id": ...}``."""
+        """``POST /libpod/images/import``: ``reference``, ``changes``, ``message``, ``URL``,
+        ``OS``, ``Architecture``, ``Variant``.
+
+        The tarball is the body, or with ``URL`` is downloaded from there (the
+        body is then ignored, as in Podman).  ``OS``, ``Architecture`` and
+        ``Variant`` set the image config's fields (default: this host's
+        ``linux``/architecture, no variant).  Answers ``{"Id": ...}``.
+
+        Differences from Podman (``ImagesImport``, which answers 500 for every
+        failed import): a ``URL`` that is not an absolute http(s) URL is a 400
+        (Podman reads other text as a path on the server), and so is content
+        that is not a tarball; a download answered with a non-2xx status fails
+        at once with that status (500).  An unreachable host is a 500 as in
+        Podman.  ``podman --remote import URL`` of Podman 4.3.1 never sends
+        ``URL``: its client refuses a URL together with its (nil) file.
+        """
         name = call.text("reference")
-        image = await self._engine.images.import_rootfs(
-            call.request.content,
+        request = ImportRequest(
             name=podman_name(name) if name else None,
             changes=call.texts("changes"),
             message=call.text("message") or "",
+            os_name=call.text("OS") or "",
+            architecture=call.text("Architecture") or "",
+            variant=call.text("Variant") or "",
         )
+        url = call.text("URL")
+        images = self._engine.images
+        if url:
+            image = await images.import_url(url, request)
+        else:
+            image = await images.import_rootfs(call.request.content, request)
         return json_response({"Id": image.id})
 
     async def get(self, call: ApiCall, name: str) -> None:

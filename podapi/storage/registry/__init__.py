@@ -29,11 +29,13 @@ The modules: :mod:`.client` (:class:`RegistryClient`), :mod:`.manifests`
 (what manifests and indexes hold), :mod:`.endpoints` (where requests go, and
 TLS), :mod:`.session` (authenticated, retried HTTP), :mod:`.operations` (the
 API calls at one endpoint), :mod:`.transfer` (streaming bodies), :mod:`.auth`
-(credentials, challenges, tokens) and :mod:`.errors`.
+(credentials, challenges, tokens) and :mod:`.errors`; :mod:`.download` fetches
+plain files from http(s) URLs with the same streaming machinery (``import`` from a URL).
 """
 
 from podapi.storage.registry.auth import Challenge, Credentials, parse_challenges
 from podapi.storage.registry.client import RegistryClient
+from podapi.storage.registry.download import DownloadFailed, UrlDownloader
 from podapi.storage.registry.endpoints import is_loopback
 from podapi.storage.registry.errors import (
     BlockedRegistry,
@@ -62,6 +64,7 @@ __all__ = [
     "Challenge",
     "Credentials",
     "Descriptor",
+    "DownloadFailed",
     "Manifest",
     "ManifestUnknown",
     "Platform",
@@ -71,6 +74,7 @@ __all__ = [
     "RegistryUnauthorized",
     "RegistryUnreachable",
     "Resolved",
+    "UrlDownloader",
     "choose_platform",
     "is_loopback",
     "parse_challenges",

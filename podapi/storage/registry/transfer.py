@@ -1,15 +1,17 @@
 """Moving bodies between registries, the blob store and memory without blocking.
 
-Blob downloads stream into a :class:`~podapi.storage.blobs.BlobWriter`
-through the thread pool, one write at a time, with the HTTP transport paused
-while the disk is behind (:class:`_BlobSink`); uploads read the file in the
-thread pool and follow the socket's flow control (:class:`_FileProducer`).
+Blob downloads (and plain URL downloads, :mod:`.download`) stream into a
+:class:`~podapi.storage.blobs.BlobWriter` or a spool file through the thread
+pool, one write at a time, with the HTTP transport paused while the disk is
+behind (:class:`_BlobSink`); uploads read the file in the thread pool and
+follow the socket's flow control (:class:`_FileProducer`).
 Small bodies (manifests, errors, JSON) are collected up to a limit
 (:func:`_read`), since a registry may be hostile.
 """
 
 from collections.abc import Callable
 from typing import BinaryIO, TypeVar
+from typing import Protocol as Interface
 
 import treq
 from twisted.internet.defer import Deferred, succeed
@@ -21,7 +23,7 @@ from twisted.web.http import PotentialDataLoss
 from twisted.web.iweb import IBodyProducer, IResponse
 from zope.interface import implementer
 
-from podapi.storage.blobs import CHUNK, BlobWriter, DigestMismatch
+from podapi.storage.blobs import CHUNK, DigestMismatch
 from podapi.storage.registry.errors import _IdleTimeout
 from podapi.threads import Blocking
 
@@ -36,8 +38,16 @@ HIGH_WATER = CHUNK
 ProgressCallback = Callable[[str, int, int], None]
 
 
+class _Writable(Interface):
+    """Where a sink's bytes go (a :class:`BlobWriter`, a spool file); called in a thread."""
+
+    def write(self, data: bytes, /) -> int:
+        """Append ``data``."""
+        ...
+
+
 class _BlobSink(Protocol):
-    """Receives a blob body and writes it to a :class:`BlobWriter` in the thread pool.
+    """Receives a body and writes it to a :class:`BlobWriter` (or file) in the thread pool.
 
     One write runs at a time, so writes land in order; while one is pending
     the next bytes accumulate, and past :data:`HIGH_WATER` the transport is
@@ -50,8 +60,8 @@ class _BlobSink(Protocol):
         *,
         clock: IReactorTime,
         blocking: Blocking,
-        writer: BlobWriter,
-        expected_size: int,
+        writer: _Writable,
+        expected_size: int | None,
         timeout: float,
         progress: Callable[[int], None],
     ) -> None:
@@ -81,7 +91,7 @@ class _BlobSink(Protocol):
         if self._stopped:
             return
         self._received += len(data)
-        if self._received > self._expected:
+        if self._expected is not None and self._received > self._expected:
             self._fail(Failure(DigestMismatch(f"blob is larger than its size {self._expected}")))
             return
         self._pending.append(data)
