@@ -239,6 +239,11 @@ class ContainerService:
         """Every container, oldest first."""
         return await self._state.read(rows.load_all)
 
+    async def dependents(self, record: ContainerRecord) -> list[ContainerRecord]:
+        """The containers that join this one's network namespace (``container:<id>``)."""
+        mode = f"container:{record.id}"
+        return [c for c in await self.all() if c.spec.network_mode == mode]
+
     async def get(self, container_id: str) -> ContainerRecord:
         """A container by full ID."""
         return await self._state.read(partial(rows.load, container_id=container_id))

@@ -263,6 +263,11 @@ class NetworkRoutes:
                 )
             )
         dns = field(body, "dns_enabled")
+        ipam = string_map(body, "ipam_options", what)
+        if ipam.get("driver", "host-local") not in ("", "host-local"):
+            raise BadRequest(
+                f"unsupported ipam driver {ipam['driver']!r}: only host-local is supported"
+            )
         network = await self._engine.networks.create(
             text(body, "name", what),
             subnets=subnets,

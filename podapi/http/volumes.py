@@ -193,7 +193,8 @@ class VolumeRoutes:
         return no_content()
 
     async def libpod_remove(self, call: ApiCall, name: str) -> Response:
-        """``DELETE /libpod/volumes/{name}?force=``: 204; with force, its containers go first."""
+        """``DELETE /libpod/volumes/{name}?force=&timeout=``: 204; with force, its containers
+        go first (running ones get their stop signal ``timeout`` seconds before KILL)."""
         usage = await self._volumes.usage(name)
         if call.flag("force"):
             for container_id in usage.users:
@@ -201,7 +202,9 @@ class VolumeRoutes:
                     record = await self._engine.containers.get(container_id)
                 except NotFound:
                     continue
-                await self._engine.lifecycle.remove(record, force=True)
+                await self._engine.lifecycle.remove(
+                    record, force=True, stop_timeout=call.integer("timeout")
+                )
         await self._volumes.remove(name)
         return no_content()
 

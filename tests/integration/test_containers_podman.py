@@ -180,3 +180,39 @@ def test_libpod_list_namespaces_and_sizes(box: ServerProcess, client: docker.Doc
         assert summary["SizeRootFs"] == entry["Size"]["rootFsSize"]
     finally:
         running.remove(force=True)
+
+
+@needs_podman
+def test_podman_remote_volume_rm_force_stops_its_containers(
+    box: ServerProcess, tmp_path: Path
+) -> None:
+    """``volume rm -f -t N``: a running container using it gets its stop signal first."""
+    script = "trap 'exit 0' TERM; sleep 1000 & wait"
+    cid = podman(
+        box, tmp_path, "run", "-d", "-v", "forced:/data", IMAGE, "sh", "-c", script
+    ).stdout.strip()
+    try:
+        podman(box, tmp_path, "volume", "rm", "-f", "-t", "10", "forced")
+        assert box.request("GET", f"/v1.44/containers/{cid}/json").status == 404
+        assert box.request("GET", "/v1.44/volumes/forced").status == 404
+        assert _died_exit_code(box, cid) == "0"
+    finally:
+        podman(box, tmp_path, "rm", "-f", cid, check=False)
+        podman(box, tmp_path, "volume", "rm", "-f", "forced", check=False)
+
+
+@needs_podman
+def test_podman_remote_rm_depend_removes_dependents_first(
+    box: ServerProcess, tmp_path: Path
+) -> None:
+    base = podman(box, tmp_path, "run", "-d", IMAGE, "sleep", "1000").stdout.strip()
+    joined = podman(
+        box, tmp_path, "run", "-d", "--network", f"container:{base}", IMAGE, "sleep", "1000"
+    ).stdout.strip()
+    try:
+        removed = podman(box, tmp_path, "rm", "-f", "-t", "0", "--depend", base).stdout.split()
+        assert removed == [joined, base]  # dependents first
+        for gone in (base, joined):
+            assert box.request("GET", f"/v1.44/containers/{gone}/json").status == 404
+    finally:
+        podman(box, tmp_path, "rm", "-f", joined, base, check=False)

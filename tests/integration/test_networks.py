@@ -316,6 +316,13 @@ def test_bad_network_input_is_a_clear_4xx(box: ServerProcess, client: docker.Doc
             400,
             "invalid IP address",
         ),
+        (
+            "POST",
+            "/v5.0.0/libpod/networks/create",
+            {"name": "dhcpnet", "ipam_options": {"driver": "dhcp"}},
+            400,
+            "unsupported ipam driver",
+        ),
     ]
     for method, target, body, status, message in cases:
         reply = box.request(

@@ -3,6 +3,7 @@ and Podman-only operations (exists, init, mount, unmount, showmounted,
 healthcheck, shouldrestart).  Logs, top, changes, attach and the life-cycle
 verbs share the compat handlers, as in Podman."""
 
+import contextlib
 import os
 from typing import Any, cast
 
@@ -376,7 +377,9 @@ class LibpodContainerRoutes:
 
         Podman's handler reads ``volumes`` (what its clients send) and ignores
         the ``v`` its swagger documents; we honour both.  With ``force`` and
-        ``timeout`` a running container gets its stop signal first.
+        ``timeout`` a running container gets its stop signal first.  ``depend``
+        removes the containers that join its network namespace first (and
+        theirs); without it they stay, where Podman refuses the removal.
         """
         try:
             record = await self._get(name)
@@ -384,13 +387,31 @@ class LibpodContainerRoutes:
             if call.flag("ignore"):
                 return json_response([])
             raise
-        await self._engine.lifecycle.remove(
-            record,
-            force=call.flag("force"),
-            volumes=call.flag("volumes") or call.flag("v"),
-            stop_timeout=call.integer("timeout"),
+        ordered = await self._with_dependents(record) if call.flag("depend") else [record]
+        for target in ordered:
+            with contextlib.suppress(NoSuchContainer):  # removed meanwhile
+                await self._engine.lifecycle.remove(
+                    target,
+                    force=call.flag("force"),
+                    volumes=call.flag("volumes") or call.flag("v"),
+                    stop_timeout=call.integer("timeout"),
+                )
+        return json_response(
+            [{"Id": c.id, "RawInput": name if c.id == record.id else c.id} for c in ordered]
         )
-        return json_response([{"Id": record.id, "RawInput": name}])
+
+    async def _with_dependents(self, record: ContainerRecord) -> list[ContainerRecord]:
+        """``record`` after everything that depends on it, dependents first."""
+        ordered: list[ContainerRecord] = []
+        pending, seen = [record], {record.id}
+        while pending:
+            current = pending.pop()
+            ordered.insert(0, current)
+            for dependent in await self._engine.containers.dependents(current):
+                if dependent.id not in seen:
+                    seen.add(dependent.id)
+                    pending.append(dependent)
+        return ordered
 
     async def prune(self, call: ApiCall) -> Response:
         """``POST /libpod/containers/prune``: ``[{"Id", "Size"}]``."""
