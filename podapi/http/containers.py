@@ -199,7 +199,19 @@ async def top(call: ApiCall, engine: Engine, name: str) -> Response:
 
 
 async def changes(call: ApiCall, engine: Engine, name: str) -> Response:
-    """``GET /containers/{name}/changes``: ``[{"Path", "Kind"}]``; 0 changed, 1 added, 2 deleted."""
+    """``GET /containers/{name}/changes``: ``[{"Path", "Kind"}]``; 0 changed, 1 added, 2 deleted.
+
+    Podman's ``diffType`` (``all``/``container``: the container's writes) is
+    checked; ``image`` names an image, not a container, and a ``parent`` to
+    diff against is not supported here (400; Podman compares the two layers).
+    """
+    diff_type = call.text("diffType") or "all"
+    if diff_type not in ("all", "container", "image"):
+        raise BadRequest(f'invalid diffType value "{diff_type}"')
+    if diff_type == "image":
+        raise BadRequest(f"diffType image compares images: {name} is a container")
+    if call.text("parent"):
+        raise BadRequest("a parent to compare with is not supported: changes are against the image")
     record = await engine.containers.resolve(name)
     found = await engine.containers.changes(record)
     return json_response([{"Path": path, "Kind": kind} for path, kind in found] or None)

@@ -103,6 +103,15 @@ def test_libpod_specific_endpoints(box: ServerProcess) -> None:
         assert (wait.status, wait.body) == (200, b"0\n")
         changes = box.request("GET", f"/v5.0.0/libpod/containers/{cid}/changes")
         assert changes.status == 200
+        for query, status in (
+            ("diffType=container", 200),
+            ("diffType=all", 200),
+            ("diffType=bogus", 400),
+            ("diffType=image", 400),
+            ("parent=other", 400),
+        ):
+            reply = box.request("GET", f"/v5.0.0/libpod/containers/{cid}/changes?{query}")
+            assert reply.status == status, (query, reply.body)
         listed = box.get_json("/v5.0.0/libpod/containers/json")
         entry = next(c for c in listed if c["Id"] == cid)
         assert entry["Names"] == ["libpodonly"] and entry["State"] == "running"
@@ -158,6 +167,9 @@ def test_podman_remote_update_ps_top_and_rm_timeout(box: ServerProcess, tmp_path
         top = podman(box, tmp_path, "top", "pod-live", "pid", "args").stdout.splitlines()
         assert top[0].split() == ["PID", "COMMAND"]
         assert any(line.split(None, 1)[1] == "sleep 1000" for line in top[1:])
+
+        podman(box, tmp_path, "exec", "pod-live", "touch", "/made")
+        assert "A /made" in podman(box, tmp_path, "diff", "pod-live").stdout.splitlines()
 
         podman(box, tmp_path, "rm", "-f", "-t", "10", "pod-live")
         assert _died_exit_code(box, cid) == "0"  # TERM reached the trap, no KILL
