@@ -7,6 +7,7 @@ trees; so do we.
 from typing import Any, cast
 
 from klein import Response
+from twisted.internet import task
 from twisted.web.server import Request
 
 from podapi.engine import containerfilters
@@ -16,6 +17,7 @@ from podapi.engine.times import parse_timestamp
 from podapi.http.call import ApiCall, BadRequest
 from podapi.http.framing import format_log_line
 from podapi.http.responses import json_response
+from podapi.http.streams import JsonLines
 from podapi.storage.containers import ContainerRecord
 from podapi.storage.k8slog import LogFollower, LogLine, read_lines
 
@@ -160,16 +162,36 @@ def _ps_argv(call: ApiCall) -> list[str]:
     return ["ps", "-e", *(f"-o{w}={PS_DESCRIPTORS[w]}" for w in words)]
 
 
-async def top(call: ApiCall, engine: Engine, name: str) -> Response:
-    """``GET /containers/{name}/top?ps_args=``: the host's ``ps`` rows of the container's pids.
+async def top(call: ApiCall, engine: Engine, name: str) -> Response | None:
+    """``GET /containers/{name}/top?ps_args=&stream=&delay=``: the host's ``ps`` rows of the
+    container's pids.
 
     Docker's approach: run ``ps`` on the host and keep the rows whose PID
     column is one of the container's processes, so it works whatever the
     image contains.  Libpod descriptors become ``ps -o`` columns with Podman's
     titles; unlike Podman (psgo), PIDs are the host's, and a PID column is
-    needed to pick the container's rows.
+    needed to pick the container's rows.  With ``stream`` (Podman's) a new
+    table follows every ``delay`` seconds (default 5) until the container
+    stops or the client leaves.
     """
+    delay = call.integer("delay", 5)
+    if delay is None or delay < 1:
+        raise BadRequest(f'"delay" parameter of value {delay} < 1')
     record = await engine.containers.resolve(name)
+    table = await _top_table(call, engine, record)
+    if not call.flag("stream"):
+        return json_response(table)
+    out = JsonLines(call.request)
+    while True:
+        out.write(table)
+        await task.deferLater(engine.clock, delay)
+        try:
+            table = await _top_table(call, engine, await engine.containers.get(record.id))
+        except (Conflict, NotFound):
+            return None  # stopped or removed: the stream ends (Podman ends on any error)
+
+
+async def _top_table(call: ApiCall, engine: Engine, record: ContainerRecord) -> dict[str, Any]:
     if not record.alive:
         raise Conflict(f"container {record.id} is not running", cause="container state improper")
     pids = set(await engine.lifecycle.runtime.ps(record.id))
@@ -195,7 +217,7 @@ async def top(call: ApiCall, engine: Engine, name: str) -> Response:
             and int(fields[pid_column]) in pids
         ):
             processes.append(fields)
-    return json_response({"Titles": titles, "Processes": processes})
+    return {"Titles": titles, "Processes": processes}
 
 
 async def changes(call: ApiCall, engine: Engine, name: str) -> Response:

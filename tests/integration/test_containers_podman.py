@@ -1,5 +1,6 @@
 """Containers through Podman clients: ``podman --remote`` and podman-py."""
 
+import itertools
 import json
 import os
 import shutil
@@ -229,3 +230,22 @@ def test_podman_remote_rm_depend_removes_dependents_first(
             assert box.request("GET", f"/v1.44/containers/{gone}/json").status == 404
     finally:
         podman(box, tmp_path, "rm", "-f", joined, base, check=False)
+
+
+def test_podman_py_top_streams_until_the_container_stops(box: ServerProcess) -> None:
+    """``stream=true``: a table every ``delay`` seconds (podman-py leaves Podman's 5); the
+    stream ends when the container stops."""
+    with PodmanClient(base_url=f"http+unix://{box.sock}") as client:
+        container = client.containers.run(IMAGE, ["sleep", "1000"], detach=True)
+        try:
+            tables = container.top(stream=True)
+            first = next(tables)
+            assert "PID" in first["Titles"]
+            assert any(row[-1] == "sleep 1000" for row in first["Processes"])
+            container.kill()
+            # The next round finds it stopped and the stream ends (bounded: no hang if not).
+            assert len(list(itertools.islice(tables, 3))) <= 1
+        finally:
+            container.remove(force=True)
+    refused = box.request("GET", "/v4.3.1/libpod/containers/nope/top?delay=0")
+    assert refused.status == 400, refused.body

@@ -220,8 +220,8 @@ class CompatContainerRoutes:
         """``GET /containers/{name}/logs``."""
         await shared.logs(call, self._engine, name)
 
-    async def top(self, call: ApiCall, name: str) -> Response:
-        """``GET /containers/{name}/top?ps_args=``."""
+    async def top(self, call: ApiCall, name: str) -> Response | None:
+        """``GET /containers/{name}/top?ps_args=&stream=&delay=``."""
         return await shared.top(call, self._engine, name)
 
     async def changes(self, call: ApiCall, name: str) -> Response:
