@@ -59,6 +59,8 @@ class CommitOptions:
     :ivar changes: Dockerfile instructions applied to the config.
     :ivar overrides: Docker ``Config`` keys from the request body.
     :ivar pause: pause a running container while its layer is written.
+    :ivar squash: one layer with the whole filesystem instead of the image's
+        layers plus the container's (libpod ``squash``).
     """
 
     name: str | None = None
@@ -67,6 +69,7 @@ class CommitOptions:
     changes: Sequence[str] = ()
     overrides: Mapping[str, Any] = field(factory=dict)
     pause: bool = True
+    squash: bool = False
 
 
 def _docker_healthcheck(check: Healthcheck) -> dict[str, Any]:
@@ -153,7 +156,11 @@ def image_config(
     options: CommitOptions,
     created: str,
 ) -> dict[str, Any]:
-    """The config JSON of ``base`` plus the layer ``diff_id``, with config ``section``."""
+    """The config JSON of ``base`` plus the layer ``diff_id``, with config ``section``.
+
+    Squashed (no ``base_layers``), the base's history entries stay, marked
+    ``empty_layer`` as they no longer have layers of their own.
+    """
     notes = {
         **({"author": options.author} if options.author else {}),
         **({"comment": options.comment} if options.comment else {}),
@@ -173,8 +180,16 @@ def image_config(
         "container": record.id,
         "config": dict(section),
         "rootfs": {"type": "layers", "diff_ids": [*base_layers, diff_id]},
-        "history": [*(base.get("history") or []), history],
+        "history": [*_base_history(base, squashed=not base_layers), history],
     }
+
+
+def _base_history(base: Mapping[str, Any], *, squashed: bool) -> list[dict[str, Any]]:
+    entries = [dict(entry) for entry in base.get("history") or []]
+    if squashed:
+        for entry in entries:
+            entry["empty_layer"] = True
+    return entries
 
 
 class Committer:
@@ -197,7 +212,8 @@ class Committer:
 
         A running container is paused while its layer is written (with
         ``options.pause``) and unpaused afterwards, whatever happens; its lock
-        is held meanwhile so it cannot be removed halfway.
+        is held meanwhile so it cannot be removed halfway (squashed, the root
+        filesystem is read through ``rootfs_access``, as ``docker cp`` reads it).
 
         :raises InvalidArgument: bad ``changes`` (before anything is paused).
         """
@@ -207,33 +223,55 @@ class Committer:
             apply_changes(dict(options.overrides), options.changes),
             container_config(record, base_config.get("config") or {}),
         )
+        store = partial(
+            self._store, base=base, base_config=base_config, section=section, options=options
+        )
         paused = options.pause and await self._pause(record)
         try:
-            async with self._containers.lock(record.id):
-                # Removed while we waited for the lock: a 404, like any other.
-                record = await self._containers.get(record.id)
-                upper = self._containers.paths(record.id).upper
-                config = partial(
-                    image_config,
-                    base=base_config,
-                    base_layers=base.layers,
-                    section=section,
-                    record=record,
-                    options=options,
-                    created=rfc3339_nano(self._containers.now()),
-                )
-                image = await self._images.commit_layer(
-                    partial(ingest_upper, self._images.layers, upper),
-                    config,
-                    base=base.layers,
-                    names=[options.name] if options.name else [],
-                    parent=base.id,
-                )
+            if options.squash:
+                async with self._lifecycle.rootfs_access(record) as root:
+                    image = await store(record, root)
+            else:
+                async with self._containers.lock(record.id):
+                    # Removed while we waited for the lock: a 404, like any other.
+                    record = await self._containers.get(record.id)
+                    upper = self._containers.paths(record.id).upper
+                    image = await store(record, upper)
         finally:
             if paused:
                 await self._unpause(record.id)
         self._containers.emit(record, "commit")
         return image
+
+    async def _store(
+        self,
+        record: ContainerRecord,
+        tree: str,
+        *,
+        base: ImageRecord,
+        base_config: Mapping[str, Any],
+        section: Mapping[str, Any],
+        options: CommitOptions,
+    ) -> ImageRecord:
+        """The image of ``tree``: the upper dir as a layer over ``base``'s, or squashed,
+        the whole root filesystem as the only layer."""
+        base_layers = [] if options.squash else base.layers
+        config = partial(
+            image_config,
+            base=base_config,
+            base_layers=base_layers,
+            section=section,
+            record=record,
+            options=options,
+            created=rfc3339_nano(self._containers.now()),
+        )
+        return await self._images.commit_layer(
+            partial(ingest_upper, self._images.layers, tree, layer=not options.squash),
+            config,
+            base=base_layers,
+            names=[options.name] if options.name else [],
+            parent=base.id,
+        )
 
     async def _pause(self, record: ContainerRecord) -> bool:
         """Pause a running container; whether we did (a paused one stays as it is)."""

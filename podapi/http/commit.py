@@ -110,6 +110,7 @@ class CommitRoutes:
             changes=_changes(call),
             overrides=decode_overrides(call.json_body()),
             pause=call.flag("pause", pause_default),
+            squash=call.libpod and call.flag("squash"),
         )
         committer = Committer(engine.containers, engine.images, engine.lifecycle)
         return await committer.commit(record, options)

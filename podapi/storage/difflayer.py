@@ -72,9 +72,13 @@ class ChunkReader:
         return data
 
 
-def ingest_upper(layers: LayerStore, upper: str) -> Ingested:
-    """Stream the layer of ``upper`` into the layer store (blob stored, layer staged)."""
-    chunks = tree_stream(upper, layer=True)
+def ingest_upper(layers: LayerStore, upper: str, *, layer: bool = True) -> Ingested:
+    """Stream the layer of ``upper`` into the layer store (blob stored, layer staged).
+
+    :param layer: an overlay upper dir (whiteouts become ``.wh.`` entries);
+        false for a whole root filesystem taken as it is (a squashed commit).
+    """
+    chunks = tree_stream(upper, layer=layer)
     try:
         # ingest wants a binary file; a ChunkReader offers the part of one it uses.
         return layers.ingest(cast(BinaryIO, ChunkReader(chunks)))

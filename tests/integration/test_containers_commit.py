@@ -149,6 +149,38 @@ def test_podman_remote_commit(box: ServerProcess, tmp_path: Path) -> None:
         box.request("DELETE", "/v1.44/images/localhost/commit-pod-img:latest?force=1")
 
 
+@needs_podman
+def test_podman_remote_commit_squash(box: ServerProcess, tmp_path: Path) -> None:
+    """``commit --squash``: one layer with the whole filesystem; the base's history stays,
+    marked as empty layers."""
+    script = "echo sq > /sq; rm /bin/true 2>/dev/null; sleep 1000"
+    podman(box, tmp_path, "run", "-d", "--name", "squash-me", IMAGE, "sh", "-c", script)
+    try:
+        podman(box, tmp_path, "commit", "--squash", "squash-me", "squashed")
+        image = box.get_json("/v4.3.1/libpod/images/localhost/squashed:latest/json")
+        assert len(image["RootFS"]["Layers"]) == 1
+        history = image["History"]
+        assert len(history) >= 2
+        assert [bool(entry.get("empty_layer")) for entry in history][-2:] == [True, False]
+        run = podman(
+            box,
+            tmp_path,
+            "run",
+            "--rm",
+            "localhost/squashed",
+            "sh",
+            "-c",
+            "cat /sq; ls /bin/true 2>&1 || echo gone; busybox true && echo busybox",
+        )
+        assert run.stdout.splitlines()[0] == "sq"
+        assert run.stdout.splitlines()[-1] == "busybox"
+        running = box.get_json("/v1.44/containers/squash-me/json")["State"]["Status"]
+        assert running == "running"
+    finally:
+        podman(box, tmp_path, "rm", "-f", "-t", "0", "squash-me", check=False)
+        box.request("DELETE", "/v1.44/images/localhost/squashed:latest?force=1")
+
+
 def test_commit_answers_and_errors_on_both_trees(box: ServerProcess) -> None:
     """201/200 with each tree's ID form; 404 unknown container; 400 for bad input."""
     created = box.request(
