@@ -2,13 +2,19 @@
 
 import json
 import os
+import shutil
 import subprocess
 from collections.abc import Callable
 from pathlib import Path
 
+import pytest
+
 from tests.support import ServerProcess, wait_for
 
 IMAGE = "acc-busybox"
+#: Tests that drive a real client skip on machines without it.
+needs_cli = pytest.mark.skipif(shutil.which("docker") is None, reason="docker CLI not installed")
+needs_podman = pytest.mark.skipif(shutil.which("podman") is None, reason="podman not installed")
 
 
 def docker(

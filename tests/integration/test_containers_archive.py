@@ -9,7 +9,6 @@ import base64
 import io
 import json
 import os
-import shutil
 import socket
 import subprocess
 import tarfile
@@ -21,13 +20,17 @@ import docker
 import pytest
 from docker.errors import NotFound
 
-from tests.integration.containers_support import IMAGE, mounts_below, podman
+from tests.integration.containers_support import (
+    IMAGE,
+    mounts_below,
+    needs_cli,
+    needs_podman,
+    podman,
+)
 from tests.integration.containers_support import docker as docker_cli
 from tests.support import Reply, ServerProcess, wait_for
 
 pytestmark = pytest.mark.integration
-needs_cli = pytest.mark.skipif(shutil.which("docker") is None, reason="docker CLI not installed")
-needs_podman = pytest.mark.skipif(shutil.which("podman") is None, reason="podman not installed")
 GO_DIR = 1 << 31
 GO_SYMLINK = 1 << 27
 

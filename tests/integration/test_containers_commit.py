@@ -2,7 +2,6 @@
 
 import json
 import os
-import shutil
 import subprocess
 import urllib.parse
 from pathlib import Path
@@ -10,13 +9,11 @@ from pathlib import Path
 import docker
 import pytest
 
-from tests.integration.containers_support import IMAGE, podman
+from tests.integration.containers_support import IMAGE, needs_cli, needs_podman, podman
 from tests.integration.containers_support import docker as docker_cli
 from tests.support import EventStream, ServerProcess, wait_for
 
 pytestmark = pytest.mark.integration
-needs_cli = pytest.mark.skipif(shutil.which("docker") is None, reason="docker CLI not installed")
-needs_podman = pytest.mark.skipif(shutil.which("podman") is None, reason="podman not installed")
 
 
 def query(**params: str) -> str:

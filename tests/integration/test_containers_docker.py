@@ -1,6 +1,5 @@
 """Containers through Docker clients: the docker CLI and docker-py, real runc and conmon."""
 
-import shutil
 import threading
 import time
 
@@ -8,12 +7,11 @@ import docker
 import pytest
 from docker.errors import APIError, ContainerError, ImageNotFound, NotFound
 
-from tests.integration.containers_support import IMAGE, cgroup_file
+from tests.integration.containers_support import IMAGE, cgroup_file, needs_cli
 from tests.integration.containers_support import docker as docker_cli
 from tests.support import EventStream, ServerProcess
 
 pytestmark = pytest.mark.integration
-needs_cli = pytest.mark.skipif(shutil.which("docker") is None, reason="docker CLI not installed")
 
 
 @needs_cli

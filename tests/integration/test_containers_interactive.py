@@ -3,7 +3,6 @@
 import json
 import os
 import select
-import shutil
 import socket
 import subprocess
 import time
@@ -18,13 +17,19 @@ from wsproto import ConnectionType, WSConnection
 from wsproto.events import AcceptConnection, BytesMessage, CloseConnection
 from wsproto.events import Request as WsRequest
 
-from tests.integration.containers_support import IMAGE, load_image, podman, process_gone
+from tests.integration.containers_support import (
+    IMAGE,
+    load_image,
+    needs_cli,
+    needs_podman,
+    podman,
+    process_gone,
+)
 from tests.integration.containers_support import docker as docker_cli
 from tests.integration.terminal import Terminal
 from tests.support import ServerProcess, wait_for
 
 pytestmark = pytest.mark.integration
-needs_cli = pytest.mark.skipif(shutil.which("docker") is None, reason="docker CLI not installed")
 CTRL_P, CTRL_Q = b"\x10", b"\x11"
 
 
@@ -220,7 +225,7 @@ def test_docker_py_attach_socket(client: docker.DockerClient) -> None:
     assert container.wait()["StatusCode"] == 0
 
 
-@pytest.mark.skipif(shutil.which("podman") is None, reason="podman not installed")
+@needs_podman
 def test_podman_remote_exec_and_attach(
     box: ServerProcess, client: docker.DockerClient, tmp_path: Path
 ) -> None:

@@ -3,7 +3,6 @@
 import itertools
 import json
 import os
-import shutil
 import time
 import urllib.parse
 from pathlib import Path
@@ -12,14 +11,13 @@ import docker
 import pytest
 from podman import PodmanClient
 
-from tests.integration.containers_support import IMAGE, cgroup_file, podman
+from tests.integration.containers_support import IMAGE, cgroup_file, needs_podman, podman
 from tests.support import ServerProcess
 
 pytestmark = pytest.mark.integration
-needs_podman = pytest.mark.skipif(shutil.which("podman") is None, reason="podman not installed")
 
 
-@pytest.mark.skipif(shutil.which("podman") is None, reason="podman not installed")
+@needs_podman
 def test_podman_remote_run_ps_logs_stop_rm(box: ServerProcess, tmp_path: Path) -> None:
     assert podman(box, tmp_path, "run", "--rm", IMAGE, "echo", "remote").stdout == "remote\n"
     failed = podman(box, tmp_path, "run", "--rm", IMAGE, "sh", "-c", "exit 5", check=False)

@@ -1,7 +1,6 @@
 """Container stats through real clients: docker-py, the docker CLI, podman --remote, raw HTTP."""
 
 import json
-import shutil
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -9,7 +8,7 @@ import docker
 import pytest
 from docker.models.containers import Container
 
-from tests.integration.containers_support import IMAGE, podman
+from tests.integration.containers_support import IMAGE, needs_cli, needs_podman, podman
 from tests.integration.containers_support import docker as docker_cli
 from tests.support import ServerProcess, UnixHTTPConnection
 
@@ -117,7 +116,7 @@ def test_stream_ends_when_the_container_stops(client: docker.DockerClient) -> No
         container.remove(force=True)
 
 
-@pytest.mark.skipif(shutil.which("docker") is None, reason="docker CLI not installed")
+@needs_cli
 def test_docker_cli_stats_no_stream(box: ServerProcess, busy: Container) -> None:
     """``docker stats --no-stream NAME`` prints the container's row with its memory limit."""
     out = docker_cli(box, "stats", "--no-stream", "stats-busy").stdout
@@ -126,7 +125,7 @@ def test_docker_cli_stats_no_stream(box: ServerProcess, busy: Container) -> None
     assert "/ 64MiB" in row
 
 
-@pytest.mark.skipif(shutil.which("podman") is None, reason="podman not installed")
+@needs_podman
 def test_podman_remote_stats_json(box: ServerProcess, busy: Container, tmp_path: Path) -> None:
     """``podman --remote stats --no-stream --format json NAME`` reports the container."""
     out = podman(box, tmp_path, "stats", "--no-stream", "--format", "json", "stats-busy")

@@ -6,7 +6,6 @@ import http.server
 import io
 import json
 import os
-import shutil
 import signal
 import subprocess
 import tarfile
@@ -21,7 +20,7 @@ import pytest
 
 from tests.fixtures.images import BuiltImage, busybox_layer, layer_tar, sha256
 from tests.fixtures.registry import free_port
-from tests.integration.containers_support import podman
+from tests.integration.containers_support import needs_cli, needs_podman, podman
 from tests.support import ServerProcess, raw_post, wait_for
 
 pytestmark = pytest.mark.integration
@@ -183,7 +182,7 @@ def test_import_rootfs_with_changes(dock: docker.DockerClient, fresh: ServerProc
     assert names == ["localhost/podimp:latest"]
 
 
-@pytest.mark.skipif(shutil.which("docker") is None, reason="docker CLI not installed")
+@needs_cli
 def test_docker_cli_load_save_tag_images_rmi_import(
     fresh: ServerProcess, busybox_archive: Path, tmp_path: Path
 ) -> None:
@@ -210,7 +209,7 @@ def test_docker_cli_load_save_tag_images_rmi_import(
     assert "cli-imported" in docker_cli("images")
 
 
-@pytest.mark.skipif(shutil.which("podman") is None, reason="podman not installed")
+@needs_podman
 def test_podman_remote_load_save_images_rmi(
     fresh: ServerProcess, busybox_archive: Path, tmp_path: Path
 ) -> None:
@@ -520,7 +519,7 @@ def test_libpod_import_from_a_bad_url_is_a_json_error(
     assert list((fresh.root / "tmp").iterdir()) == []
 
 
-@pytest.mark.skipif(shutil.which("podman") is None, reason="podman not installed")
+@needs_podman
 def test_podman_remote_import_sets_os_arch_variant(fresh: ServerProcess, tmp_path: Path) -> None:
     """``podman --remote import --os --arch --variant`` (podman 4.3.1's client cannot send
     ``URL`` itself: it refuses a URL together with its nil file, so that is tested over HTTP)."""
@@ -562,7 +561,7 @@ def image_ids(server: ServerProcess) -> set[str]:
     return {i["Id"] for i in server.get_json("/v5.0.0/libpod/images/json?all=true")}
 
 
-@pytest.mark.skipif(shutil.which("podman") is None, reason="podman not installed")
+@needs_podman
 def test_noprune_keeps_the_parent_the_removal_leaves_dangling(
     fresh: ServerProcess, busybox: BuiltImage, busybox_archive: Path, tmp_path: Path
 ) -> None:

@@ -19,13 +19,13 @@ import pytest
 from podman import PodmanClient
 
 from tests.hostleaks import interfaces
-from tests.integration.containers_support import IMAGE, load_image, podman, process_gone
+from tests.integration.containers_support import IMAGE, load_image, needs_cli, podman, process_gone
 from tests.integration.containers_support import docker as docker_cli
 from tests.support import EventStream, ServerProcess, wait_for
 
 pytestmark = [
     pytest.mark.integration,
-    pytest.mark.skipif(shutil.which("docker") is None, reason="docker CLI not installed"),
+    needs_cli,
 ]
 
 #: Serves ``hello from <hostname>`` on port 80 (busybox httpd).

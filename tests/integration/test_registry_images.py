@@ -3,7 +3,6 @@
 import base64
 import json
 import os
-import shutil
 import subprocess
 import threading
 import urllib.parse
@@ -17,7 +16,7 @@ from podman import PodmanClient
 
 from tests.fixtures.images import BuiltImage
 from tests.fixtures.registry import Registry, free_port
-from tests.integration.containers_support import podman
+from tests.integration.containers_support import needs_cli, needs_podman, podman
 from tests.support import ServerProcess
 
 pytestmark = pytest.mark.integration
@@ -264,7 +263,7 @@ def test_libpod_short_names_use_registries_conf(
     assert info["registries"]["search"] == [registry.host]
 
 
-@pytest.mark.skipif(shutil.which("docker") is None, reason="docker CLI not installed")
+@needs_cli
 def test_docker_cli_pull_push(
     fresh: ServerProcess, registry: Registry, busybox_archive: Path
 ) -> None:
@@ -287,7 +286,7 @@ def test_docker_cli_pull_push(
     assert inspect(target)["Layers"] == inspect(name)["Layers"]
 
 
-@pytest.mark.skipif(shutil.which("podman") is None, reason="podman not installed")
+@needs_podman
 def test_podman_remote_pull(
     fresh: ServerProcess,
     registry: Registry,
@@ -357,7 +356,7 @@ def podman_remote(
     return podman(server, home, *args, check=False)
 
 
-@pytest.mark.skipif(shutil.which("podman") is None, reason="podman not installed")
+@needs_podman
 def test_search_filters_and_list_tags(
     fresh: ServerProcess, registry: Registry, busybox_archive: Path, tmp_path: Path
 ) -> None:
@@ -419,7 +418,7 @@ def test_search_filters_and_list_tags(
     assert missing.status == 404, missing.body
 
 
-@pytest.mark.skipif(shutil.which("podman") is None, reason="podman not installed")
+@needs_podman
 def test_podman_push_format_converts_the_manifest(
     fresh: ServerProcess,
     registry: Registry,
@@ -482,7 +481,7 @@ def test_podman_push_format_converts_the_manifest(
     assert inspect(loaded)["Layers"] == inspect(name)["Layers"]
 
 
-@pytest.mark.skipif(shutil.which("podman") is None, reason="podman not installed")
+@needs_podman
 def test_push_compression_and_format_options(
     fresh: ServerProcess, registry: Registry, busybox_archive: Path, tmp_path: Path
 ) -> None:

@@ -2,7 +2,6 @@
 
 import os
 import re
-import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -11,6 +10,7 @@ import docker
 import pytest
 from podman import PodmanClient
 
+from tests.integration.containers_support import needs_cli, needs_podman
 from tests.support import ServerProcess
 
 pytestmark = pytest.mark.integration
@@ -44,7 +44,7 @@ def test_docker_py_ping_version_info(server: ServerProcess) -> None:
         client.close()
 
 
-@pytest.mark.skipif(shutil.which("docker") is None, reason="docker CLI not installed")
+@needs_cli
 def test_docker_cli_version_and_info(server: ServerProcess) -> None:
     version = run(
         ["docker", "version", "--format", "{{.Server.APIVersion}} {{.Server.Os}}"],
@@ -66,7 +66,7 @@ def test_docker_cli_version_and_info(server: ServerProcess) -> None:
     assert "Server Version: 5." in plain.stdout
 
 
-@pytest.mark.skipif(shutil.which("podman") is None, reason="podman not installed")
+@needs_podman
 def test_podman_remote_info(server: ServerProcess, tmp_path: Path) -> None:
     result = run(
         [

@@ -8,7 +8,6 @@ running container holds it); the restart test checks its own server.
 import io
 import json
 import re
-import shutil
 import tarfile
 import urllib.parse
 from collections.abc import Callable, Iterator
@@ -19,13 +18,18 @@ import docker
 import pytest
 
 from tests.fixtures.images import BuiltImage
-from tests.integration.containers_support import IMAGE, load_image, mounts_below, podman
+from tests.integration.containers_support import (
+    IMAGE,
+    load_image,
+    mounts_below,
+    needs_cli,
+    needs_podman,
+    podman,
+)
 from tests.integration.containers_support import docker as docker_cli
 from tests.support import EventStream, ServerProcess, wait_for
 
 pytestmark = pytest.mark.integration
-needs_cli = pytest.mark.skipif(shutil.which("docker") is None, reason="docker CLI not installed")
-needs_podman = pytest.mark.skipif(shutil.which("podman") is None, reason="podman not installed")
 HEX64 = re.compile(r"[0-9a-f]{64}")
 LIBPOD = "/v4.3.1/libpod"
 
