@@ -27,7 +27,7 @@ from podapi.engine.times import rfc3339_nano
 from podapi.logs import get_logger
 from podapi.oci.host import go_arch
 from podapi.storage.containers import RUNNING, ContainerRecord
-from podapi.storage.difflayer import ingest_upper
+from podapi.storage.difflayer import ingest_tree
 from podapi.storage.images import ImageRecord
 
 log = get_logger(__name__)
@@ -266,7 +266,7 @@ class Committer:
             created=rfc3339_nano(self._containers.now()),
         )
         return await self._images.commit_layer(
-            partial(ingest_upper, self._images.layers, tree, layer=not options.squash),
+            partial(ingest_tree, self._images.layers, tree, layer=not options.squash),
             config,
             base=base_layers,
             names=[options.name] if options.name else [],

@@ -239,10 +239,21 @@ class ContainerService:
         """Every container, oldest first."""
         return await self._state.read(rows.load_all)
 
-    async def dependents(self, record: ContainerRecord) -> list[ContainerRecord]:
-        """The containers that join this one's network namespace (``container:<id>``)."""
-        mode = f"container:{record.id}"
-        return [c for c in await self.all() if c.spec.network_mode == mode]
+    async def with_dependents(self, record: ContainerRecord) -> list[ContainerRecord]:
+        """``record`` and the containers that join its network namespace (``container:<id>``),
+        and theirs, each after every container that depends on it."""
+        everything = await self.all()
+        ordered: list[ContainerRecord] = []
+        pending, seen = [record], {record.id}
+        while pending:
+            current = pending.pop()
+            ordered.insert(0, current)  # popped after whatever it depends on
+            mode = f"container:{current.id}"
+            for dependent in everything:
+                if dependent.spec.network_mode == mode and dependent.id not in seen:
+                    seen.add(dependent.id)
+                    pending.append(dependent)
+        return ordered
 
     async def get(self, container_id: str) -> ContainerRecord:
         """A container by full ID."""

@@ -409,6 +409,9 @@ class Distribution:
         stored = json.loads(stored_raw)
         layers = [Descriptor.from_json(layer) for layer in stored.get("layers", [])]
         blobs = self._images.blobs
+        config = Descriptor(
+            DOCKER_CONFIG, image.config_digest, await self._io(blobs.size, image.config_digest)
+        )
         reusable = (
             bool(layers)
             and all(layer.media_type in COMPRESSED for layer in layers)
@@ -423,12 +426,8 @@ class Distribution:
                     for diff_id in image.layers
                 ]
             media_type = manifest_type or DOCKER_MANIFEST
-            config = Descriptor(
-                DOCKER_CONFIG, image.config_digest, await self._io(blobs.size, image.config_digest)
-            )
             raw = image_manifest(media_type, config, layers)
-        config_size = await self._io(blobs.size, image.config_digest)
-        for desc in [*layers, Descriptor(DOCKER_CONFIG, image.config_digest, config_size)]:
+        for desc in [*layers, config]:
             progress(Progress("layer", "pushing", desc.digest, 0, desc.size))
 
             def pushing(digest: str, done: int, total: int) -> None:

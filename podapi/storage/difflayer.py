@@ -72,13 +72,13 @@ class ChunkReader:
         return data
 
 
-def ingest_upper(layers: LayerStore, upper: str, *, layer: bool = True) -> Ingested:
-    """Stream the layer of ``upper`` into the layer store (blob stored, layer staged).
+def ingest_tree(layers: LayerStore, tree: str, *, layer: bool = True) -> Ingested:
+    """Stream ``tree`` as a layer into the layer store (blob stored, layer staged).
 
-    :param layer: an overlay upper dir (whiteouts become ``.wh.`` entries);
-        false for a whole root filesystem taken as it is (a squashed commit).
+    :param layer: ``tree`` is an overlay upper dir (whiteouts become ``.wh.``
+        entries); false for a whole root filesystem taken as it is (a squashed commit).
     """
-    chunks = tree_stream(upper, layer=layer)
+    chunks = tree_stream(tree, layer=layer)
     try:
         # ingest wants a binary file; a ChunkReader offers the part of one it uses.
         return layers.ingest(cast(BinaryIO, ChunkReader(chunks)))

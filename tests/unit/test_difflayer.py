@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from podapi.storage.blobs import BlobStore
-from podapi.storage.difflayer import ChunkReader, ingest_upper
+from podapi.storage.difflayer import ChunkReader, ingest_tree
 from podapi.storage.layers import TAR_MEDIA, LayerStore
 from podapi.storage.tarextract import extract_layer
 from podapi.storage.tarwrite import tree_stream
@@ -166,7 +166,7 @@ def test_chunk_reader_reads_across_chunks_and_seeks_back_over_its_last_read() ->
     assert reader.read(10) == b""
 
 
-def test_ingest_upper_streams_the_layer_into_the_store(tmp_path: Path) -> None:
+def test_ingest_tree_streams_the_layer_into_the_store(tmp_path: Path) -> None:
     """The layer is hashed, stored as an uncompressed blob and extracted in one pass."""
     upper = tmp_path / "upper"
     upper.mkdir()
@@ -176,7 +176,7 @@ def test_ingest_upper_streams_the_layer_into_the_store(tmp_path: Path) -> None:
     blobs.create()
     layers = LayerStore(str(tmp_path / "store"), blobs)
     layers.create()
-    ingested = ingest_upper(layers, str(upper))
+    ingested = ingest_tree(layers, str(upper))
     expected = "sha256:" + hashlib.sha256(layer_bytes(upper)).hexdigest()
     assert ingested.diff_id == expected
     assert ingested.blob.digest == expected

@@ -91,10 +91,11 @@ class CompatContainerRoutes:
         now = self._engine.events.now_ns()
         health = call.version_at_least(1, 52)
         default = self._engine.networks.default.name
+        with_size = call.flag("size")
         summaries = []
         for record in found:
             summary = encode_summary(record, now, health, default)
-            if call.flag("size"):
+            if with_size:
                 sizes = await self._engine.containers.sizes(record)
                 summary["SizeRw"], summary["SizeRootFs"] = sizes
             summaries.append(summary)

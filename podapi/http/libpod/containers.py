@@ -5,6 +5,7 @@ verbs share the compat handlers, as in Podman."""
 
 import contextlib
 import os
+from functools import partial
 from typing import Any, cast
 
 from attrs import asdict, evolve
@@ -268,13 +269,14 @@ class LibpodContainerRoutes:
 
     async def list_containers(self, call: ApiCall) -> Response:
         """``GET /libpod/containers/json``; ``size`` and ``namespace`` add what they name."""
+        with_size, with_namespaces = call.flag("size"), call.flag("namespace")
         found = []
         for record in await shared.selected(call, self._engine):
             summary = encode_summary(record)
-            if call.flag("size"):
+            if with_size:
                 rw, rootfs = await self._engine.containers.sizes(record)
                 summary["Size"] = {"rootFsSize": rootfs, "rwSize": rw}
-            if call.flag("namespace") and record.alive:
+            if with_namespaces and record.alive:
                 summary["Namespaces"] = _namespace_ids(record.pid)
             found.append(summary)
         return json_response(found)
@@ -387,31 +389,20 @@ class LibpodContainerRoutes:
             if call.flag("ignore"):
                 return json_response([])
             raise
-        ordered = await self._with_dependents(record) if call.flag("depend") else [record]
+        containers = self._engine.containers
+        ordered = await containers.with_dependents(record) if call.flag("depend") else [record]
+        remove = partial(
+            self._engine.lifecycle.remove,
+            force=call.flag("force"),
+            volumes=call.flag("volumes") or call.flag("v"),
+            stop_timeout=call.integer("timeout"),
+        )
         for target in ordered:
             with contextlib.suppress(NoSuchContainer):  # removed meanwhile
-                await self._engine.lifecycle.remove(
-                    target,
-                    force=call.flag("force"),
-                    volumes=call.flag("volumes") or call.flag("v"),
-                    stop_timeout=call.integer("timeout"),
-                )
+                await remove(target)
         return json_response(
             [{"Id": c.id, "RawInput": name if c.id == record.id else c.id} for c in ordered]
         )
-
-    async def _with_dependents(self, record: ContainerRecord) -> list[ContainerRecord]:
-        """``record`` after everything that depends on it, dependents first."""
-        ordered: list[ContainerRecord] = []
-        pending, seen = [record], {record.id}
-        while pending:
-            current = pending.pop()
-            ordered.insert(0, current)
-            for dependent in await self._engine.containers.dependents(current):
-                if dependent.id not in seen:
-                    seen.add(dependent.id)
-                    pending.append(dependent)
-        return ordered
 
     async def prune(self, call: ApiCall) -> Response:
         """``POST /libpod/containers/prune``: ``[{"Id", "Size"}]``."""

@@ -7,6 +7,8 @@ sends only the final report.  Push is quiet by default (an empty 200), and
 streams ``{"stream"}`` lines with ``quiet=false``.
 """
 
+from functools import partial
+
 from klein import Response
 
 from podapi.engine.distribution import Progress, check_push_compression, push_manifest_type
@@ -125,14 +127,16 @@ class LibpodDistributionRoutes:
         call.flag("all")  # only meaningful for manifest lists
         image = await self._engine.images.resolve(name, compat=False)
         dest = reference.parse(call.text("destination") or name)
+        push = partial(
+            self._engine.distribution.push,
+            image,
+            dest,
+            creds=credentials(call),
+            tls_verify=tls_verify(call),
+            manifest_type=manifest_type,
+        )
         if call.flag("quiet", default=True):
-            await self._engine.distribution.push(
-                image,
-                dest,
-                creds=credentials(call),
-                tls_verify=tls_verify(call),
-                manifest_type=manifest_type,
-            )
+            await push()
             return text_response("", newline=False)
         out = JsonLines(call.request)
         out.start()
@@ -143,14 +147,7 @@ class LibpodDistributionRoutes:
                 out.write({"stream": text})
 
         try:
-            await self._engine.distribution.push(
-                image,
-                dest,
-                creds=credentials(call),
-                tls_verify=tls_verify(call),
-                manifest_type=manifest_type,
-                progress=progress,
-            )
+            await push(progress=progress)
         except PodapiError as e:
             out.write({"error": e.message})
             return None
