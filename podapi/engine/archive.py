@@ -17,11 +17,11 @@ from collections.abc import AsyncIterator
 from functools import partial
 from typing import BinaryIO
 
-from podapi.engine.errors import InvalidArgument
 from podapi.engine.lifecycle import Lifecycle
+from podapi.engine.state.containers import ContainerRecord
+from podapi.errors import InvalidArgument
 from podapi.oci import rootfs
 from podapi.storage import pathstat, tarwrite
-from podapi.storage.containers import ContainerRecord
 from podapi.storage.pathstat import PathStat
 from podapi.storage.tarextract import extract_into
 from podapi.storage.tarwrite import TarStream

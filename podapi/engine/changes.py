@@ -10,7 +10,7 @@ import shlex
 from collections.abc import Iterable
 from typing import Any
 
-from podapi.engine.errors import InvalidArgument
+from podapi.errors import InvalidArgument
 
 SUPPORTED = (
     "CMD",

@@ -20,15 +20,15 @@ from attrs import field, frozen
 from podapi.engine.changes import apply_changes
 from podapi.engine.containers import ContainerService
 from podapi.engine.containerspec import Healthcheck
-from podapi.engine.errors import Conflict, PodapiError
 from podapi.engine.images import ImageService
 from podapi.engine.lifecycle import Lifecycle
+from podapi.engine.state.containers import RUNNING, ContainerRecord
+from podapi.engine.state.images import ImageRecord
 from podapi.engine.times import rfc3339_nano
+from podapi.errors import Conflict, PodapiError
 from podapi.logs import get_logger
 from podapi.oci.host import go_arch
-from podapi.storage.containers import RUNNING, ContainerRecord
 from podapi.storage.difflayer import ingest_tree
-from podapi.storage.images import ImageRecord
 
 log = get_logger(__name__)
 

@@ -9,10 +9,10 @@ OR-ed, keys AND-ed.
 
 from collections.abc import Callable, Mapping, Sequence
 
-from podapi.engine.errors import InvalidArgument
 from podapi.engine.filters import labels_excluded, labels_match, name_patterns
+from podapi.engine.state.containers import ContainerRecord
 from podapi.engine.times import parse_timestamp
-from podapi.storage.containers import ContainerRecord
+from podapi.errors import InvalidArgument
 
 KEYS = frozenset(
     {

@@ -27,7 +27,6 @@ from podapi.engine.containerspec import (
     merge_env,
     signal_number,
 )
-from podapi.engine.errors import Conflict, InvalidArgument, NoSuchContainer
 from podapi.engine.events import EventBus
 from podapi.engine.images import ImageService
 from podapi.engine.layout import ContainerPaths, Layout
@@ -39,13 +38,14 @@ from podapi.engine.mountplan import (
 )
 from podapi.engine.naming import generate_name
 from podapi.engine.networks import NetworkService
-from podapi.engine.state import State
+from podapi.engine.state import containers as rows
+from podapi.engine.state import volumes as volume_rows
+from podapi.engine.state.containers import CREATED, EXITED, ContainerRecord
+from podapi.engine.state.database import State
+from podapi.engine.state.images import ImageRecord
 from podapi.engine.volumes import VolumeService
+from podapi.errors import Conflict, InvalidArgument, NoSuchContainer
 from podapi.oci import rootfs
-from podapi.storage import containers as rows
-from podapi.storage import volumes as volume_rows
-from podapi.storage.containers import CREATED, EXITED, ContainerRecord
-from podapi.storage.images import ImageRecord
 from podapi.threads import Blocking
 
 DEFAULT_PATH = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"

@@ -14,7 +14,7 @@ from typing import Any
 import cattrs
 from attrs import field, frozen
 
-from podapi.engine.errors import InvalidArgument
+from podapi.errors import InvalidArgument
 from podapi.oci.spec import Resources
 
 NAME = re.compile(r"^/?[a-zA-Z0-9][a-zA-Z0-9_.-]+$")

@@ -16,14 +16,14 @@ from typing import IO, cast
 from attrs import frozen
 from twisted.internet.defer import DeferredList
 
-from podapi.engine.errors import InvalidArgument, NotFound
 from podapi.engine.events import EventBus
 from podapi.engine.images import ImageService
 from podapi.engine.searchfilters import SearchFilter
+from podapi.engine.state.images import ImageRecord, NewLayer
+from podapi.errors import InvalidArgument, NotFound
 from podapi.storage import reference
 from podapi.storage.archive import DOCKER_CONFIG, DOCKER_MANIFEST, OCI_CONFIG, OCI_MANIFEST
 from podapi.storage.blobs import BlobStore
-from podapi.storage.images import ImageRecord, NewLayer
 from podapi.storage.layers import DOCKER_GZIP_MEDIA, GZIP_MEDIA
 from podapi.storage.reference import Reference
 from podapi.storage.registries import RegistriesConfig

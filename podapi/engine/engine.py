@@ -11,23 +11,23 @@ from podapi.config import Config
 from podapi.engine.containermounts import ContainerMounts
 from podapi.engine.containers import ContainerService
 from podapi.engine.distribution import Distribution
-from podapi.engine.errors import PodapiError
 from podapi.engine.events import EventBus, EventLog
 from podapi.engine.execs import ExecService
 from podapi.engine.images import ImageService
 from podapi.engine.layout import Layout
 from podapi.engine.lifecycle import Lifecycle
 from podapi.engine.networks import NetworkService
-from podapi.engine.state import State
+from podapi.engine.state.database import State
+from podapi.engine.state.images import ImageRecord
 from podapi.engine.system import HostFacts, Info, ObjectCounts, System, server_id
 from podapi.engine.volumes import VolumeService
+from podapi.errors import PodapiError
 from podapi.oci import host
 from podapi.oci.netavark import Netavark
 from podapi.oci.probe import find_binary
 from podapi.oci.process import Runner
 from podapi.oci.runtime import OCIRuntime
 from podapi.oci.seccomp import Converter, load_default
-from podapi.storage.images import ImageRecord
 from podapi.storage.registries import RegistriesConfig
 from podapi.storage.registry import RegistryClient, UrlDownloader
 from podapi.threads import Blocking

@@ -15,8 +15,8 @@ from collections.abc import Callable, Iterable, Iterator, Mapping
 
 from attrs import field, frozen
 
-from podapi.engine.errors import InvalidArgument
 from podapi.engine.filters import label_matches
+from podapi.errors import InvalidArgument
 from podapi.logs import get_logger
 from podapi.threads import Blocking
 

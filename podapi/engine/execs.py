@@ -20,17 +20,17 @@ from twisted.internet.defer import Deferred
 
 from podapi.engine.containers import ContainerService
 from podapi.engine.containerspec import ExecSpec, merge_env
-from podapi.engine.errors import Conflict, InvalidArgument
 from podapi.engine.layout import Layout
 from podapi.engine.lifecycle import Lifecycle
-from podapi.engine.state import State
+from podapi.engine.state import execs as rows
+from podapi.engine.state.containers import PAUSED, ContainerRecord
+from podapi.engine.state.database import State
+from podapi.engine.state.execs import ExecRecord
+from podapi.errors import Conflict, InvalidArgument
 from podapi.logs import get_logger
 from podapi.oci import capabilities, conmon, rootfs, spec
 from podapi.oci.process import DEFAULT_PATH
 from podapi.oci.runtime import RuntimeFailure
-from podapi.storage import execs as rows
-from podapi.storage.containers import PAUSED, ContainerRecord
-from podapi.storage.execs import ExecRecord
 from podapi.threads import Blocking
 
 log = get_logger(__name__)

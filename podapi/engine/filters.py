@@ -3,7 +3,7 @@
 import re
 from collections.abc import Iterable, Mapping
 
-from podapi.engine.errors import InvalidArgument
+from podapi.errors import InvalidArgument
 
 
 def label_matches(spec: str, labels: Mapping[str, str]) -> bool:

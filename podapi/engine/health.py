@@ -15,11 +15,11 @@ from twisted.internet.interfaces import IDelayedCall
 
 from podapi.engine.containers import ContainerService
 from podapi.engine.containerspec import Healthcheck
-from podapi.engine.errors import Conflict, NoSuchContainer
+from podapi.engine.state.containers import RUNNING, ContainerRecord
 from podapi.engine.times import rfc3339_nano
+from podapi.errors import Conflict, NoSuchContainer
 from podapi.logs import get_logger
 from podapi.oci.runtime import OCIRuntime, RuntimeFailure
-from podapi.storage.containers import RUNNING, ContainerRecord
 
 log = get_logger(__name__)
 

@@ -9,11 +9,11 @@ Values of one key are OR-ed, keys are AND-ed.
 import fnmatch
 from collections.abc import Callable, Mapping, Sequence
 
-from podapi.engine.errors import InvalidArgument
 from podapi.engine.filters import labels_excluded, labels_match, truth
+from podapi.engine.state.images import ImageRecord
 from podapi.engine.times import parse_timestamp
+from podapi.errors import InvalidArgument
 from podapi.storage import reference
-from podapi.storage.images import ImageRecord
 
 KEYS = frozenset({"reference", "dangling", "label", "label!", "before", "since", "until", "id"})
 

@@ -26,15 +26,16 @@ from attrs import field, frozen
 from twisted.internet.defer import DeferredLock
 
 from podapi.engine.changes import apply_changes
-from podapi.engine.errors import Conflict, InvalidArgument, NoSuchImage
 from podapi.engine.events import EventBus
-from podapi.engine.state import State
+from podapi.engine.state import images
+from podapi.engine.state.database import State
+from podapi.engine.state.images import ImageRecord, LayerBlob, NewImage, NewLayer
 from podapi.engine.times import parse_timestamp, rfc3339_nano
+from podapi.errors import Conflict, InvalidArgument, NoSuchImage
 from podapi.oci import rootfs
 from podapi.oci.host import go_arch
-from podapi.storage import archive, images, reference
+from podapi.storage import archive, reference
 from podapi.storage.blobs import BlobStore
-from podapi.storage.images import ImageRecord, LayerBlob, NewImage, NewLayer
 from podapi.storage.layers import GZIP_MAGIC, GZIP_MEDIA, Ingested, LayerStore
 from podapi.storage.registries import RegistriesConfig
 from podapi.storage.registry import UrlDownloader

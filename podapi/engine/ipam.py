@@ -10,7 +10,7 @@ host (another bridge, a VPN...).
 import ipaddress
 from collections.abc import Iterable, Iterator
 
-from podapi.engine.errors import Conflict, InvalidArgument
+from podapi.errors import Conflict, InvalidArgument
 from podapi.oci.netavark import Subnet
 
 IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network

@@ -28,12 +28,20 @@ from twisted.python.failure import Failure
 from podapi.engine.containermounts import ContainerMounts
 from podapi.engine.containers import ContainerService, remove_dirs
 from podapi.engine.containerspec import NetworkEndpoint, RestartPolicy, signal_number
-from podapi.engine.errors import Conflict, InvalidArgument, NoSuchContainer, NotModified
 from podapi.engine.health import HealthChecks
 from podapi.engine.images import ImageService
 from podapi.engine.layout import ContainerPaths, Layout
 from podapi.engine.networks import NetworkService, SaveSetup
+from podapi.engine.state.containers import (
+    CREATED,
+    EXITED,
+    INITIALIZED,
+    PAUSED,
+    RUNNING,
+    ContainerRecord,
+)
 from podapi.engine.times import rfc3339_nano
+from podapi.errors import Conflict, InvalidArgument, NoSuchContainer, NotModified
 from podapi.logs import get_logger
 from podapi.oci import capabilities, cgroups, conmon, rlimits, rootfs
 from podapi.oci.exits import ExitWatcher
@@ -42,14 +50,6 @@ from podapi.oci.process import DEFAULT_PATH
 from podapi.oci.runtime import OCIRuntime, RuntimeFailure
 from podapi.oci.seccomp import Converter
 from podapi.oci.spec import Resources, SpecInputs, generate, limits
-from podapi.storage.containers import (
-    CREATED,
-    EXITED,
-    INITIALIZED,
-    PAUSED,
-    RUNNING,
-    ContainerRecord,
-)
 from podapi.storage.scope import DIR_FLAGS
 from podapi.threads import Blocking
 

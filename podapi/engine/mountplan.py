@@ -12,7 +12,7 @@ from typing import Any
 from attrs import evolve
 
 from podapi.engine.containerspec import ContainerSpec, MountSpec
-from podapi.engine.errors import InvalidArgument
+from podapi.errors import InvalidArgument
 from podapi.oci import mountopts
 
 IMAGE_VOLUME_MODES = ("anonymous", "bind", "tmpfs", "ignore")

@@ -2,9 +2,9 @@
 
 from collections.abc import Callable, Mapping, Sequence
 
-from podapi.engine.errors import InvalidArgument
 from podapi.engine.filters import labels_excluded, labels_match, name_patterns, truth
 from podapi.engine.times import parse_timestamp
+from podapi.errors import InvalidArgument
 from podapi.oci.netavark import Network
 
 FILTER_KEYS = frozenset({"name", "id", "driver", "label", "label!", "type", "dangling", "until"})

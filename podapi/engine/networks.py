@@ -22,11 +22,14 @@ from attrs import evolve
 from podapi.config import BRIDGE_NAME_MAX, NetworkConfig
 from podapi.engine import ipam, ports
 from podapi.engine.containerspec import ContainerSpec, NetworkEndpoint
-from podapi.engine.errors import Conflict, InvalidArgument, NoSuchContainer, NoSuchNetwork
 from podapi.engine.events import EventBus
 from podapi.engine.layout import Layout
-from podapi.engine.state import State
+from podapi.engine.state import containers as container_rows
+from podapi.engine.state import networks as rows
+from podapi.engine.state.containers import ContainerRecord
+from podapi.engine.state.database import State
 from podapi.engine.times import rfc3339_nano
+from podapi.errors import Conflict, InvalidArgument, NoSuchContainer, NoSuchNetwork
 from podapi.logs import get_logger
 from podapi.oci import netns
 from podapi.oci.netavark import (
@@ -40,9 +43,6 @@ from podapi.oci.netavark import (
 )
 from podapi.oci.process import Runner
 from podapi.oci.runtime import RuntimeFailure
-from podapi.storage import containers as container_rows
-from podapi.storage import networks as rows
-from podapi.storage.containers import ContainerRecord
 from podapi.threads import Blocking
 
 log = get_logger(__name__)

@@ -6,9 +6,9 @@ from collections.abc import Sequence
 
 from podapi.engine import ipam
 from podapi.engine.containerspec import PortSpec
-from podapi.engine.errors import Conflict, InvalidArgument
+from podapi.engine.state.containers import ContainerRecord
+from podapi.errors import Conflict, InvalidArgument
 from podapi.oci.netavark import PortMapping
-from podapi.storage.containers import ContainerRecord
 
 PROTOCOLS = ("tcp", "udp", "sctp")
 

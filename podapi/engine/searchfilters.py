@@ -14,7 +14,7 @@ from collections.abc import Mapping, Sequence
 
 from attrs import frozen
 
-from podapi.engine.errors import InvalidArgument
+from podapi.errors import InvalidArgument
 
 STARS = "stars"
 OFFICIAL = "is-official"

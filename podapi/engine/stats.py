@@ -10,8 +10,8 @@ from collections.abc import Callable
 from attrs import frozen
 
 from podapi.engine.lifecycle import CGROUP_PARENT
+from podapi.engine.state.containers import ContainerRecord
 from podapi.oci.cgroupstats import Usage, read_usage
-from podapi.storage.containers import ContainerRecord
 from podapi.threads import Blocking
 
 

@@ -3,7 +3,7 @@
 import re
 from datetime import UTC, datetime
 
-from podapi.engine.errors import InvalidArgument
+from podapi.errors import InvalidArgument
 
 NS = 1_000_000_000
 #: Go's zero time, which both APIs print for "never".

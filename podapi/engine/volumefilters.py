@@ -2,10 +2,10 @@
 
 from collections.abc import Callable, Mapping, Sequence
 
-from podapi.engine.errors import InvalidArgument
 from podapi.engine.filters import labels_excluded, labels_match, name_patterns, truth
+from podapi.engine.state.volumes import VolumeRecord, VolumeUsage
 from podapi.engine.times import parse_timestamp
-from podapi.storage.volumes import VolumeRecord, VolumeUsage
+from podapi.errors import InvalidArgument
 
 LIST_FILTERS = frozenset(
     {"name", "driver", "scope", "label", "label!", "opt", "until", "dangling", "anonymous"}

@@ -45,17 +45,17 @@ from attrs import evolve
 from twisted.internet.defer import DeferredLock
 
 from podapi.engine.containerspec import MountSpec
-from podapi.engine.errors import Conflict, InvalidArgument, NotFound, PodapiError
 from podapi.engine.events import EventBus
-from podapi.engine.state import State
+from podapi.engine.state import volumes as rows
+from podapi.engine.state.database import State
+from podapi.engine.state.volumes import VolumeRecord, VolumeUsage
 from podapi.engine.volumefilters import build_filter
+from podapi.errors import Conflict, InvalidArgument, NotFound, PodapiError
 from podapi.oci import mountopts, rootfs
-from podapi.storage import volumes as rows
 from podapi.storage.difflayer import ChunkReader
 from podapi.storage.scope import DIR_FLAGS, walk
 from podapi.storage.tarextract import ExtractStats, extract_into
 from podapi.storage.tarwrite import TarStream, tree_stream
-from podapi.storage.volumes import VolumeRecord, VolumeUsage
 from podapi.threads import Blocking
 
 DRIVER = "local"

@@ -24,11 +24,11 @@ from twisted.web.server import Request
 
 from podapi.engine.archive import ContainerFiles
 from podapi.engine.engine import Engine
+from podapi.engine.state.containers import ContainerRecord
 from podapi.engine.times import rfc3339_nano
 from podapi.http.call import ApiCall, BadRequest
 from podapi.http.producers import stream_chunks
 from podapi.http.routing import Router
-from podapi.storage.containers import ContainerRecord
 from podapi.storage.pathstat import PathStat
 
 STAT_HEADER = "X-Docker-Container-Path-Stat"

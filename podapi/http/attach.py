@@ -14,15 +14,15 @@ from twisted.internet.defer import Deferred
 from twisted.python.failure import Failure
 
 from podapi.engine.engine import Engine
-from podapi.engine.errors import Conflict
 from podapi.engine.layout import ContainerPaths
+from podapi.engine.state.containers import CREATED, EXITED, INITIALIZED, ContainerRecord
+from podapi.errors import Conflict
 from podapi.http.call import ApiCall, BadRequest
 from podapi.http.detachkeys import DEFAULT_DETACH_KEYS, parse_detach_keys
 from podapi.http.hijack import MULTIPLEXED, RAW, HijackResource, stream_head
 from podapi.http.streamsession import StreamSession
 from podapi.http.websocket import WebSocketSession, handshake
 from podapi.logs import get_logger
-from podapi.storage.containers import CREATED, EXITED, INITIALIZED, ContainerRecord
 from podapi.storage.k8slog import read_lines
 
 log = get_logger(__name__)

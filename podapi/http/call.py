@@ -14,7 +14,7 @@ from typing import Any
 from attrs import frozen
 from twisted.web.iweb import IRequest
 
-from podapi.engine.errors import InvalidArgument
+from podapi.errors import InvalidArgument
 
 _COMPAT_FALSE = frozenset({"", "0", "no", "false", "none"})
 _GO_TRUE = frozenset({"1", "t", "T", "TRUE", "true", "True"})

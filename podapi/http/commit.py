@@ -24,12 +24,12 @@ from klein import Response
 from podapi.engine.commit import CommitOptions, Committer
 from podapi.engine.containerspec import healthcheck_from_docker
 from podapi.engine.engine import Engine
+from podapi.engine.state.images import ImageRecord
 from podapi.http.call import ApiCall, BadRequest
 from podapi.http.libpod.images import podman_name
 from podapi.http.responses import json_response
 from podapi.http.routing import Router
 from podapi.storage import reference
-from podapi.storage.images import ImageRecord
 
 FORMATS = ("oci", "docker")
 

@@ -12,13 +12,13 @@ from twisted.web.server import Request
 
 from podapi.engine import containerfilters
 from podapi.engine.engine import Engine
-from podapi.engine.errors import Conflict, InvalidArgument, NotFound
+from podapi.engine.state.containers import ContainerRecord
 from podapi.engine.times import parse_timestamp
+from podapi.errors import Conflict, InvalidArgument, NotFound
 from podapi.http.call import ApiCall, BadRequest
 from podapi.http.framing import format_log_line
 from podapi.http.responses import json_response
 from podapi.http.streams import JsonLines
-from podapi.storage.containers import ContainerRecord
 from podapi.storage.k8slog import LogFollower, LogLine, read_lines
 
 MULTIPLEXED = "application/vnd.docker.multiplexed-stream"

@@ -5,7 +5,7 @@ commas, each a single character or ``ctrl-`` followed by a letter or one of
 ``@[\\]^_``.  An empty string turns detaching off, as in Podman.
 """
 
-from podapi.engine.errors import InvalidArgument
+from podapi.errors import InvalidArgument
 
 DEFAULT_DETACH_KEYS = "ctrl-p,ctrl-q"
 _CTRL_SYMBOLS = "@[\\]^_"

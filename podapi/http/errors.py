@@ -14,7 +14,7 @@ from twisted.web.iweb import IRequest
 from twisted.web.server import Request
 from werkzeug.exceptions import HTTPException, MethodNotAllowed, NotFound
 
-from podapi.engine import errors
+from podapi import errors
 from podapi.http.responses import encode_json
 from podapi.logs import get_logger
 

@@ -21,8 +21,9 @@ from twisted.internet.defer import Deferred
 
 from podapi.engine.containerspec import ExecSpec
 from podapi.engine.engine import Engine
-from podapi.engine.errors import Conflict, PodapiError
 from podapi.engine.execs import check_running
+from podapi.engine.state.execs import ExecRecord
+from podapi.errors import Conflict, PodapiError
 from podapi.http.attach import content_type
 from podapi.http.call import ApiCall, BadRequest
 from podapi.http.detachkeys import DEFAULT_DETACH_KEYS, parse_detach_keys
@@ -31,7 +32,6 @@ from podapi.http.responses import json_response, no_content, text_response
 from podapi.http.routing import Router
 from podapi.http.streamsession import StreamSession
 from podapi.logs import get_logger
-from podapi.storage.execs import ExecRecord
 
 log = get_logger(__name__)
 

@@ -9,14 +9,14 @@ from twisted.web.server import Request
 
 from podapi.engine import imagefilters
 from podapi.engine.engine import Engine
-from podapi.engine.errors import InvalidArgument
 from podapi.engine.images import created_ns
+from podapi.engine.state.images import ImageRecord
 from podapi.engine.times import NS
+from podapi.errors import InvalidArgument
 from podapi.http.call import ApiCall, BadRequest
 from podapi.http.producers import stream_chunks
 from podapi.http.responses import json_response
 from podapi.storage import archive, reference
-from podapi.storage.images import ImageRecord
 
 TAR = "application/x-tar"
 

@@ -9,8 +9,8 @@ from collections.abc import Iterator
 from typing import Any
 
 from podapi.engine.ports import parse_exposed
+from podapi.engine.state.containers import ContainerRecord
 from podapi.oci.netavark import Joined
-from podapi.storage.containers import ContainerRecord
 
 
 def _endpoint(record: ContainerRecord, name: str, joined: Joined | None) -> dict[str, Any]:

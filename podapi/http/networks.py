@@ -17,8 +17,8 @@ from klein import Response
 from podapi.engine import ipam
 from podapi.engine.containerspec import NetworkEndpoint
 from podapi.engine.engine import Engine
-from podapi.engine.errors import InvalidArgument, NoSuchContainer
 from podapi.engine.networkfilters import network_filter
+from podapi.errors import InvalidArgument, NoSuchContainer
 from podapi.http.bodyfields import field, json_object, string_map, strings, text
 from podapi.http.call import ApiCall, BadRequest
 from podapi.http.responses import json_response, no_content, text_response

@@ -41,14 +41,14 @@ from twisted.internet import task
 from twisted.internet.interfaces import IReactorTime
 
 from podapi.engine.engine import Engine
-from podapi.engine.errors import NoSuchContainer
+from podapi.engine.state.containers import ContainerRecord
 from podapi.engine.stats import ContainerStats, Sample, StatsReader
 from podapi.engine.times import rfc3339_nano
+from podapi.errors import NoSuchContainer
 from podapi.http.call import ApiCall, BadRequest
 from podapi.http.routing import Router
 from podapi.http.streams import JsonLines
 from podapi.oci.cgroupstats import BlkioEntry
-from podapi.storage.containers import ContainerRecord
 
 #: Seconds between samples of ``/containers/{name}/stats`` (Docker's period).
 COMPAT_INTERVAL = 1.0

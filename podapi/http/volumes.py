@@ -25,16 +25,16 @@ from klein import Response
 from twisted.web.server import Request
 
 from podapi.engine.engine import Engine
-from podapi.engine.errors import NotFound
+from podapi.engine.state.volumes import VolumeRecord, VolumeUsage, no_such_volume
 from podapi.engine.times import NS, rfc3339_nano
 from podapi.engine.volumes import VolumeService
+from podapi.errors import NotFound
 from podapi.http.archive import TAR
 from podapi.http.bodyfields import json_object, string_map, text
 from podapi.http.call import ApiCall, BadRequest
 from podapi.http.producers import stream_chunks
 from podapi.http.responses import json_response, no_content
 from podapi.http.routing import Router
-from podapi.storage.volumes import VolumeRecord, VolumeUsage, no_such_volume
 
 
 def encode_compat(volumes: VolumeService, record: VolumeRecord) -> dict[str, Any]:

@@ -6,7 +6,7 @@ profile's); :func:`normalise` accepts the short forms users type.
 
 from collections.abc import Iterable
 
-from podapi.engine.errors import InvalidArgument
+from podapi.errors import InvalidArgument
 
 #: Capability numbers (``linux/capability.h``) to names; the index is the bit number.
 CAPABILITY_NAMES: tuple[str, ...] = (

@@ -21,7 +21,7 @@ from collections.abc import Sequence
 
 from attrs import frozen
 
-from podapi.engine.errors import InvalidArgument
+from podapi.errors import InvalidArgument
 
 PROPAGATIONS = frozenset(
     {"private", "rprivate", "slave", "rslave", "shared", "rshared", "unbindable", "runbindable"}

@@ -9,7 +9,7 @@ import resource
 from collections.abc import Iterable
 from typing import Any
 
-from podapi.engine.errors import InvalidArgument
+from podapi.errors import InvalidArgument
 from podapi.oci.capabilities import has_capability
 
 #: ``RLIM_INFINITY`` as the OCI spec's unsigned 64-bit field spells it.

@@ -16,7 +16,7 @@ from collections.abc import Iterable, Sequence
 
 from attrs import frozen
 
-from podapi.engine.errors import InvalidArgument
+from podapi.errors import InvalidArgument
 from podapi.oci.host import mounts
 from podapi.storage.scope import read_file
 

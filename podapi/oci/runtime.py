@@ -14,7 +14,7 @@ from collections.abc import Iterable, Mapping, Sequence
 
 from attrs import evolve, frozen
 
-from podapi.engine.errors import PodapiError
+from podapi.errors import PodapiError
 from podapi.oci.process import ProcessResult, Runner
 
 #: runc's wording when the id is unknown under ``--root``.

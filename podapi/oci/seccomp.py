@@ -13,7 +13,7 @@ import re
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
-from podapi.engine.errors import InvalidArgument
+from podapi.errors import InvalidArgument
 
 #: Go architecture names to libseccomp's (moby ``nativeToSeccomp``).
 GO_TO_SECCOMP: dict[str, str] = {

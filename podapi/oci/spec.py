@@ -14,7 +14,7 @@ from typing import Any
 
 from attrs import field, frozen
 
-from podapi.engine.errors import InvalidArgument
+from podapi.errors import InvalidArgument
 from podapi.oci import rlimits as _rlimits
 from podapi.oci.capabilities import DEFAULT_CAPABILITIES
 

@@ -18,7 +18,7 @@ from typing import Any, BinaryIO
 
 from attrs import frozen
 
-from podapi.engine.errors import InvalidArgument
+from podapi.errors import InvalidArgument
 from podapi.oci.host import go_arch
 from podapi.storage import reference
 

@@ -15,7 +15,7 @@ from typing import IO, BinaryIO
 
 from attrs import frozen
 
-from podapi.engine.errors import InvalidArgument
+from podapi.errors import InvalidArgument
 
 DIGEST = re.compile(r"^sha256:[a-f0-9]{64}$")
 CHUNK = 1024 * 1024

@@ -28,7 +28,7 @@ import stat
 
 from attrs import frozen
 
-from podapi.engine.errors import InvalidArgument, NotFound
+from podapi.errors import InvalidArgument, NotFound
 from podapi.storage.scope import DIR_FLAGS, MAX_LINKS, readlink, walk
 from podapi.storage.tarwrite import TarStream
 

@@ -30,7 +30,7 @@ from typing import BinaryIO, cast
 
 from attrs import frozen
 
-from podapi.engine.errors import InvalidArgument, NotFound
+from podapi.errors import InvalidArgument, NotFound
 from podapi.storage.scope import DIR_FLAGS, walk
 
 CHUNK = 1024 * 1024

@@ -7,6 +7,7 @@ from attrs import evolve
 
 from podapi.engine.containers import run_config
 from podapi.engine.containerspec import ContainerSpec
+from podapi.engine.state.containers import EXITED, RUNNING, ContainerRecord
 from podapi.engine.stats import ContainerStats, Sample
 from podapi.http.stats import cpu_stats, docker_stats
 from podapi.oci.cgroups import cgroup_dirs, mount_dir, process_cgroup_dirs
@@ -23,7 +24,6 @@ from podapi.oci.cgroupstats import (
     system_cpu_ns,
 )
 from podapi.oci.spec import Resources
-from podapi.storage.containers import EXITED, RUNNING, ContainerRecord
 
 CID = "c" * 64
 V1_UNLIMITED = "9223372036854771712"

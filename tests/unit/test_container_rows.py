@@ -7,11 +7,11 @@ import pytest
 
 from podapi.engine.containers import run_config
 from podapi.engine.containerspec import ContainerSpec
-from podapi.engine.errors import Conflict
 from podapi.engine.naming import generate_name
-from podapi.engine.state import migrate
-from podapi.storage import containers as rows
-from podapi.storage.containers import CREATED, EXITED, RUNNING, ContainerRecord
+from podapi.engine.state import containers as rows
+from podapi.engine.state.containers import CREATED, EXITED, RUNNING, ContainerRecord
+from podapi.engine.state.database import migrate
+from podapi.errors import Conflict
 
 
 @pytest.fixture

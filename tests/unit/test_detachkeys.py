@@ -2,7 +2,7 @@
 
 import pytest
 
-from podapi.engine.errors import InvalidArgument
+from podapi.errors import InvalidArgument
 from podapi.http.detachkeys import DEFAULT_DETACH_KEYS, DetachDetector, parse_detach_keys
 
 

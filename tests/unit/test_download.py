@@ -13,7 +13,7 @@ from twisted.internet.task import deferLater
 from twisted.web.resource import Resource
 from twisted.web.server import NOT_DONE_YET, Request, Site
 
-from podapi.engine.errors import InvalidArgument
+from podapi.errors import InvalidArgument
 from podapi.storage.registry import DownloadFailed, UrlDownloader
 from podapi.storage.registry.download import check_url
 from podapi.threads import ThreadPoolService

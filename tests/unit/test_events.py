@@ -6,8 +6,8 @@ from pathlib import Path
 import pytest
 import pytest_twisted
 
-from podapi.engine.errors import InvalidArgument
 from podapi.engine.events import Event, EventBus, EventFilter, EventLog
+from podapi.errors import InvalidArgument
 from podapi.testing.threads import InlineBlocking
 
 

@@ -3,7 +3,7 @@
 import pytest
 
 from podapi.engine import ipam
-from podapi.engine.errors import Conflict, InvalidArgument
+from podapi.errors import Conflict, InvalidArgument
 from podapi.oci.netavark import Subnet
 
 

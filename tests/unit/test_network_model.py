@@ -4,8 +4,8 @@ import json
 
 import pytest
 
-from podapi.engine.errors import InvalidArgument
 from podapi.engine.networkfilters import network_filter
+from podapi.errors import InvalidArgument
 from podapi.oci.netavark import (
     Endpoint,
     Joined,

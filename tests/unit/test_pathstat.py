@@ -13,7 +13,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from podapi.engine.errors import InvalidArgument
+from podapi.errors import InvalidArgument
 from podapi.http.archive import encode_path_stat
 from podapi.storage.pathstat import (
     GO_MODE_CHAR_DEVICE,

@@ -34,7 +34,7 @@ from twisted.web.resource import Resource
 from twisted.web.server import NOT_DONE_YET, Request, Site
 from zope.interface import implementer
 
-from podapi.engine.errors import InvalidArgument, NotFound
+from podapi.errors import InvalidArgument, NotFound
 from podapi.oci.process import ProcessRunner
 from podapi.storage.blobs import BlobStore, DigestMismatch
 from podapi.storage.reference import parse

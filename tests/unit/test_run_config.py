@@ -4,7 +4,7 @@ import pytest
 
 from podapi.engine.containers import run_config
 from podapi.engine.containerspec import ContainerSpec
-from podapi.engine.errors import InvalidArgument
+from podapi.errors import InvalidArgument
 
 IMAGE = {
     "config": {

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from podapi.engine.errors import InvalidArgument
+from podapi.errors import InvalidArgument
 from podapi.oci import capabilities, rlimits, seccomp
 from podapi.oci.spec import (
     INIT_PATH,

@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 import pytest_twisted
 
-from podapi.engine.state import State, migrate, transaction
+from podapi.engine.state.database import State, migrate, transaction
 from podapi.testing.threads import InlineBlocking
 
 

@@ -13,7 +13,7 @@ from typing import BinaryIO
 
 import pytest
 
-from podapi.engine.errors import InvalidArgument, NotFound
+from podapi.errors import InvalidArgument, NotFound
 from podapi.storage.tarextract import (
     ExtractStats,
     InvalidArchive,

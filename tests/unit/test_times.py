@@ -2,8 +2,8 @@
 
 import pytest
 
-from podapi.engine.errors import InvalidArgument
 from podapi.engine.times import NS, parse_go_duration, parse_timestamp, rfc3339_nano
+from podapi.errors import InvalidArgument
 
 NOW = 1_800_000_000 * NS
 

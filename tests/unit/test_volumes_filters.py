@@ -5,10 +5,10 @@ from pathlib import Path
 
 import pytest
 
-from podapi.engine.errors import InvalidArgument
+from podapi.engine.state.volumes import VolumeRecord, VolumeUsage
 from podapi.engine.volumefilters import build_filter
 from podapi.engine.volumes import check_local_options, needs_mount
-from podapi.storage.volumes import VolumeRecord, VolumeUsage
+from podapi.errors import InvalidArgument
 
 NS = 1_000_000_000
 NOW = 1_700_000_000 * NS

@@ -6,8 +6,8 @@ from pathlib import Path
 import pytest
 
 from podapi.engine.containerspec import ContainerSpec, MountSpec
-from podapi.engine.errors import InvalidArgument
 from podapi.engine.mountplan import parse_volumes_from, plan_mounts
+from podapi.errors import InvalidArgument
 from podapi.oci import mountopts
 from podapi.oci.mountopts import BindString, parse_bind, process_options, valid_volume_name
 

@@ -5,9 +5,9 @@ from pathlib import Path
 
 import pytest_twisted
 
-from podapi.engine.state import State
-from podapi.storage import volumes as rows
-from podapi.storage.volumes import VolumeRecord
+from podapi.engine.state import volumes as rows
+from podapi.engine.state.database import State
+from podapi.engine.state.volumes import VolumeRecord
 from podapi.testing.threads import InlineBlocking
 
 

@@ -11,10 +11,10 @@ from typing import Any
 from podapi.engine.containerfilters import docker_state
 from podapi.engine.containerspec import MountSpec
 from podapi.engine.engine import Engine
+from podapi.engine.state.containers import ContainerRecord
 from podapi.engine.times import NS, human_duration, rfc3339_nano
 from podapi.http import netsettings
 from podapi.oci import mountopts
-from podapi.storage.containers import ContainerRecord
 
 
 def status_text(record: ContainerRecord, now_ns: int) -> str:

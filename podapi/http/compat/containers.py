@@ -13,7 +13,8 @@ from twisted.web.server import Request
 
 from podapi.engine.containerspec import RestartPolicy, check_restart_policy
 from podapi.engine.engine import Engine
-from podapi.engine.errors import NoSuchContainer
+from podapi.engine.state.containers import ContainerRecord
+from podapi.errors import NoSuchContainer
 from podapi.http import containers as shared
 from podapi.http.attach import attach, attach_ws
 from podapi.http.call import ApiCall, BadRequest
@@ -23,7 +24,6 @@ from podapi.http.hijack import HijackResource
 from podapi.http.responses import encode_json, json_response, no_content
 from podapi.http.routing import Router
 from podapi.oci import conmon
-from podapi.storage.containers import ContainerRecord
 
 WAIT_CONDITIONS = ("not-running", "next-exit", "removed")
 

@@ -15,9 +15,9 @@ from klein import Response
 from podapi.engine import searchfilters
 from podapi.engine.distribution import Progress, SearchResult
 from podapi.engine.engine import Engine
-from podapi.engine.errors import PodapiError, Unauthorized
 from podapi.engine.images import ImportRequest
 from podapi.engine.searchfilters import SearchFilter
+from podapi.errors import PodapiError, Unauthorized
 from podapi.http.call import ApiCall, BadRequest
 from podapi.http.responses import json_response
 from podapi.http.routing import Router

@@ -10,6 +10,7 @@ from typing import Any
 from klein import Response
 
 from podapi.engine.engine import Engine
+from podapi.engine.state.images import ImageRecord
 from podapi.engine.times import NS, rfc3339_nano
 from podapi.http import images as shared
 from podapi.http.call import ApiCall, BadRequest
@@ -17,7 +18,6 @@ from podapi.http.responses import json_response, no_content
 from podapi.http.routing import Router
 from podapi.http.streams import JsonLines
 from podapi.storage import reference
-from podapi.storage.images import ImageRecord
 
 #: Every key of Docker's container config, as the image inspect ``Config`` shows it.
 CONFIG_KEYS: dict[str, Any] = {

@@ -14,8 +14,9 @@ from twisted.web.server import Request
 
 from podapi.engine.containerspec import MountSpec, signal_number
 from podapi.engine.engine import Engine
-from podapi.engine.errors import NoSuchContainer, NotFound
+from podapi.engine.state.containers import ContainerRecord
 from podapi.engine.times import NS, rfc3339_nano
+from podapi.errors import NoSuchContainer, NotFound
 from podapi.http import containers as shared
 from podapi.http import netsettings
 from podapi.http.attach import attach
@@ -26,7 +27,6 @@ from podapi.http.libpod.specgen import decode_specgen, linux_resources
 from podapi.http.responses import json_response, no_content, text_response
 from podapi.http.routing import Router
 from podapi.oci import capabilities, mountopts
-from podapi.storage.containers import ContainerRecord
 
 ZERO_UNIX = -62135596800  # Go's zero time as Unix seconds, what Podman prints for "never"
 #: ``condition`` values of libpod wait, mapped to our states.

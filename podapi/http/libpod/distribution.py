@@ -13,7 +13,7 @@ from klein import Response
 
 from podapi.engine.distribution import Progress, check_push_compression, push_manifest_type
 from podapi.engine.engine import Engine
-from podapi.engine.errors import PodapiError
+from podapi.errors import PodapiError
 from podapi.http.call import ApiCall, BadRequest
 from podapi.http.compat.distribution import (
     credentials,

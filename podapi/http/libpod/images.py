@@ -7,16 +7,16 @@ from typing import Any
 from klein import Response
 
 from podapi.engine.engine import Engine
-from podapi.engine.errors import NotFound, PodapiError
 from podapi.engine.images import ImportRequest, RemoveReport
+from podapi.engine.state.images import ImageRecord
 from podapi.engine.times import NS, rfc3339_nano
+from podapi.errors import NotFound, PodapiError
 from podapi.http import images as shared
 from podapi.http.call import ApiCall, BadRequest
 from podapi.http.errors import status_for
 from podapi.http.responses import json_response, no_content
 from podapi.http.routing import Router
 from podapi.storage import reference
-from podapi.storage.images import ImageRecord
 
 LOCAL = "localhost"
 

@@ -18,7 +18,7 @@ from typing import Any
 from attrs import field, frozen
 from twisted.internet.interfaces import IReactorTime
 
-from podapi.engine.errors import InvalidArgument
+from podapi.errors import InvalidArgument
 
 #: Tokens without ``expires_in`` last 60 seconds (token spec, "Token Response Fields").
 DEFAULT_TOKEN_LIFETIME = 60

@@ -31,7 +31,7 @@ from twisted.web.client import Agent, BrowserLikePolicyForHTTPS, HTTPConnectionP
 from twisted.web.http_headers import Headers
 from twisted.web.iweb import IResponse
 
-from podapi.engine.errors import InvalidArgument, UpstreamError
+from podapi.errors import InvalidArgument, UpstreamError
 from podapi.storage.registry.errors import _describe_network, _IdleTimeout
 from podapi.storage.registry.session import USER_AGENT
 from podapi.storage.registry.transfer import MAX_ERROR_BODY, _BlobSink, _detached, _read

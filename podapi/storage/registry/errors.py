@@ -11,7 +11,7 @@ from OpenSSL import SSL
 from twisted.internet import error as neterror
 from twisted.web.client import ResponseDone
 
-from podapi.engine.errors import NotFound, UpstreamError
+from podapi.errors import NotFound, UpstreamError
 
 
 class RegistryError(UpstreamError):

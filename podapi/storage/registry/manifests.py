@@ -13,7 +13,7 @@ from typing import Any
 
 from attrs import field, frozen
 
-from podapi.engine.errors import InvalidArgument
+from podapi.errors import InvalidArgument
 from podapi.oci.host import go_arch
 from podapi.storage.blobs import check_digest
 from podapi.storage.registry.errors import InvalidManifest

@@ -13,7 +13,7 @@ from collections.abc import Iterable, Mapping, Sequence
 
 from attrs import field, frozen
 
-from podapi.engine.errors import Conflict, InvalidArgument, NoSuchImage
+from podapi.errors import Conflict, InvalidArgument, NoSuchImage
 from podapi.storage import reference
 
 

@@ -12,7 +12,7 @@ import sqlite3
 from attrs import frozen
 
 from podapi.engine.containerspec import ExecSpec, exec_spec_from_json, to_json
-from podapi.engine.errors import NoSuchExecSession
+from podapi.errors import NoSuchExecSession
 
 CREATED, RUNNING, EXITED = "created", "running", "exited"
 

@@ -20,7 +20,7 @@ from podapi.engine.containerspec import (
     spec_from_json,
     to_json,
 )
-from podapi.engine.errors import Conflict, NoSuchContainer
+from podapi.errors import Conflict, NoSuchContainer
 from podapi.oci.netavark import NetworkSetup
 
 #: Podman's container states; the compat dialect maps them to Docker's words.

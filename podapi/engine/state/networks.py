@@ -11,7 +11,7 @@ import sqlite3
 from collections.abc import Mapping, Sequence
 
 from podapi.engine import ipam
-from podapi.engine.errors import Conflict, NoSuchNetwork
+from podapi.errors import Conflict, NoSuchNetwork
 from podapi.oci.netavark import Network
 
 

@@ -23,7 +23,7 @@ MIGRATIONS: Sequence[str] = (
     """
     CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
     """,
-    # 2: the image store (podapi/storage/images.py).
+    # 2: the image store (podapi/engine/state/images.py).
     """
     CREATE TABLE layers (
         diff_id TEXT PRIMARY KEY,
@@ -79,7 +79,7 @@ MIGRATIONS: Sequence[str] = (
         PRIMARY KEY (image_id, name)
     );
     """,
-    # 3: containers (podapi/storage/containers.py).
+    # 3: containers (podapi/engine/state/containers.py).
     """
     CREATE TABLE containers (
         id TEXT PRIMARY KEY,
@@ -106,7 +106,7 @@ MIGRATIONS: Sequence[str] = (
     );
     CREATE INDEX containers_image ON containers(image_id);
     """,
-    # 4: exec sessions (podapi/storage/execs.py); they go with their container.
+    # 4: exec sessions (podapi/engine/state/execs.py); they go with their container.
     """
     CREATE TABLE execs (
         id TEXT PRIMARY KEY,
@@ -119,7 +119,7 @@ MIGRATIONS: Sequence[str] = (
     );
     CREATE INDEX execs_container ON execs(container_id);
     """,
-    # 5: volumes (podapi/storage/volumes.py).  volume_users: the containers whose
+    # 5: volumes (podapi/engine/state/volumes.py).  volume_users: the containers whose
     # configuration mounts a volume ("in use", "dangling"); volume_mounts: who holds
     # it mounted right now (running containers, exports), whatever its driver.
     """
@@ -144,7 +144,7 @@ MIGRATIONS: Sequence[str] = (
         PRIMARY KEY (volume, holder)
     );
     """,
-    # 6: networks (podapi/storage/networks.py): definitions, addresses in use, and
+    # 6: networks (podapi/engine/state/networks.py): definitions, addresses in use, and
     # what netavark set up for each running container.
     """
     CREATE TABLE networks (

@@ -13,7 +13,7 @@ from collections.abc import Iterable, Mapping
 
 from attrs import field, frozen
 
-from podapi.engine.errors import Conflict, NoSuchVolume
+from podapi.errors import Conflict, NoSuchVolume
 
 
 @frozen
