@@ -47,13 +47,13 @@ from twisted.internet.interfaces import (
     IReactorTime,
 )
 from twisted.internet.protocol import ProcessProtocol
-from twisted.logger import Logger
 from twisted.python.failure import Failure
 
+from podapi.logs import get_logger
 from podapi.oci.runtime import RuntimeFailure, runc_messages
 from podapi.oci.seqpacket import SeqPacketSocket, SocketPair, socketpair
 
-log = Logger()
+log = get_logger(__name__)
 
 #: How much of conmon's and runc's log files goes into an error message.
 _TAIL_BYTES = 4096

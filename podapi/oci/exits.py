@@ -13,10 +13,11 @@ from collections.abc import Callable
 
 from twisted.internet.inotify import IN_CLOSE_WRITE, IN_ISDIR, IN_MOVED_TO, INotify
 from twisted.internet.interfaces import IReactorFDSet
-from twisted.logger import Logger
 from twisted.python.filepath import FilePath
 
-log = Logger()
+from podapi.logs import get_logger
+
+log = get_logger(__name__)
 
 #: conmon writes with glib's ``g_file_set_contents``: a temporary
 #: ``<id>.XXXXXX`` is closed (IN_CLOSE_WRITE) then renamed (IN_MOVED_TO).

@@ -30,12 +30,12 @@ from attrs import define, field, frozen
 from twisted.internet.defer import Deferred
 from twisted.internet.inotify import IN_CLOSE_WRITE, IN_CREATE, IN_MODIFY, IN_MOVED_TO, INotify
 from twisted.internet.interfaces import IReactorFDSet
-from twisted.logger import Logger
 from twisted.python.filepath import FilePath
 
+from podapi.logs import get_logger
 from podapi.threads import Blocking
 
-log = Logger()
+log = get_logger(__name__)
 
 _NS = 1_000_000_000
 

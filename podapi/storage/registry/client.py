@@ -20,8 +20,8 @@ from twisted.internet.defer import (
     FirstError,
     gatherResults,
 )
-from twisted.logger import Logger
 
+from podapi.logs import get_logger
 from podapi.storage.blobs import Blob, BlobStore, DigestMismatch, check_digest
 from podapi.storage.reference import DEFAULT_TAG, Reference
 from podapi.storage.registries import RegistriesConfig
@@ -53,7 +53,7 @@ from podapi.storage.registry.transfer import MAX_ERROR_BODY, ProgressCallback, _
 from podapi.threads import Blocking
 
 T = TypeVar("T")
-log = Logger()
+log = get_logger(__name__)
 
 
 class RegistryClient:

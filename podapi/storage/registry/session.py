@@ -22,12 +22,12 @@ from treq.client import HTTPClient
 from twisted.internet.defer import CancelledError
 from twisted.internet.interfaces import IDelayedCall, IReactorTime
 from twisted.internet.task import deferLater
-from twisted.logger import Logger
 from twisted.web.client import Agent, BrowserLikePolicyForHTTPS, HTTPConnectionPool
 from twisted.web.http_headers import Headers
 from twisted.web.iweb import IResponse
 
 import podapi
+from podapi.logs import get_logger
 from podapi.storage.registry.auth import (
     Challenge,
     Credentials,
@@ -47,7 +47,7 @@ from podapi.storage.registry.errors import (
 from podapi.storage.registry.transfer import MAX_ERROR_BODY, MAX_JSON, _FileProducer, _read
 
 T = TypeVar("T")
-log = Logger()
+log = get_logger(__name__)
 
 USER_AGENT = f"podapi/{podapi.__version__}"
 
