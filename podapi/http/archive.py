@@ -23,6 +23,7 @@ from klein import Response
 from twisted.web.server import Request
 
 from podapi.engine.archive import ContainerFiles
+from podapi.engine.chunks import ChunkStream
 from podapi.engine.engine import Engine
 from podapi.engine.state.containers import ContainerRecord
 from podapi.engine.times import rfc3339_nano
@@ -106,7 +107,7 @@ class ArchiveRoutes:
         async with self._files().archive(record, path) as (found, stream):
             request.setHeader(STAT_HEADER.encode(), encode_path_stat(found).encode())
             _send_tar(request)
-            await stream_chunks(request, stream, self._engine.io)
+            await stream_chunks(request, ChunkStream(stream, self._engine.io))
         return None
 
     async def _put(self, call: ApiCall, record: ContainerRecord, path: str) -> Response:
@@ -129,4 +130,4 @@ class ArchiveRoutes:
         request = cast(Request, call.request)
         async with self._files().export(record) as stream:
             _send_tar(request)
-            await stream_chunks(request, stream, self._engine.io)
+            await stream_chunks(request, ChunkStream(stream, self._engine.io))

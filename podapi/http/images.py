@@ -8,6 +8,7 @@ from klein import Response
 from twisted.web.server import Request
 
 from podapi.engine import imagefilters
+from podapi.engine.chunks import ChunkStream
 from podapi.engine.engine import Engine
 from podapi.engine.images import created_ns
 from podapi.engine.state.images import ImageRecord
@@ -112,7 +113,7 @@ async def send_archive(call: ApiCall, engine: Engine, names: list[str], fmt: str
     request = cast(Request, call.request)
     request.setHeader(b"Content-Type", TAR.encode())
     request.setHeader(b"Content-Length", str(archive.total_size(parts)).encode())
-    await stream_chunks(request, archive.iter_parts(parts), engine.io)
+    await stream_chunks(request, ChunkStream(archive.iter_parts(parts), engine.io))
 
 
 def prune_keeper(engine: Engine, filters: dict[str, list[str]]) -> Callable[[ImageRecord], bool]:

@@ -6,14 +6,12 @@ whenever the transport asks us to pause, so memory stays bounded (two chunks)
 however big the body and however slow the client.
 """
 
-from collections.abc import Iterator
-
 from twisted.internet.defer import Deferred
 from twisted.internet.interfaces import IPushProducer
 from twisted.web.server import Request
 from zope.interface import implementer
 
-from podapi.threads import Blocking
+from podapi.engine.chunks import ChunkStream
 
 
 @implementer(IPushProducer)
@@ -48,22 +46,18 @@ class _Gate:
             await self._waiter
 
 
-def _next(chunks: Iterator[bytes]) -> bytes | None:
-    return next(chunks, None)
-
-
-async def stream_chunks(request: Request, chunks: Iterator[bytes], io: Blocking) -> None:
-    """Write every chunk of ``chunks`` (produced in ``io``) to ``request``."""
+async def stream_chunks(request: Request, stream: ChunkStream) -> None:
+    """Write every chunk of ``stream`` to ``request``, then close the stream."""
     gate = _Gate()
     request.registerProducer(gate, True)
-    pending: Deferred[bytes | None] | None = io(_next, chunks)
+    pending: Deferred[bytes | None] | None = stream.read()
     try:
         while pending is not None:
             current, pending = pending, None
             chunk = await current
             if chunk is None or gate.stopped:
                 break
-            pending = io(_next, chunks)  # read the next chunk while this one is sent
+            pending = stream.read()  # read the next chunk while this one is sent
             request.write(chunk)
             await gate.ready()
     finally:
@@ -72,10 +66,4 @@ async def stream_chunks(request: Request, chunks: Iterator[bytes], io: Blocking)
         if pending is not None:
             # A read is still running in a thread; let it finish before closing.
             await pending
-        await io(_close, chunks)
-
-
-def _close(chunks: Iterator[bytes]) -> None:
-    close = getattr(chunks, "close", None)
-    if close is not None:
-        close()
+        await stream.close()

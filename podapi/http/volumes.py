@@ -24,6 +24,7 @@ from typing import Any, cast
 from klein import Response
 from twisted.web.server import Request
 
+from podapi.engine.chunks import ChunkStream
 from podapi.engine.engine import Engine
 from podapi.engine.state.volumes import VolumeRecord, VolumeUsage, no_such_volume
 from podapi.engine.times import NS, rfc3339_nano
@@ -218,7 +219,7 @@ class VolumeRoutes:
         request = cast(Request, call.request)
         async with self._volumes.export(name) as stream:
             request.setHeader(b"Content-Type", TAR)
-            await stream_chunks(request, stream, self._engine.io)
+            await stream_chunks(request, ChunkStream(stream, self._engine.io))
 
     async def libpod_import(self, call: ApiCall, name: str) -> Response:
         """``POST /libpod/volumes/{name}/import``: unpack the tar body into the volume; 204."""
