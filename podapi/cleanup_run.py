@@ -3,9 +3,8 @@
 from twisted.internet.defer import Deferred
 from twisted.internet.task import react
 
-from podapi.config import Config
+from podapi.config import Config, ListenAddress
 from podapi.engine.engine import Engine
-from podapi.listen import ListenAddress
 from podapi.logs import get_logger
 from podapi.oci.process import ProcessRunner
 from podapi.threads import ThreadPoolService

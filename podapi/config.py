@@ -2,7 +2,24 @@
 
 from attrs import frozen
 
-from podapi.listen import ListenAddress
+
+@frozen
+class ListenAddress:
+    """A resolved listen address.
+
+    :ivar uri: what the user gave (or the default), for messages and ``/info``.
+    :ivar endpoint: a Twisted server endpoint description to listen on, or None
+        for a plain UNIX socket at ``socket_path`` (mode 0600), which the service
+        opens with ``listenUNIX`` (sparing the endpoints machinery at start-up).
+    :ivar socket_path: the UNIX socket file we manage, if any.
+    :ivar plain_tcp: serving HTTP over TCP without TLS (worth a warning).
+    """
+
+    uri: str
+    endpoint: str | None
+    socket_path: str | None = None
+    plain_tcp: bool = False
+
 
 #: Linux interface names have at most 15 characters.
 BRIDGE_NAME_MAX = 15

@@ -19,7 +19,7 @@ import os
 import socket
 import stat
 
-from attrs import frozen
+from podapi.config import ListenAddress
 
 #: Twisted endpoint types we pass through unchanged.
 TWISTED_SCHEMES = ("systemd", "ssl", "tcp6", "tls", "unix", "tcp")
@@ -27,24 +27,6 @@ TWISTED_SCHEMES = ("systemd", "ssl", "tcp6", "tls", "unix", "tcp")
 
 class ListenError(Exception):
     """The listen address is unusable; the message says why and what to do."""
-
-
-@frozen
-class ListenAddress:
-    """A resolved listen address.
-
-    :ivar uri: what the user gave (or the default), for messages and ``/info``.
-    :ivar endpoint: a Twisted server endpoint description to listen on, or None
-        for a plain UNIX socket at ``socket_path`` (mode 0600), which the service
-        opens with ``listenUNIX`` (sparing the endpoints machinery at start-up).
-    :ivar socket_path: the UNIX socket file we manage, if any.
-    :ivar plain_tcp: serving HTTP over TCP without TLS (worth a warning).
-    """
-
-    uri: str
-    endpoint: str | None
-    socket_path: str | None = None
-    plain_tcp: bool = False
 
 
 def default_uri(euid: int | None = None, environ: dict[str, str] | None = None) -> str:

@@ -1,7 +1,8 @@
 """The twisted.web ``Site`` under the Klein app: connection tracking, common headers, drain.
 
-* Every connection is a :class:`TrackedChannel`; the :class:`IdleTracker` hears
-  when a connection starts its first request, is hijacked, and closes.
+* Every connection is a :class:`TrackedChannel`; the service's idle timer (a
+  :class:`ConnectionTracker`) hears when a connection starts its first request,
+  is hijacked, and closes.
 * Every request gets Podman's API headers before routing, so errors carry
   them too (hijacked sessions write their own status line); with ``--cors``
   also the CORS headers and an answer to the ``OPTIONS`` pre-flight (Podman
@@ -14,7 +15,8 @@
 import io
 import tempfile
 import uuid
-from typing import IO, Any
+from collections.abc import Hashable
+from typing import IO, Any, Protocol
 
 from attrs import frozen
 from twisted.internet.defer import Deferred
@@ -29,10 +31,28 @@ from twisted.web.server import Request, Site
 from zope.interface import implementer
 
 from podapi import COMPAT_API_VERSION, LIBPOD_API_VERSION, logs
-from podapi.idle import IdleTracker
 from podapi.logs import get_logger
 
 log = get_logger(__name__)
+
+
+class ConnectionTracker(Protocol):
+    """What the site tells about its connections (``podapi.idle.IdleTracker`` listens).
+
+    :ivar timeout: the idle window in seconds (0 = never); keep-alive lasts twice that.
+    """
+
+    timeout: float
+
+    def request_started(self, connection: Hashable) -> None:
+        """A connection began a request."""
+
+    def hijacked(self, connection: Hashable) -> None:
+        """A connection left HTTP for a raw session (attach, exec)."""
+
+    def closed(self, connection: Hashable) -> None:
+        """A connection closed."""
+
 
 #: Bodies up to this size stay in memory; larger ones are spooled to disk.
 SPOOL_THRESHOLD = 1024 * 1024
@@ -161,7 +181,7 @@ class PodAPISite(Site):
     def __init__(
         self,
         resource: IResource,
-        tracker: IdleTracker,
+        tracker: ConnectionTracker,
         clock: IReactorTime,
         headers: HeaderPolicy,
         spool_dir: str | None = None,
