@@ -8,7 +8,7 @@ from attrs import frozen
 
 @frozen
 class Layout:
-    """Paths derived from the two roots; see ARCHITECTURE.md "Where data lives"."""
+    """Paths derived from the two roots; see docs/architecture.rst, "Where data lives"."""
 
     root: str
     runroot: str

@@ -93,7 +93,7 @@ def hierarchy_dirs(relative: str, root: str = CGROUP_ROOT) -> list[str]:
     """Where a cgroup given *relative* to ours lives in every hierarchy.
 
     With a relative ``cgroupsPath`` runc nests the container under the
-    runtime's own cgroup, which differs per hierarchy (engine-recipes section 5).
+    runtime's own cgroup, which differs per hierarchy on a hybrid v1 host.
     """
     dirs = []
     for key, own in own_cgroups().items():

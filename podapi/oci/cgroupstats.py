@@ -19,7 +19,7 @@ The files are the ones runc's ``libcontainer/cgroups/fs`` (v1) and ``fs2``
 
 A file that is missing (controller not mounted, cgroup removed meanwhile)
 reads as "unknown": 0, or ``None`` for limits.  The memory controller's path
-differs per v1 hierarchy here (engine-recipes section 5), so directories come
+differs per v1 hierarchy on a hybrid host, so directories come
 from ``/proc/<pid>/cgroup`` (:func:`podapi.oci.cgroups.process_cgroup_dirs`).
 """
 

@@ -7,15 +7,15 @@ exit command.  It double-forks, so the process we spawn exits within
 milliseconds and the real conmon is reparented: containers outlive the API
 service, which rediscovers them from pid files and exit files.
 
-The launch protocol (conmon 2.1.6 ``conmon.c``, ``parent_pipe_fd.c``;
-engine-recipes.md section 3): two SOCK_SEQPACKET socketpairs are inherited as
-fd 3 (``_OCI_SYNCPIPE``) and fd 4 (``_OCI_STARTPIPE``).  conmon blocks until
-something is written on the start socket (Podman first moves conmon into a
-cgroup), then reports ``{"data": <init pid>}`` on the sync socket, or
-``{"data": -1, "message": "..."}`` when ``runc create`` failed.  The caller
-runs ``runc start`` afterwards (:meth:`podapi.oci.runtime.OCIRuntime.start`).
+The launch protocol (conmon 2.1.6 ``conmon.c``, ``parent_pipe_fd.c``): two
+SOCK_SEQPACKET socketpairs are inherited as fd 3 (``_OCI_SYNCPIPE``) and fd 4
+(``_OCI_STARTPIPE``).  conmon blocks until something is written on the start
+socket (Podman first moves conmon into a cgroup), then reports
+``{"data": <init pid>}`` on the sync socket, or ``{"data": -1, "message": "..."}``
+when ``runc create`` failed.  The caller runs ``runc start`` afterwards
+(:meth:`podapi.oci.runtime.OCIRuntime.start`).
 
-Exec sessions (:func:`exec_in_container`, engine-recipes.md section 4) use
+Exec sessions (:func:`exec_in_container`) use
 the same launch with ``-e`` and, when attached, a third socketpair on fd 5
 (``_OCI_ATTACHPIPE``): conmon reports there when the exec's ``attach``
 socket listens, and waits for a second write on the start socket before it
@@ -82,7 +82,7 @@ def _has_path(_inst: object, attribute: object, value: dict[str, str]) -> None:
 
 def _no_colon(_inst: object, attribute: object, value: str | None) -> None:
     # conmon splits every -l value at ':' (driver:path), so such a path
-    # would be cut short (engine-recipes.md pitfall 18).
+    # would be cut short (conmon's ``parse_log_path``).
     if value is not None and ":" in value:
         raise ValueError(f"conmon log path must not contain ':': {value!r}")
 

@@ -1,4 +1,4 @@
-"""netavark, the network backend, and the JSON it speaks (engine-recipes section 6).
+"""netavark, the network backend, and the JSON it speaks (netavark 1.4's ``types``).
 
 A network definition is netavark's ``types.Network`` (the same object Podman
 keeps as ``<name>.json`` and libpod's API returns); ``netavark setup <netns>``

@@ -2,7 +2,7 @@
 
 Raising a limit above the caller's own hard limit needs ``CAP_SYS_RESOURCE``;
 without it runc fails with ``error setting rlimit type N: operation not
-permitted`` (engine-recipes, pitfall 5), so every hard limit is clamped to ours.
+permitted``, so every hard limit is clamped to ours.
 """
 
 import resource

@@ -22,7 +22,7 @@ from podapi.storage.scope import read_file
 
 MNT_DETACH = 2
 _libc = ctypes.CDLL(None, use_errno=True)
-#: Keep the upper dir a plain, diffable tree (engine-recipes section 2).
+#: Keep the upper dir a plain, diffable tree: no index, metacopy or redirect entries.
 OVERLAY_FIXED_OPTIONS = "index=off,metacopy=off,redirect_dir=off"
 #: The kernel takes at most one page of mount data.
 MAX_MOUNT_DATA = 4095
@@ -289,7 +289,7 @@ CHANGED, ADDED, DELETED = 0, 1, 2
 
 
 def changes(upper: str, lowers: Sequence[str]) -> list[tuple[str, int]]:
-    """What a container changed, from its overlay upper dir (engine-recipes section 2).
+    """What a container changed, from its overlay upper dir.
 
     A 0/0 character device is a deletion; an entry that exists in a lower
     layer is a change, otherwise an addition.  An opaque directory's lower

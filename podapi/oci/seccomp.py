@@ -1,7 +1,7 @@
 """Converting a Docker/moby-format seccomp profile into the OCI ``linux.seccomp`` object.
 
 runc silently accepts the raw profile but ignores ``archMap``, ``includes`` and
-``excludes``, loading every conditional rule (engine-recipes §1.3, pitfall 7).
+``excludes``, loading every conditional rule.
 :func:`convert` resolves them for one architecture, kernel and capability list,
 as Podman (containers/common ``pkg/seccomp``) does; for the 14-capability set its
 output equals Podman 4.3.1's rule for rule.

@@ -1,6 +1,6 @@
 """Generating an OCI runtime ``config.json`` that runc 1.1.5 runs.
 
-The shape follows what Podman 4.3.1 writes (engine-recipes §1): the same
+The shape follows what Podman 4.3.1 writes (``podman create`` + ``podman inspect``): the same
 standard mounts in the same order, masked and read-only paths, a deny-all device
 cgroup and ``process.user.umask``.  Everything host-specific (rlimits, the
 converted seccomp profile, capabilities) is computed by the caller with

@@ -1,7 +1,6 @@
 """Reading conmon's k8s-file container logs, once or as they grow.
 
-conmon writes one record per line (engine-recipes.md section 3, "k8s-file log
-format")::
+conmon writes one record per line (its ``k8s-file`` log driver)::
 
     2026-11-27T07:18:06.811853188+00:00 stdout F hello
 

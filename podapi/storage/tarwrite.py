@@ -17,7 +17,7 @@ keeps only ``security.capability``; we keep them all, as GNU tar's ``--xattrs``
 does).
 
 A layer (``layer=True``) is the reverse of
-:func:`podapi.storage.tarextract.extract_layer` (engine-recipes section 2): a
+:func:`podapi.storage.tarextract.extract_layer` (overlayfs's own format): a
 0/0 character device is a whiteout, written as an empty ``dir/.wh.NAME``
 (mode 0600, as Docker); a directory with ``trusted.overlay.opaque=y`` is
 followed by a ``dir/.wh..wh..opq`` marker.

@@ -28,7 +28,7 @@ MEMORY_LIMIT = 64 * 1024 * 1024
 
 
 def _rootfs(path: Path) -> Path:
-    """A busybox root filesystem (engine-recipes §1, "Rootfs")."""
+    """A busybox root filesystem (as ``podman create`` lays one out)."""
     bin_dir = path / "bin"
     bin_dir.mkdir(parents=True)
     shutil.copy2("/bin/busybox", bin_dir / "busybox")

@@ -25,7 +25,7 @@ needs_profile = pytest.mark.skipif(
     not os.path.exists(PROFILE_PATH), reason="containers-common seccomp profile not installed"
 )
 
-#: Podman 4.3.1's built-in capability list (engine-recipes §1).
+#: Podman 4.3.1's built-in capability list (containers/common ``DefaultCapabilities``).
 PODMAN_14 = (
     *capabilities.DEFAULT_CAPABILITIES,
     "CAP_AUDIT_WRITE",
