@@ -73,7 +73,7 @@ class ContainerMounts:
     async def _mount_image(self, reference: str, directory: str) -> str:
         # An image mount is a Podman feature (``--mount type=image``): Podman's names.
         image = await self._images.resolve(reference, short_names=ShortNames.PODMAN)
-        lowers = [self._images.layers.path(d) for d in reversed(image.layers)]
+        lowers = self._images.layer_dirs(image)
         merged = os.path.join(directory, "merged")
         await self._io(_mount_image_dirs, lowers, directory, merged)
         return merged

@@ -196,6 +196,10 @@ class ImageService:
             self._configs.move_to_end(image.id)
         return cached
 
+    def layer_dirs(self, image: ImageRecord) -> list[str]:
+        """The directories of the image's layers, top first (overlay's ``lowerdir`` order)."""
+        return [self.layers.path(d) for d in reversed(image.layers)]
+
     async def manifest(self, image: ImageRecord) -> bytes:
         """The stored manifest bytes."""
         return await self._io(self.blobs.read, image.manifest_digest)

@@ -206,11 +206,7 @@ def insert_image(conn: sqlite3.Connection, new: NewImage, now: int) -> Stored:
     exists = conn.execute("SELECT 1 FROM images WHERE id = ?", (new.id,)).fetchone() is not None
     if not exists:
         for layer in new.layers:
-            conn.execute(
-                "INSERT OR IGNORE INTO layers (diff_id, size, created) VALUES (?, ?, ?)",
-                (layer.diff_id, layer.size, now),
-            )
-            add_layer_blob(conn, layer)
+            record_layer(conn, layer, now)
         conn.execute(
             "INSERT INTO images (id, manifest_digest, manifest_media_type, created, added, size,"
             " labels, architecture, os, parent) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",

@@ -80,7 +80,7 @@ def container_config(config: dict[str, Any]) -> dict[str, Any]:
 async def encode_inspect(engine: Engine, image: ImageRecord, call: ApiCall) -> dict[str, Any]:
     """Docker's ``image.InspectResponse`` (plus fields older clients read)."""
     config = await engine.images.config(image)
-    layer_dirs = [engine.images.layers.path(d) for d in reversed(image.layers)]
+    layer_dirs = engine.images.layer_dirs(image)
     body: dict[str, Any] = {
         "Id": "sha256:" + image.id,
         "RepoTags": docker_names(image),

@@ -50,7 +50,7 @@ async def encode_inspect(engine: Engine, image: ImageRecord) -> dict[str, Any]:
     """Podman's ``inspect.ImageData``."""
     config = await engine.images.config(image)
     section = config.get("config") or {}
-    layer_dirs = [engine.images.layers.path(d) for d in reversed(image.layers)]
+    layer_dirs = engine.images.layer_dirs(image)
     return {
         "Id": image.id,
         "Digest": image.manifest_digest,
