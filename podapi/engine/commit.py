@@ -207,16 +207,19 @@ class Committer:
         self._images = images
         self._lifecycle = lifecycle
 
-    async def commit(self, record: ContainerRecord, options: CommitOptions) -> ImageRecord:
-        """Store the container as a new image; the container event ``commit`` follows.
+    async def commit(self, container: str, options: CommitOptions) -> ImageRecord:
+        """Store the container (by name or ID) as a new image; the container event
+        ``commit`` follows.
 
         A running container is paused while its layer is written (with
         ``options.pause``) and unpaused afterwards, whatever happens; its lock
         is held meanwhile so it cannot be removed halfway (squashed, the root
         filesystem is read through ``rootfs_access``, as ``docker cp`` reads it).
 
+        :raises NoSuchContainer: no such container.
         :raises InvalidArgument: bad ``changes`` (before anything is paused).
         """
+        record = await self._containers.resolve(container)
         base = await self._images.get(record.image_id)
         base_config = await self._images.config(base)
         section = merge_config(

@@ -7,6 +7,7 @@ from typing import Any
 from podapi.engine.containerspec import MountSpec
 from podapi.engine.images import ImageService
 from podapi.engine.layout import ContainerPaths
+from podapi.engine.shortnames import ShortNames
 from podapi.engine.volumes import VolumeService
 from podapi.oci import mountopts, rootfs
 from podapi.threads import Blocking
@@ -70,8 +71,9 @@ class ContainerMounts:
         return sorted(oci, key=_sort_key)
 
     async def _mount_image(self, reference: str, directory: str) -> str:
-        image = await self._images.resolve(reference, compat=False)
-        lowers = [self._images.layers.path(d) for d in reversed(image.layers)]
+        # An image mount is a Podman feature (``--mount type=image``): Podman's names.
+        image = await self._images.resolve(reference, short_names=ShortNames.PODMAN)
+        lowers = self._images.layer_dirs(image)
         merged = os.path.join(directory, "merged")
         await self._io(_mount_image_dirs, lowers, directory, merged)
         return merged

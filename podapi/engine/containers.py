@@ -38,6 +38,7 @@ from podapi.engine.mountplan import (
 )
 from podapi.engine.naming import generate_name
 from podapi.engine.networks import NetworkService
+from podapi.engine.shortnames import ShortNames
 from podapi.engine.state import containers as rows
 from podapi.engine.state import volumes as volume_rows
 from podapi.engine.state.containers import CREATED, EXITED, ContainerRecord
@@ -276,10 +277,10 @@ class ContainerService:
 
     # --- changes --------------------------------------------------------------------
 
-    async def create(self, spec: ContainerSpec, *, compat: bool) -> ContainerRecord:
+    async def create(self, spec: ContainerSpec, *, short_names: ShortNames) -> ContainerRecord:
         """Store a new container (files prepared, nothing running yet)."""
         spec = await self._networks.normalize(check_spec(spec))
-        image = await self._images.resolve(spec.image, compat=compat)
+        image = await self._images.resolve(spec.image, short_names=short_names)
         config = await self._images.config(image)
         container_id = secrets.token_hex(32)
         name = check_name(spec.name) if spec.name else ""

@@ -19,6 +19,7 @@ from twisted.internet.defer import DeferredList
 from podapi.engine.events import EventBus
 from podapi.engine.images import ImageService
 from podapi.engine.searchfilters import SearchFilter
+from podapi.engine.shortnames import DOCKER_HUB, ShortNames
 from podapi.engine.state.images import ImageRecord, NewLayer
 from podapi.errors import InvalidArgument, NotFound
 from podapi.storage import reference
@@ -210,16 +211,16 @@ class Distribution:
 
     # --- names ----------------------------------------------------------------------
 
-    def candidates(self, text: str, *, compat: bool) -> list[Reference]:
+    def candidates(self, text: str, *, short_names: ShortNames) -> list[Reference]:
         """References to try for a pull of ``text``.
 
-        The compat tree resolves short names to Docker Hub, as Docker does.  The
-        libpod tree uses registries.conf: an alias, else the unqualified-search
-        registries (several only when ``short-name-mode`` is not enforcing,
-        since nobody can be asked to choose).
+        Docker's policy resolves short names to Docker Hub.  Podman's uses
+        registries.conf: an alias, else the unqualified-search registries
+        (several only when ``short-name-mode`` is not enforcing, since nobody
+        can be asked to choose).
         """
         ref = reference.parse(text)
-        if compat or ref.explicit_domain:
+        if short_names.docker_hub_only or ref.explicit_domain:
             return [ref]
         config = self._registries()
         short = ref.path.removeprefix(reference.OFFICIAL_PREFIX)
@@ -248,7 +249,7 @@ class Distribution:
         self,
         text: str,
         *,
-        compat: bool,
+        short_names: ShortNames,
         creds: Credentials | None = None,
         tls_verify: bool | None = None,
         platform: Platform | None = None,
@@ -260,7 +261,7 @@ class Distribution:
             raise InvalidArgument(f"unknown pull policy {policy!r}: use {', '.join(POLICIES)}")
         if policy in ("missing", "never"):
             try:
-                local = await self._images.resolve(text, compat=compat)
+                local = await self._images.resolve(text, short_names=short_names)
             except NotFound:
                 if policy == "never":
                     raise
@@ -268,7 +269,7 @@ class Distribution:
                 name = local.names[0] if local.names else text
                 return PullResult(local, reference.parse(name), local.manifest_digest, False)
         last_error: Exception | None = None
-        for ref in self.candidates(text, compat=compat):
+        for ref in self.candidates(text, short_names=short_names):
             progress(Progress("resolving", text=ref.name))
             try:
                 return await self._pull_one(ref, creds, tls_verify, platform, progress)
@@ -508,7 +509,7 @@ class Distribution:
         self,
         term: str,
         *,
-        compat: bool,
+        short_names: ShortNames,
         limit: int = 25,
         creds: Credentials | None = None,
         tls_verify: bool | None = None,
@@ -517,8 +518,9 @@ class Distribution:
     ) -> list[SearchResult]:
         """Repositories whose name contains the term, from registries' ``_catalog``.
 
-        ``host/term`` searches that registry; a bare term searches Docker Hub on
-        the compat tree and the unqualified-search registries on the libpod tree.
+        ``host/term`` searches that registry; a bare term searches Docker Hub
+        with Docker's short-name policy, the unqualified-search registries with
+        Podman's.
         ``filters`` then select by stars, official and automated (a catalog
         knows none of these: every result has 0 stars and is neither), before
         ``limit`` applies.
@@ -534,7 +536,10 @@ class Distribution:
         if sep and ("." in first or ":" in first or first == "localhost"):
             hosts, needle = [first], rest
         else:
-            hosts = ["docker.io"] if compat else list(self._registries().unqualified_search)
+            if short_names.docker_hub_only:
+                hosts = [DOCKER_HUB]
+            else:
+                hosts = list(self._registries().unqualified_search)
             needle = term
         if not hosts:
             raise InvalidArgument(

@@ -5,20 +5,23 @@ import os
 import sqlite3
 import time
 from collections.abc import Callable
+from functools import partial
 from typing import Any
 
 from podapi.config import Config
+from podapi.engine.commit import Committer
 from podapi.engine.containermounts import ContainerMounts
 from podapi.engine.containers import ContainerService
 from podapi.engine.distribution import Distribution
 from podapi.engine.events import EventBus, EventLog
 from podapi.engine.execs import ExecService
+from podapi.engine.imagearchives import ImageArchives
 from podapi.engine.images import ImageService
 from podapi.engine.layout import Layout
 from podapi.engine.lifecycle import Lifecycle
 from podapi.engine.networks import NetworkService
-from podapi.engine.state.database import State
-from podapi.engine.state.images import ImageRecord
+from podapi.engine.state.database import State, meta_value
+from podapi.engine.state.images import ImageRecord, count_images
 from podapi.engine.system import HostFacts, Info, ObjectCounts, System, server_id
 from podapi.engine.volumes import VolumeService
 from podapi.errors import PodapiError
@@ -58,12 +61,7 @@ def _seccomp_converter(facts: HostFacts) -> Converter | None:
 
 
 def _ensure_server_id(conn: sqlite3.Connection) -> str:
-    row = conn.execute("SELECT value FROM meta WHERE key = 'server_id'").fetchone()
-    if row is not None:
-        return str(row[0])
-    new_id = server_id(None)
-    conn.execute("INSERT INTO meta (key, value) VALUES ('server_id', ?)", (new_id,))
-    return new_id
+    return meta_value(conn, "server_id", partial(server_id, None))
 
 
 class Engine:
@@ -100,6 +98,13 @@ class Engine:
             events=self.events,
             registries=self._registries,
             in_use=self._containers_of,
+        )
+        self.image_archives = ImageArchives(
+            self.images,
+            state=self.state,
+            io=io,
+            events=self.events,
+            spool_dir=self.layout.spool_dir,
             downloader=UrlDownloader(reactor, blocking=io, spool_dir=self.layout.spool_dir),
         )
         client = RegistryClient(
@@ -144,6 +149,7 @@ class Engine:
         self.clock = reactor
         self._lifecycle: Lifecycle | None = None
         self._execs: ExecService | None = None
+        self._committer: Committer | None = None
         self._server_lock: int | None = None
 
     @property
@@ -159,6 +165,13 @@ class Engine:
         if self._execs is None:
             raise RuntimeError("engine is not started")
         return self._execs
+
+    @property
+    def committer(self) -> Committer:
+        """Containers committed to images (available once started)."""
+        if self._committer is None:
+            raise RuntimeError("engine is not started")
+        return self._committer
 
     async def _containers_of(self, image: ImageRecord) -> list[str]:
         return await self.containers.using_image(image)
@@ -196,6 +209,7 @@ class Engine:
             networks=self.networks,
             mounts=ContainerMounts(self.volumes, self.images, self.io),
         )
+        self._committer = Committer(self.containers, self.images, self._lifecycle)
         await self.networks.start(serve=serve)
         self._execs = ExecService(
             self.containers,
@@ -221,9 +235,7 @@ class Engine:
 
     async def counts(self) -> ObjectCounts:
         """Containers by state and images."""
-        images = await self.state.read(
-            lambda c: int(c.execute("SELECT count(*) FROM images").fetchone()[0])
-        )
+        images = await self.state.read(count_images)
         states = await self.containers.counts()
         running = states.get("running", 0) + states.get("stopping", 0)
         paused = states.get("paused", 0)

@@ -1,66 +1,40 @@
-"""The image engine: store, look up, load, save, import, tag, remove and prune images.
+"""The image store: look up, store, tag, remove and prune images.
 
 Blob and layer work runs in the I/O thread pool; database work on the DB
 executor.  Mutations of the image graph (committing an image, removing one,
 collecting unused layers and blobs) are serialised by one lock, and layers or
 blobs that an in-flight load or pull depends on are *leased* so the collector
-never removes them underneath it.
+never removes them underneath it.  Archives in and out (load, save, import)
+are :mod:`podapi.engine.imagearchives`; registries are :mod:`podapi.engine.distribution`.
 """
 
-import bz2
-import gzip
 import hashlib
 import json
-import lzma
 import os
-import shutil
-import tarfile
-import tempfile
 from collections import Counter, OrderedDict
 from collections.abc import Awaitable, Callable, Iterator, Sequence
 from contextlib import contextmanager
 from functools import partial
-from typing import IO, Any, BinaryIO
+from typing import Any
 
 from attrs import field, frozen
 from twisted.internet.defer import DeferredLock
 
-from podapi.engine.changes import apply_changes
 from podapi.engine.events import EventBus
+from podapi.engine.shortnames import ShortNames
 from podapi.engine.state import images
 from podapi.engine.state.database import State
 from podapi.engine.state.images import ImageRecord, LayerBlob, NewImage, NewLayer
-from podapi.engine.times import parse_timestamp, rfc3339_nano
+from podapi.engine.times import parse_timestamp
 from podapi.errors import Conflict, InvalidArgument, NoSuchImage
 from podapi.oci import rootfs
-from podapi.oci.host import go_arch
 from podapi.storage import archive, reference
 from podapi.storage.blobs import BlobStore
-from podapi.storage.layers import GZIP_MAGIC, GZIP_MEDIA, Ingested, LayerStore
+from podapi.storage.layers import Ingested, LayerStore
 from podapi.storage.registries import RegistriesConfig
-from podapi.storage.registry import UrlDownloader
 from podapi.threads import Blocking
 
 CONFIG_CACHE = 512
-SPOOL_CHUNK = 1024 * 1024
-
-
-@frozen
-class ImportRequest:
-    """What ``docker import`` / libpod import make of a rootfs tarball.
-
-    :ivar os_name: the config's ``os`` (empty: ``linux``).
-    :ivar architecture: the config's ``architecture`` (empty: this host's).
-    :ivar variant: the config's ``variant`` (left out when empty), as
-        containers-image's tarball source fills them in.
-    """
-
-    name: str | None = None
-    changes: Sequence[str] = ()
-    message: str = ""
-    os_name: str = ""
-    architecture: str = ""
-    variant: str = ""
 
 
 @frozen
@@ -78,14 +52,6 @@ class PruneReport:
     deleted: list[str] = field(factory=list)
     untagged: list[str] = field(factory=list)
     reclaimed: int = 0
-
-
-@frozen
-class LoadedImage:
-    """An image taken from an archive and the names it got."""
-
-    image: ImageRecord
-    names: tuple[str, ...]
 
 
 def created_ns(config: dict[str, Any]) -> int:
@@ -123,7 +89,6 @@ class ImageService:
     :param events: where image events go.
     :param registries: the current registries.conf (short-name search list).
     :param in_use: the containers made from an image (they keep it alive).
-    :param downloader: fetches tarballs for imports from a URL.
     """
 
     def __init__(
@@ -135,13 +100,10 @@ class ImageService:
         events: EventBus,
         registries: Callable[[], RegistriesConfig],
         in_use: Callable[[ImageRecord], Awaitable[list[str]]] | None = None,
-        downloader: UrlDownloader | None = None,
     ) -> None:
         self.blobs = BlobStore(os.path.join(root, "storage"))
         self._in_use = in_use
-        self._downloader = downloader
         self.layers = LayerStore(os.path.join(root, "storage"), self.blobs)
-        self.spool_dir = os.path.join(root, "tmp")
         self._state = state
         self._io = io
         self._events = events
@@ -206,16 +168,16 @@ class ImageService:
         """An image by full ID."""
         return await self._state.read(lambda c: images.load_image(c, image_id))
 
-    async def resolve(self, text: str, *, compat: bool) -> ImageRecord:
+    async def resolve(self, text: str, *, short_names: ShortNames) -> ImageRecord:
         """Find a local image by ID, ID prefix, full or short name, or digest reference.
 
-        Short names are tried as Docker Hub names first on the compat tree and as
-        ``localhost/`` names first on the libpod tree, then against the other, the
-        ``unqualified-search-registries``, and finally any stored name ending in
-        ``/name:tag`` (Podman's short-name matching).
+        Short names are tried with the policy's registries (Docker Hub first
+        for Docker's, ``localhost/`` first for Podman's), then the
+        ``unqualified-search-registries``, and finally as any stored name ending
+        in ``/name:tag`` (Podman's short-name matching).
         """
-        search = self._registries().unqualified_search
-        image_id = await self._state.read(lambda c: _resolve(c, text, compat, search))
+        domains = [*short_names.local_domains, *self._registries().unqualified_search]
+        image_id = await self._state.read(lambda c: images.find_image(c, text, domains))
         if image_id is None:
             # Docker's wording: docker-py tells ImageNotFound from NotFound by it.
             raise NoSuchImage(f"No such image: {text}", cause="image not known")
@@ -233,6 +195,10 @@ class ImageService:
         else:
             self._configs.move_to_end(image.id)
         return cached
+
+    def layer_dirs(self, image: ImageRecord) -> list[str]:
+        """The directories of the image's layers, top first (overlay's ``lowerdir`` order)."""
+        return [self.layers.path(d) for d in reversed(image.layers)]
 
     async def manifest(self, image: ImageRecord) -> bytes:
         """The stored manifest bytes."""
@@ -276,7 +242,7 @@ class ImageService:
             ingested.blob.size,
             source,
         )
-        await self._state.write(lambda c: _record_layer(c, layer, self._events.now_ns()))
+        await self._state.write(lambda c: images.record_layer(c, layer, self._events.now_ns()))
 
     async def commit(
         self,
@@ -296,7 +262,7 @@ class ImageService:
         :param digests: ``(repository, digest)`` pairs the image is known by.
         """
         parsed = json.loads(config)
-        blob_info = await self._state.read(lambda c: [_best_blob(c, d) for d in layers])
+        blob_info = await self._state.read(lambda c: [images.best_blob(c, d) for d in layers])
         if manifest is None:
             manifest = (oci_manifest(config, blob_info), archive.OCI_MANIFEST)
         config_blob = await self._io(self.blobs.put, config)
@@ -327,95 +293,6 @@ class ImageService:
         for name, previous in stored.moved:
             self._events.emit("image", "untag", previous, name=name)
         return stored.image
-
-    async def load(self, source: BinaryIO) -> list[LoadedImage]:
-        """Load every image of a docker-archive or OCI-archive upload (maybe compressed)."""
-        plain = await self._io(_plain_tar, source, self.spool_dir)
-        try:
-            tar = await self._io(_open_tar, plain)
-            found = await self._io(archive.read_archive, tar)
-            loaded = []
-            for item in found:
-                config = json.loads(item.config)
-                diff_ids = list(config["rootfs"]["diff_ids"])
-                with self.lease(diff_ids):
-                    for member, diff_id in zip(item.layers, diff_ids, strict=True):
-                        await self._ensure_layer(
-                            diff_id, partial(_ingest_member, self.layers, tar, member)
-                        )
-                    image = await self.commit(item.config, diff_ids, names=item.names)
-                self._events.emit(
-                    "image", "load", image.id, name=item.names[0] if item.names else ""
-                )
-                loaded.append(LoadedImage(image, item.names))
-            return loaded
-        finally:
-            if plain is not source:
-                plain.close()
-
-    async def _ensure_layer(self, diff_id: str, ingest: Callable[[], Ingested]) -> None:
-        """Make sure a (leased) layer is installed, ingesting it when it is new."""
-        known = await self._state.read(partial(images.known_layers, diff_ids=[diff_id]))
-        if known:
-            present: bool = await self._io(self.layers.exists, diff_id)
-            if present:
-                return
-        ingested = await self._io(ingest)
-        if ingested.diff_id != diff_id:
-            await self._io(self.layers.discard, ingested)
-            raise InvalidArgument(
-                f"layer content has diff ID {ingested.diff_id}, but the image config says "
-                f"{diff_id}",
-                cause="digest mismatch",
-            )
-        await self.add_layer(ingested)
-
-    async def import_rootfs(self, source: BinaryIO, request: ImportRequest) -> ImageRecord:
-        """Make a one-layer image from a rootfs tarball (``docker import``)."""
-        source.seek(0)
-        now = rfc3339_nano(self._events.now_ns())
-        arch = request.architecture or go_arch()
-        message = request.message
-
-        def config(diff_id: str) -> dict[str, Any]:
-            return {
-                "architecture": arch,
-                **({"variant": request.variant} if request.variant else {}),
-                "os": request.os_name or "linux",
-                "created": now,
-                "config": apply_changes({}, request.changes),
-                "rootfs": {"type": "layers", "diff_ids": [diff_id]},
-                "history": [
-                    {
-                        "created": now,
-                        "created_by": f"/bin/sh -c #(nop) ADD file:{diff_id[7:]} in / ",
-                        **({"comment": message} if message else {}),
-                    }
-                ],
-                **({"comment": message} if message else {}),
-            }
-
-        names = [request.name] if request.name else []
-        image = await self.commit_layer(partial(self.layers.ingest, source), config, names=names)
-        self._events.emit("image", "import", image.id, name=request.name or "")
-        return image
-
-    async def import_url(self, url: str, request: ImportRequest) -> ImageRecord:
-        """:meth:`import_rootfs` of a tarball downloaded from an http(s) URL.
-
-        The download streams to a spool file under ``--root`` (never into
-        memory), which is removed when the import is done or fails.
-
-        :raises InvalidArgument: not an http(s) URL.
-        :raises DownloadFailed: the file could not be fetched.
-        """
-        if self._downloader is None:
-            raise InvalidArgument("importing from a URL is not available here")
-        spooled = await self._downloader.fetch(url)
-        try:
-            return await self.import_rootfs(spooled, request)
-        finally:
-            await self._io(spooled.close)
 
     async def commit_layer(
         self,
@@ -460,19 +337,24 @@ class ImageService:
     # --- removal --------------------------------------------------------------------
 
     async def remove(
-        self, text: str, *, compat: bool, force: bool = False, prune_parents: bool = True
+        self,
+        text: str,
+        *,
+        short_names: ShortNames,
+        force: bool = False,
+        prune_parents: bool = True,
     ) -> RemoveReport:
         """``docker rmi``: untag the named reference, delete the image when no name is left.
 
         By ID (or with ``force``), every name goes and the image is deleted; an
         image with several names removed by ID needs ``force`` (Docker's 409).
         """
-        image = await self.resolve(text, compat=compat)
+        image = await self.resolve(text, short_names=short_names)
         by_name = not (reference.is_image_id(text) or image.id.startswith(text))
         report = RemoveReport()
         async with self._lock:
             if by_name and not force:
-                name = _normalise_for_lookup(text, image, compat)
+                name = _normalise_for_lookup(text, image)
                 if name is not None and len(image.names) > 1:
                     await self._state.write(partial(images.untag, image_id=image.id, name=name))
                     report.untagged.append(name)
@@ -553,142 +435,8 @@ class ImageService:
             self._events.emit("image", "prune", image_id)
         return PruneReport(deleted=report.deleted, untagged=report.untagged, reclaimed=freed)
 
-    # --- saving ---------------------------------------------------------------------
 
-    async def docker_archive(
-        self, entries: Sequence[tuple[ImageRecord, Sequence[str]]]
-    ) -> list[archive.Part]:
-        """The parts of a docker-archive with these images and the tags to record."""
-        writer = archive.ArchiveWriter()
-        manifest = []
-        for image, tags in entries:
-            layer_names = []
-            for diff_id in image.layers:
-                path, gunzip, size = await self._layer_source(diff_id)
-                name = diff_id.split(":", 1)[1] + ".tar"
-                writer.add_file(name, path, size, gunzip=gunzip)
-                layer_names.append(name)
-            config_name = image.id + ".json"
-            writer.add_file(
-                config_name,
-                self.blobs.path(image.config_digest),
-                await self._io(self.blobs.size, image.config_digest),
-            )
-            manifest.append({"Config": config_name, "RepoTags": list(tags), "Layers": layer_names})
-            self._events.emit("image", "save", image.id, name=tags[0] if tags else "")
-        writer.add_bytes("manifest.json", json.dumps(manifest).encode())
-        return writer.finish()
-
-    async def oci_archive(
-        self, entries: Sequence[tuple[ImageRecord, Sequence[str]]]
-    ) -> list[archive.Part]:
-        """The parts of an OCI image layout tarball (``format=oci-archive``)."""
-        writer = archive.ArchiveWriter()
-        writer.add_bytes("oci-layout", b'{"imageLayoutVersion":"1.0.0"}')
-        index = []
-        for image, tags in entries:
-            manifest = json.loads(await self.manifest(image))
-            for descriptor in [manifest["config"], *manifest.get("layers", [])]:
-                digest = descriptor["digest"]
-                writer.add_file(
-                    "blobs/sha256/" + digest.split(":", 1)[1],
-                    self.blobs.path(digest),
-                    descriptor["size"],
-                )
-            writer.add_file(
-                "blobs/sha256/" + image.manifest_digest.split(":", 1)[1],
-                self.blobs.path(image.manifest_digest),
-                await self._io(self.blobs.size, image.manifest_digest),
-            )
-            descriptor = {
-                "mediaType": image.manifest_media_type,
-                "digest": image.manifest_digest,
-                "size": await self._io(self.blobs.size, image.manifest_digest),
-            }
-            for tag_name in tags or [""]:
-                annotations = {archive.REF_NAME: tag_name} if tag_name else {}
-                index.append(
-                    {**descriptor, **({"annotations": annotations} if annotations else {})}
-                )
-            self._events.emit("image", "save", image.id, name=tags[0] if tags else "")
-        writer.add_bytes(
-            "index.json", json.dumps({"schemaVersion": 2, "manifests": index}).encode()
-        )
-        return writer.finish()
-
-    async def _layer_source(self, diff_id: str) -> tuple[str, bool, int]:
-        """A local blob holding the layer's tar: its path, whether gzip, uncompressed size."""
-        size = await self._state.read(lambda c: images.layer_size(c, diff_id))
-        candidates = await self._state.read(lambda c: images.layer_blobs(c, diff_id))
-        # Prefer an uncompressed blob: it streams without decompression.
-        for blob in sorted(candidates, key=lambda b: b.media_type == GZIP_MEDIA):
-            if await self._io(self.blobs.has, blob.digest):
-                return self.blobs.path(blob.digest), blob.media_type == GZIP_MEDIA, size
-        raise NoSuchImage(f"layer {diff_id} has no stored blob", cause="layer not known")
-
-
-def _record_layer(conn: Any, layer: NewLayer, now: int) -> None:
-    conn.execute(
-        "INSERT OR IGNORE INTO layers (diff_id, size, created) VALUES (?, ?, ?)",
-        (layer.diff_id, layer.size, now),
-    )
-    images.add_layer_blob(conn, layer)
-
-
-def _best_blob(conn: Any, diff_id: str) -> tuple[str, str, int]:
-    """``(digest, media type, size)`` a generated manifest names (uncompressed preferred)."""
-    candidates = images.layer_blobs(conn, diff_id)
-    if not candidates:
-        raise NoSuchImage(f"layer {diff_id} not known", cause="layer not known")
-    best = sorted(candidates, key=lambda b: b.media_type == GZIP_MEDIA)[0]
-    return best.digest, best.media_type, best.size
-
-
-def _plain_tar(source: BinaryIO, spool_dir: str) -> BinaryIO:
-    """``source`` if it is a plain tar, else a decompressed copy spooled under ``--root``."""
-    source.seek(0)
-    head = source.read(6)
-    source.seek(0)
-    opener: Callable[..., Any] | None = None
-    if head.startswith(GZIP_MAGIC):
-        opener = gzip.open
-    elif head.startswith(b"BZh"):
-        opener = bz2.open
-    elif head.startswith(b"\xfd7zXZ"):
-        opener = lzma.open
-    if opener is None:
-        return source
-    spooled = tempfile.TemporaryFile(dir=spool_dir)  # noqa: SIM115 - the caller closes it
-    try:
-        with opener(source, "rb") as stream:
-            shutil.copyfileobj(stream, spooled, SPOOL_CHUNK)
-    except (OSError, EOFError, lzma.LZMAError) as e:
-        spooled.close()
-        raise archive.InvalidImageArchive(f"cannot decompress the archive: {e}") from None
-    spooled.seek(0)
-    return spooled
-
-
-def _open_tar(source: IO[bytes]) -> tarfile.TarFile:
-    source.seek(0)
-    try:
-        return tarfile.open(fileobj=source, mode="r:")
-    except tarfile.TarError as e:
-        raise archive.InvalidImageArchive(f"not a tar archive: {e}") from None
-
-
-def _ingest_member(layers: LayerStore, tar: tarfile.TarFile, name: str) -> Ingested:
-    try:
-        member = tar.getmember(name)
-    except KeyError:
-        raise archive.InvalidImageArchive(f"archive has no layer {name!r}") from None
-    data = tar.extractfile(member)
-    if data is None:
-        raise archive.InvalidImageArchive(f"archive member {name!r} is not a file")
-    return layers.ingest(data)  # type: ignore[arg-type]
-
-
-def _normalise_for_lookup(text: str, image: ImageRecord, compat: bool) -> str | None:
+def _normalise_for_lookup(text: str, image: ImageRecord) -> str | None:
     """The stored name ``text`` refers to on ``image``, if it names one."""
     try:
         ref = reference.parse(text)
@@ -699,43 +447,4 @@ def _normalise_for_lookup(text: str, image: ImageRecord, compat: bool) -> str | 
     for name in image.names:
         if name.endswith("/" + ref.path.removeprefix("library/") + ":" + (ref.tag or "latest")):
             return name
-    return None
-
-
-def _resolve(conn: Any, text: str, compat: bool, search: Sequence[str]) -> str | None:
-    text = text.removeprefix("sha256:") if reference.is_image_id(text) else text
-    if reference.is_image_id(text):
-        return images.find_by_id_prefix(conn, text)
-    try:
-        ref = reference.parse(text)
-    except InvalidArgument:
-        ref = None
-    if ref is not None:
-        if ref.digest and not ref.tag:
-            found = images.find_by_digest(conn, ref.repository, ref.digest)
-            if found:
-                return found
-        elif ref.explicit_domain:
-            found = images.find_by_name(conn, ref.name)
-            if found:
-                return found
-        else:
-            domains = ["docker.io", "localhost"] if compat else ["localhost", "docker.io"]
-            for domain in [*domains, *search]:
-                found = images.find_by_name(conn, ref.with_domain(domain).name)
-                if found:
-                    return found
-            short = ref.path.removeprefix(reference.OFFICIAL_PREFIX)
-            matches = images.find_by_suffix(conn, f"{short}:{ref.tag or 'latest'}")
-            if len(matches) == 1:
-                return matches[0]
-            if len(matches) > 1:
-                raise Conflict(
-                    f"{text}: short name is ambiguous: more than one image matches",
-                    cause="ambiguous name",
-                )
-    if all(c in "0123456789abcdef" for c in text) and len(text) >= 3:
-        return images.find_by_id_prefix(conn, text)
-    if ref is None:
-        reference.parse(text)  # raise the parse error for a name that is not an ID
     return None

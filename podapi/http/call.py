@@ -14,6 +14,7 @@ from typing import Any
 from attrs import frozen
 from twisted.web.iweb import IRequest
 
+from podapi.engine.shortnames import ShortNames
 from podapi.errors import InvalidArgument
 
 _COMPAT_FALSE = frozenset({"", "0", "no", "false", "none"})
@@ -53,6 +54,11 @@ class ApiCall:
     def path(self) -> str:
         """The request path, for error messages."""
         return self.request.uri.decode("utf-8", "replace")
+
+    @property
+    def short_names(self) -> ShortNames:
+        """The tree's short-name policy: Podman's on the libpod tree, Docker's on the other."""
+        return ShortNames.PODMAN if self.libpod else ShortNames.DOCKER
 
     def version_at_least(self, *minimum: int) -> bool:
         """Whether the path's API version is ``>= minimum`` (unversioned: newest)."""

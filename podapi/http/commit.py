@@ -21,7 +21,7 @@ from typing import Any
 
 from klein import Response
 
-from podapi.engine.commit import CommitOptions, Committer
+from podapi.engine.commit import CommitOptions
 from podapi.engine.containerspec import healthcheck_from_docker
 from podapi.engine.engine import Engine
 from podapi.engine.state.images import ImageRecord
@@ -101,8 +101,6 @@ class CommitRoutes:
         router.libpod("POST", "/commit", self.libpod_commit)
 
     async def _commit(self, call: ApiCall, *, pause_default: bool, comment: str) -> ImageRecord:
-        engine = self._engine
-        record = await engine.containers.resolve(call.text("container") or "")
         options = CommitOptions(
             name=_target(call),
             author=call.text("author") or "",
@@ -112,8 +110,7 @@ class CommitRoutes:
             pause=call.flag("pause", pause_default),
             squash=call.libpod and call.flag("squash"),
         )
-        committer = Committer(engine.containers, engine.images, engine.lifecycle)
-        return await committer.commit(record, options)
+        return await self._engine.committer.commit(call.text("container") or "", options)
 
     async def compat_commit(self, call: ApiCall) -> Response:
         """Docker's ``ImageCommit``: 201 ``{"Id": "sha256:..."}``."""

@@ -40,7 +40,9 @@ async def selected(call: ApiCall, engine: Engine) -> list[ContainerRecord]:
     image_ids: dict[str, set[str]] = {}
     for value in filters.get("ancestor", []):
         try:
-            image_ids[value] = {(await engine.images.resolve(value, compat=not call.libpod)).id}
+            image_ids[value] = {
+                (await engine.images.resolve(value, short_names=call.short_names)).id
+            }
         except NotFound:
             image_ids[value] = set()
     keep = containerfilters.build(

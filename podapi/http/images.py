@@ -8,7 +8,6 @@ from klein import Response
 from twisted.web.server import Request
 
 from podapi.engine import imagefilters
-from podapi.engine.chunks import ChunkStream
 from podapi.engine.engine import Engine
 from podapi.engine.images import created_ns
 from podapi.engine.state.images import ImageRecord
@@ -17,7 +16,7 @@ from podapi.errors import InvalidArgument
 from podapi.http.call import ApiCall, BadRequest
 from podapi.http.producers import stream_chunks
 from podapi.http.responses import json_response
-from podapi.storage import archive, reference
+from podapi.storage import reference
 
 TAR = "application/x-tar"
 
@@ -31,7 +30,7 @@ async def filtered_images(call: ApiCall, engine: Engine) -> list[ImageRecord]:
     anchors = {}
     for key in ("before", "since"):
         for value in filters.get(key, []):
-            anchors[value] = await engine.images.resolve(value, compat=not call.libpod)
+            anchors[value] = await engine.images.resolve(value, short_names=call.short_names)
     keep = imagefilters.build(filters, anchors, engine.events.now_ns())
     found = [image for image in await engine.images.all() if keep(image)]
     if not call.flag("all") and "dangling" not in filters:
@@ -43,7 +42,7 @@ async def filtered_images(call: ApiCall, engine: Engine) -> list[ImageRecord]:
 
 async def history(call: ApiCall, engine: Engine, name: str) -> Response:
     """``GET /images/{name}/history`` (both trees share Podman's compat handler): newest first."""
-    image = await engine.images.resolve(name, compat=not call.libpod)
+    image = await engine.images.resolve(name, short_names=call.short_names)
     config = await engine.images.config(image)
     sizes = await engine.images.layer_sizes(image)
     entries: list[dict[str, Any]] = []
@@ -96,7 +95,7 @@ async def send_archive(call: ApiCall, engine: Engine, names: list[str], fmt: str
         raise BadRequest("no images to export: give at least one name")
     entries: list[tuple[ImageRecord, list[str]]] = []
     for name in names:
-        image = await engine.images.resolve(name, compat=not call.libpod)
+        image = await engine.images.resolve(name, short_names=call.short_names)
         tags = list(image.names)
         if not (reference.is_image_id(name) or image.id.startswith(name)):
             with contextlib.suppress(InvalidArgument):
@@ -104,16 +103,13 @@ async def send_archive(call: ApiCall, engine: Engine, names: list[str], fmt: str
         if not call.libpod:
             tags = [reference.docker_name(t) for t in tags]
         entries.append((image, tags))
-    if fmt in ("docker-archive", ""):
-        parts = await engine.images.docker_archive(entries)
-    elif fmt == "oci-archive":
-        parts = await engine.images.oci_archive(entries)
-    else:
+    if fmt not in ("docker-archive", "oci-archive", ""):
         raise BadRequest(f"unsupported format {fmt!r}: use docker-archive or oci-archive")
+    saved = await engine.image_archives.save(entries, oci=fmt == "oci-archive")
     request = cast(Request, call.request)
     request.setHeader(b"Content-Type", TAR.encode())
-    request.setHeader(b"Content-Length", str(archive.total_size(parts)).encode())
-    await stream_chunks(request, ChunkStream(archive.iter_parts(parts), engine.io))
+    request.setHeader(b"Content-Length", str(saved.size).encode())
+    await stream_chunks(request, saved.body)
 
 
 def prune_keeper(engine: Engine, filters: dict[str, list[str]]) -> Callable[[ImageRecord], bool]:

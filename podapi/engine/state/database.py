@@ -211,6 +211,17 @@ class State:
         return self._conn
 
 
+def meta_value(conn: sqlite3.Connection, key: str, make: Callable[[], str]) -> str:
+    """The value kept under ``key`` in ``meta``; stored as ``make()`` the first time
+    (call it in a write transaction)."""
+    row = conn.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
+    if row is not None:
+        return str(row[0])
+    value = make()
+    conn.execute("INSERT INTO meta (key, value) VALUES (?, ?)", (key, value))
+    return value
+
+
 def transaction(conn: sqlite3.Connection, fn: Callable[[sqlite3.Connection], T]) -> T:
     """Run ``fn`` in a write transaction, committing on success (blocking)."""
     conn.execute("BEGIN IMMEDIATE")

@@ -15,6 +15,7 @@ from attrs import field, frozen
 
 from podapi.errors import Conflict, InvalidArgument, NoSuchImage
 from podapi.storage import reference
+from podapi.storage.layers import GZIP_MEDIA
 
 
 @frozen
@@ -205,11 +206,7 @@ def insert_image(conn: sqlite3.Connection, new: NewImage, now: int) -> Stored:
     exists = conn.execute("SELECT 1 FROM images WHERE id = ?", (new.id,)).fetchone() is not None
     if not exists:
         for layer in new.layers:
-            conn.execute(
-                "INSERT OR IGNORE INTO layers (diff_id, size, created) VALUES (?, ?, ?)",
-                (layer.diff_id, layer.size, now),
-            )
-            add_layer_blob(conn, layer)
+            record_layer(conn, layer, now)
         conn.execute(
             "INSERT INTO images (id, manifest_digest, manifest_media_type, created, added, size,"
             " labels, architecture, os, parent) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
@@ -248,6 +245,24 @@ def add_digest(conn: sqlite3.Connection, image_id: str, repository: str, digest:
         "INSERT OR REPLACE INTO image_digests (repository, digest, image_id) VALUES (?, ?, ?)",
         (repository, digest, image_id),
     )
+
+
+def record_layer(conn: sqlite3.Connection, layer: NewLayer, now: int) -> None:
+    """Remember an installed layer (once) and the blob it came from."""
+    conn.execute(
+        "INSERT OR IGNORE INTO layers (diff_id, size, created) VALUES (?, ?, ?)",
+        (layer.diff_id, layer.size, now),
+    )
+    add_layer_blob(conn, layer)
+
+
+def best_blob(conn: sqlite3.Connection, diff_id: str) -> tuple[str, str, int]:
+    """``(digest, media type, size)`` a generated manifest names (uncompressed preferred)."""
+    candidates = layer_blobs(conn, diff_id)
+    if not candidates:
+        raise NoSuchImage(f"layer {diff_id} not known", cause="layer not known")
+    best = sorted(candidates, key=lambda b: b.media_type == GZIP_MEDIA)[0]
+    return best.digest, best.media_type, best.size
 
 
 def add_layer_blob(conn: sqlite3.Connection, layer: NewLayer) -> None:
@@ -314,6 +329,11 @@ def all_layer_ids(conn: sqlite3.Connection) -> set[str]:
     return {row[0] for row in conn.execute("SELECT diff_id FROM layers")}
 
 
+def count_images(conn: sqlite3.Connection) -> int:
+    """How many images are stored."""
+    return int(conn.execute("SELECT count(*) FROM images").fetchone()[0])
+
+
 def find_by_name(conn: sqlite3.Connection, name: str) -> str | None:
     """The image holding exactly this full name."""
     row = conn.execute("SELECT image_id FROM image_names WHERE name = ?", (name,)).fetchone()
@@ -356,6 +376,50 @@ def find_by_suffix(conn: sqlite3.Connection, path_and_tag: str) -> list[str]:
             )
         }
     )
+
+
+def find_image(conn: sqlite3.Connection, text: str, domains: Sequence[str]) -> str | None:
+    """The ID of the image ``text`` names: an ID or ID prefix, a full name, a digest
+    reference, or a short name tried with each of ``domains`` in turn, then as the
+    ending ``/name:tag`` of one stored name (Podman's short-name matching).
+
+    :raises Conflict: a short name or ID prefix that matches several images.
+    """
+    text = text.removeprefix("sha256:") if reference.is_image_id(text) else text
+    if reference.is_image_id(text):
+        return find_by_id_prefix(conn, text)
+    try:
+        ref = reference.parse(text)
+    except InvalidArgument:
+        ref = None
+    if ref is not None:
+        if ref.digest and not ref.tag:
+            found = find_by_digest(conn, ref.repository, ref.digest)
+            if found:
+                return found
+        elif ref.explicit_domain:
+            found = find_by_name(conn, ref.name)
+            if found:
+                return found
+        else:
+            for domain in domains:
+                found = find_by_name(conn, ref.with_domain(domain).name)
+                if found:
+                    return found
+            short = ref.path.removeprefix(reference.OFFICIAL_PREFIX)
+            matches = find_by_suffix(conn, f"{short}:{ref.tag or 'latest'}")
+            if len(matches) == 1:
+                return matches[0]
+            if len(matches) > 1:
+                raise Conflict(
+                    f"{text}: short name is ambiguous: more than one image matches",
+                    cause="ambiguous name",
+                )
+    if all(c in "0123456789abcdef" for c in text) and len(text) >= 3:
+        return find_by_id_prefix(conn, text)
+    if ref is None:
+        reference.parse(text)  # raise the parse error for a name that is not an ID
+    return None
 
 
 def check_name_free_of_digest(name: str) -> None:

@@ -82,7 +82,7 @@ class CompatContainerRoutes:
     async def create(self, call: ApiCall) -> Response:
         """``POST /containers/create?name=``: 201 ``{"Id", "Warnings"}``."""
         spec = decode_create(call.json_body(empty_ok=False), call.text("name"))
-        record = await self._engine.containers.create(spec, compat=True)
+        record = await self._engine.containers.create(spec, short_names=call.short_names)
         return json_response({"Id": record.id, "Warnings": []}, 201)
 
     async def list_containers(self, call: ApiCall) -> Response:

@@ -15,7 +15,7 @@ from klein import Response
 from podapi.engine import searchfilters
 from podapi.engine.distribution import Progress, SearchResult
 from podapi.engine.engine import Engine
-from podapi.engine.images import ImportRequest
+from podapi.engine.imagearchives import ImportRequest
 from podapi.engine.searchfilters import SearchFilter
 from podapi.errors import PodapiError, Unauthorized
 from podapi.http.call import ApiCall, BadRequest
@@ -170,12 +170,12 @@ class CompatDistributionRoutes:
             architecture=target.architecture if target else "",
             variant=target.variant if target else "",
         )
-        images = self._engine.images
+        archives = self._engine.image_archives
         if source == "-":
-            image = await images.import_rootfs(call.request.content, request)
+            image = await archives.import_rootfs(call.request.content, request)
         else:
             url = source if "://" in source else "http://" + source
-            image = await images.import_url(url, request)
+            image = await archives.import_url(url, request)
         return json_response({"status": "sha256:" + image.id})
 
     async def _pull(self, call: ApiCall, name: str) -> None:
@@ -204,7 +204,7 @@ class CompatDistributionRoutes:
         try:
             result = await self._engine.distribution.pull(
                 name,
-                compat=True,
+                short_names=call.short_names,
                 creds=credentials(call),
                 tls_verify=tls_verify(call),
                 platform=platform(call),
@@ -223,7 +223,7 @@ class CompatDistributionRoutes:
         """``POST /images/{name}/push?tag=``: pushes ``name:tag`` (all tags? no: one)."""
         tag = call.text("tag")
         source = f"{name}:{tag}" if tag else name
-        image = await self._engine.images.resolve(source, compat=True)
+        image = await self._engine.images.resolve(source, short_names=call.short_names)
         dest = reference.parse(source)
         out = JsonLines(call.request)
         render = DockerProgress(out, legacy=not call.version_at_least(1, 52))
@@ -267,7 +267,7 @@ class CompatDistributionRoutes:
         filters, list_tags = search_options(call)
         results = await self._engine.distribution.search(
             call.text("term") or "",
-            compat=True,
+            short_names=call.short_names,
             limit=call.integer("limit", 25) or 25,
             creds=credentials(call),
             tls_verify=tls_verify(call),

@@ -80,7 +80,7 @@ def container_config(config: dict[str, Any]) -> dict[str, Any]:
 async def encode_inspect(engine: Engine, image: ImageRecord, call: ApiCall) -> dict[str, Any]:
     """Docker's ``image.InspectResponse`` (plus fields older clients read)."""
     config = await engine.images.config(image)
-    layer_dirs = [engine.images.layers.path(d) for d in reversed(image.layers)]
+    layer_dirs = engine.images.layer_dirs(image)
     body: dict[str, Any] = {
         "Id": "sha256:" + image.id,
         "RepoTags": docker_names(image),
@@ -138,7 +138,7 @@ class CompatImageRoutes:
 
     async def inspect(self, call: ApiCall, name: str) -> Response:
         """``GET /images/{name}/json``."""
-        image = await self._engine.images.resolve(name, compat=True)
+        image = await self._engine.images.resolve(name, short_names=call.short_names)
         return json_response(await encode_inspect(self._engine, image, call))
 
     async def history(self, call: ApiCall, name: str) -> Response:
@@ -147,7 +147,7 @@ class CompatImageRoutes:
 
     async def tag(self, call: ApiCall, name: str) -> Response:
         """``POST /images/{name}/tag?repo=&tag=`` -> 201 (Docker normalises to docker.io)."""
-        image = await self._engine.images.resolve(name, compat=True)
+        image = await self._engine.images.resolve(name, short_names=call.short_names)
         repo = call.text("repo")
         if not repo:
             raise BadRequest("repo is required: POST /images/{name}/tag?repo=NAME&tag=TAG")
@@ -158,7 +158,10 @@ class CompatImageRoutes:
     async def remove(self, call: ApiCall, name: str) -> Response:
         """``DELETE /images/{name}``: ``[{"Untagged": ...}, {"Deleted": ...}]``."""
         report = await self._engine.images.remove(
-            name, compat=True, force=call.flag("force"), prune_parents=not call.flag("noprune")
+            name,
+            short_names=call.short_names,
+            force=call.flag("force"),
+            prune_parents=not call.flag("noprune"),
         )
         body = [{"Untagged": reference.docker_name(n)} for n in report.untagged]
         body += [{"Deleted": "sha256:" + i} for i in report.deleted]
@@ -177,7 +180,7 @@ class CompatImageRoutes:
 
     async def load(self, call: ApiCall) -> None:
         """``POST /images/load``: the docker CLI reads ``Loaded image: ...`` lines."""
-        loaded = await self._engine.images.load(call.request.content)
+        loaded = await self._engine.image_archives.load(call.request.content)
         out = JsonLines(call.request)
         for item in loaded:
             names = [reference.docker_name(n) for n in item.names]

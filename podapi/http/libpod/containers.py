@@ -263,7 +263,7 @@ class LibpodContainerRoutes:
     async def create(self, call: ApiCall) -> Response:
         """``POST /libpod/containers/create`` (SpecGenerator): 201 ``{"Id", "Warnings"}``."""
         record = await self._engine.containers.create(
-            decode_specgen(call.json_body(empty_ok=False)), compat=False
+            decode_specgen(call.json_body(empty_ok=False)), short_names=call.short_names
         )
         return json_response({"Id": record.id, "Warnings": []}, 201)
 

@@ -84,7 +84,7 @@ class LibpodDistributionRoutes:
 
         names = [name]
         if call.flag("allTags"):
-            ref = self._engine.distribution.candidates(name, compat=False)[0]
+            ref = self._engine.distribution.candidates(name, short_names=call.short_names)[0]
             tags = await self._engine.distribution.tags(
                 ref, creds=credentials(call), tls_verify=tls_verify(call)
             )
@@ -94,7 +94,7 @@ class LibpodDistributionRoutes:
             for target in names:
                 result = await self._engine.distribution.pull(
                     target,
-                    compat=False,
+                    short_names=call.short_names,
                     creds=credentials(call),
                     tls_verify=tls_verify(call),
                     platform=_platform(call),
@@ -125,7 +125,7 @@ class LibpodDistributionRoutes:
         check_push_compression(call.text("compressionFormat") or "")
         call.flag("removeSignatures")  # decoded for the 400 on a bad boolean; nothing to remove
         call.flag("all")  # only meaningful for manifest lists
-        image = await self._engine.images.resolve(name, compat=False)
+        image = await self._engine.images.resolve(name, short_names=call.short_names)
         dest = reference.parse(call.text("destination") or name)
         push = partial(
             self._engine.distribution.push,
@@ -164,7 +164,7 @@ class LibpodDistributionRoutes:
         filters, list_tags = search_options(call)
         results = await self._engine.distribution.search(
             call.text("term") or "",
-            compat=False,
+            short_names=call.short_names,
             limit=call.integer("limit", 25) or 25,
             creds=credentials(call),
             tls_verify=tls_verify(call),

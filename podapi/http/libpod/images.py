@@ -7,7 +7,8 @@ from typing import Any
 from klein import Response
 
 from podapi.engine.engine import Engine
-from podapi.engine.images import ImportRequest, RemoveReport
+from podapi.engine.imagearchives import ImportRequest
+from podapi.engine.images import RemoveReport
 from podapi.engine.state.images import ImageRecord
 from podapi.engine.times import NS, rfc3339_nano
 from podapi.errors import NotFound, PodapiError
@@ -49,7 +50,7 @@ async def encode_inspect(engine: Engine, image: ImageRecord) -> dict[str, Any]:
     """Podman's ``inspect.ImageData``."""
     config = await engine.images.config(image)
     section = config.get("config") or {}
-    layer_dirs = [engine.images.layers.path(d) for d in reversed(image.layers)]
+    layer_dirs = engine.images.layer_dirs(image)
     return {
         "Id": image.id,
         "Digest": image.manifest_digest,
@@ -126,12 +127,12 @@ class LibpodImageRoutes:
 
     async def inspect(self, call: ApiCall, name: str) -> Response:
         """``GET /libpod/images/{name}/json``."""
-        image = await self._engine.images.resolve(name, compat=False)
+        image = await self._engine.images.resolve(name, short_names=call.short_names)
         return json_response(await encode_inspect(self._engine, image))
 
     async def exists(self, call: ApiCall, name: str) -> Response:
         """``GET /libpod/images/{name}/exists``: 204 or 404."""
-        await self._engine.images.resolve(name, compat=False)
+        await self._engine.images.resolve(name, short_names=call.short_names)
         return no_content()
 
     async def history(self, call: ApiCall, name: str) -> Response:
@@ -140,7 +141,7 @@ class LibpodImageRoutes:
 
     async def tag(self, call: ApiCall, name: str) -> Response:
         """``POST /libpod/images/{name}/tag?repo=&tag=`` -> 201."""
-        image = await self._engine.images.resolve(name, compat=False)
+        image = await self._engine.images.resolve(name, short_names=call.short_names)
         repo = call.text("repo")
         if not repo:
             raise BadRequest("repo is required")
@@ -149,7 +150,7 @@ class LibpodImageRoutes:
 
     async def untag(self, call: ApiCall, name: str) -> Response:
         """``POST /libpod/images/{name}/untag``: one name, or every name without ``repo``."""
-        image = await self._engine.images.resolve(name, compat=False)
+        image = await self._engine.images.resolve(name, short_names=call.short_names)
         repo = call.text("repo")
         names = [podman_name(repo, call.text("tag"))] if repo else list(image.names)
         for target in names:
@@ -167,7 +168,10 @@ class LibpodImageRoutes:
         we honour it on both routes (``podman --remote rmi`` uses the bulk one).
         """
         report = await self._engine.images.remove(
-            name, compat=False, force=call.flag("force"), prune_parents=not call.flag("noprune")
+            name,
+            short_names=call.short_names,
+            force=call.flag("force"),
+            prune_parents=not call.flag("noprune"),
         )
         return json_response(encode_report(report, [], 0))
 
@@ -185,7 +189,10 @@ class LibpodImageRoutes:
         for name in names:
             try:
                 one = await self._engine.images.remove(
-                    name, compat=False, force=call.flag("force"), prune_parents=prune_parents
+                    name,
+                    short_names=call.short_names,
+                    force=call.flag("force"),
+                    prune_parents=prune_parents,
                 )
             except PodapiError as e:
                 if isinstance(e, NotFound) and call.flag("ignore"):
@@ -208,7 +215,7 @@ class LibpodImageRoutes:
 
     async def load(self, call: ApiCall) -> Response:
         """``POST /libpod/images/load``: ``{"Names": [...]}``."""
-        loaded = await self._engine.images.load(call.request.content)
+        loaded = await self._engine.image_archives.load(call.request.content)
         names = [n for item in loaded for n in (item.names or ("sha256:" + item.image.id,))]
         return json_response({"Names": names})
 
@@ -239,11 +246,11 @@ class LibpodImageRoutes:
             variant=call.text("Variant") or "",
         )
         url = call.text("URL")
-        images = self._engine.images
+        archives = self._engine.image_archives
         if url:
-            image = await images.import_url(url, request)
+            image = await archives.import_url(url, request)
         else:
-            image = await images.import_rootfs(call.request.content, request)
+            image = await archives.import_rootfs(call.request.content, request)
         return json_response({"Id": image.id})
 
     async def get(self, call: ApiCall, name: str) -> None:

@@ -1,0 +1,333 @@
+"""Images in and out as files: load and save docker-archive / OCI-archive tarballs, and
+import a root filesystem tarball (``docker import``) from an upload or a URL.
+
+Archives are read and written in the I/O thread pool.  A save is streamed from
+the store as it is read (no copy of the archive is made); an upload that is
+compressed is spooled, decompressed, under ``--root`` first, since tar members
+are read out of order.
+"""
+
+import bz2
+import gzip
+import json
+import lzma
+import shutil
+import tarfile
+import tempfile
+from collections.abc import Callable, Sequence
+from functools import partial
+from typing import IO, Any, BinaryIO
+
+from attrs import frozen
+
+from podapi.engine.changes import apply_changes
+from podapi.engine.chunks import ChunkStream
+from podapi.engine.events import EventBus
+from podapi.engine.images import ImageService
+from podapi.engine.state import images
+from podapi.engine.state.database import State
+from podapi.engine.state.images import ImageRecord
+from podapi.engine.times import rfc3339_nano
+from podapi.errors import InvalidArgument, NoSuchImage
+from podapi.oci.host import go_arch
+from podapi.storage import archive
+from podapi.storage.layers import GZIP_MAGIC, GZIP_MEDIA, Ingested, LayerStore
+from podapi.storage.registry import UrlDownloader
+from podapi.threads import Blocking
+
+SPOOL_CHUNK = 1024 * 1024
+
+
+@frozen
+class ImportRequest:
+    """What ``docker import`` / libpod import make of a rootfs tarball.
+
+    :ivar os_name: the config's ``os`` (empty: ``linux``).
+    :ivar architecture: the config's ``architecture`` (empty: this host's).
+    :ivar variant: the config's ``variant`` (left out when empty), as
+        containers-image's tarball source fills them in.
+    """
+
+    name: str | None = None
+    changes: Sequence[str] = ()
+    message: str = ""
+    os_name: str = ""
+    architecture: str = ""
+    variant: str = ""
+
+
+@frozen
+class LoadedImage:
+    """An image taken from an archive and the names it got."""
+
+    image: ImageRecord
+    names: tuple[str, ...]
+
+
+@frozen
+class SavedImages:
+    """An image archive ready to stream.
+
+    :ivar body: the archive's bytes, read from the store as they are sent.
+    :ivar size: its length in bytes (known before the first byte).
+    """
+
+    body: ChunkStream
+    size: int
+
+
+class ImageArchives:
+    """Load, save and import images as tarballs.
+
+    :param images: the image store the archives' images go to and come from.
+    :param state: the state database (layer records).
+    :param io: the blocking-work executor.
+    :param events: where ``load``, ``save`` and ``import`` events go.
+    :param spool_dir: where compressed uploads are decompressed to.
+    :param downloader: fetches tarballs for imports from a URL.
+    """
+
+    def __init__(
+        self,
+        images: ImageService,
+        *,
+        state: State,
+        io: Blocking,
+        events: EventBus,
+        spool_dir: str,
+        downloader: UrlDownloader | None = None,
+    ) -> None:
+        self._images = images
+        self._state = state
+        self._io = io
+        self._events = events
+        self._spool_dir = spool_dir
+        self._downloader = downloader
+
+    # --- load -----------------------------------------------------------------------
+
+    async def load(self, source: BinaryIO) -> list[LoadedImage]:
+        """Load every image of a docker-archive or OCI-archive upload (maybe compressed)."""
+        plain = await self._io(_plain_tar, source, self._spool_dir)
+        try:
+            tar = await self._io(_open_tar, plain)
+            found = await self._io(archive.read_archive, tar)
+            loaded = []
+            for item in found:
+                config = json.loads(item.config)
+                diff_ids = list(config["rootfs"]["diff_ids"])
+                with self._images.lease(diff_ids):
+                    for member, diff_id in zip(item.layers, diff_ids, strict=True):
+                        await self._ensure_layer(
+                            diff_id, partial(_ingest_member, self._images.layers, tar, member)
+                        )
+                    image = await self._images.commit(item.config, diff_ids, names=item.names)
+                self._events.emit(
+                    "image", "load", image.id, name=item.names[0] if item.names else ""
+                )
+                loaded.append(LoadedImage(image, item.names))
+            return loaded
+        finally:
+            if plain is not source:
+                plain.close()
+
+    async def _ensure_layer(self, diff_id: str, ingest: Callable[[], Ingested]) -> None:
+        """Make sure a (leased) layer is installed, ingesting it when it is new."""
+        layers = self._images.layers
+        known = await self._state.read(partial(images.known_layers, diff_ids=[diff_id]))
+        if known:
+            present: bool = await self._io(layers.exists, diff_id)
+            if present:
+                return
+        ingested = await self._io(ingest)
+        if ingested.diff_id != diff_id:
+            await self._io(layers.discard, ingested)
+            raise InvalidArgument(
+                f"layer content has diff ID {ingested.diff_id}, but the image config says "
+                f"{diff_id}",
+                cause="digest mismatch",
+            )
+        await self._images.add_layer(ingested)
+
+    # --- import ---------------------------------------------------------------------
+
+    async def import_rootfs(self, source: BinaryIO, request: ImportRequest) -> ImageRecord:
+        """Make a one-layer image from a rootfs tarball (``docker import``)."""
+        source.seek(0)
+        now = rfc3339_nano(self._events.now_ns())
+        arch = request.architecture or go_arch()
+        message = request.message
+
+        def config(diff_id: str) -> dict[str, Any]:
+            return {
+                "architecture": arch,
+                **({"variant": request.variant} if request.variant else {}),
+                "os": request.os_name or "linux",
+                "created": now,
+                "config": apply_changes({}, request.changes),
+                "rootfs": {"type": "layers", "diff_ids": [diff_id]},
+                "history": [
+                    {
+                        "created": now,
+                        "created_by": f"/bin/sh -c #(nop) ADD file:{diff_id[7:]} in / ",
+                        **({"comment": message} if message else {}),
+                    }
+                ],
+                **({"comment": message} if message else {}),
+            }
+
+        names = [request.name] if request.name else []
+        ingest = partial(self._images.layers.ingest, source)
+        image = await self._images.commit_layer(ingest, config, names=names)
+        self._events.emit("image", "import", image.id, name=request.name or "")
+        return image
+
+    async def import_url(self, url: str, request: ImportRequest) -> ImageRecord:
+        """:meth:`import_rootfs` of a tarball downloaded from an http(s) URL.
+
+        The download streams to a spool file under ``--root`` (never into
+        memory), which is removed when the import is done or fails.
+
+        :raises InvalidArgument: not an http(s) URL.
+        :raises DownloadFailed: the file could not be fetched.
+        """
+        if self._downloader is None:
+            raise InvalidArgument("importing from a URL is not available here")
+        spooled = await self._downloader.fetch(url)
+        try:
+            return await self.import_rootfs(spooled, request)
+        finally:
+            await self._io(spooled.close)
+
+    # --- save -----------------------------------------------------------------------
+
+    async def save(
+        self, entries: Sequence[tuple[ImageRecord, Sequence[str]]], *, oci: bool = False
+    ) -> SavedImages:
+        """An archive of these images, each with the tags to record, ready to stream:
+        a docker-archive, or with ``oci`` an OCI image layout tarball (``oci-archive``).
+
+        Every image's blobs are checked before anything is sent, and a ``save``
+        event is emitted for each.
+        """
+        parts = await (self._oci_parts(entries) if oci else self._docker_parts(entries))
+        body = ChunkStream(archive.iter_parts(parts), self._io)
+        return SavedImages(body, archive.total_size(parts))
+
+    async def _docker_parts(
+        self, entries: Sequence[tuple[ImageRecord, Sequence[str]]]
+    ) -> list[archive.Part]:
+        """The parts of a docker-archive with these images and the tags to record."""
+        blobs = self._images.blobs
+        writer = archive.ArchiveWriter()
+        manifest = []
+        for image, tags in entries:
+            layer_names = []
+            for diff_id in image.layers:
+                path, gunzip, size = await self._layer_source(diff_id)
+                name = diff_id.split(":", 1)[1] + ".tar"
+                writer.add_file(name, path, size, gunzip=gunzip)
+                layer_names.append(name)
+            config_name = image.id + ".json"
+            writer.add_file(
+                config_name,
+                blobs.path(image.config_digest),
+                await self._io(blobs.size, image.config_digest),
+            )
+            manifest.append({"Config": config_name, "RepoTags": list(tags), "Layers": layer_names})
+            self._events.emit("image", "save", image.id, name=tags[0] if tags else "")
+        writer.add_bytes("manifest.json", json.dumps(manifest).encode())
+        return writer.finish()
+
+    async def _oci_parts(
+        self, entries: Sequence[tuple[ImageRecord, Sequence[str]]]
+    ) -> list[archive.Part]:
+        """The parts of an OCI image layout tarball (``format=oci-archive``)."""
+        blobs = self._images.blobs
+        writer = archive.ArchiveWriter()
+        writer.add_bytes("oci-layout", b'{"imageLayoutVersion":"1.0.0"}')
+        index = []
+        for image, tags in entries:
+            manifest = json.loads(await self._images.manifest(image))
+            for descriptor in [manifest["config"], *manifest.get("layers", [])]:
+                digest = descriptor["digest"]
+                writer.add_file(
+                    "blobs/sha256/" + digest.split(":", 1)[1],
+                    blobs.path(digest),
+                    descriptor["size"],
+                )
+            writer.add_file(
+                "blobs/sha256/" + image.manifest_digest.split(":", 1)[1],
+                blobs.path(image.manifest_digest),
+                await self._io(blobs.size, image.manifest_digest),
+            )
+            descriptor = {
+                "mediaType": image.manifest_media_type,
+                "digest": image.manifest_digest,
+                "size": await self._io(blobs.size, image.manifest_digest),
+            }
+            for tag_name in tags or [""]:
+                annotations = {archive.REF_NAME: tag_name} if tag_name else {}
+                index.append(
+                    {**descriptor, **({"annotations": annotations} if annotations else {})}
+                )
+            self._events.emit("image", "save", image.id, name=tags[0] if tags else "")
+        writer.add_bytes(
+            "index.json", json.dumps({"schemaVersion": 2, "manifests": index}).encode()
+        )
+        return writer.finish()
+
+    async def _layer_source(self, diff_id: str) -> tuple[str, bool, int]:
+        """A local blob holding the layer's tar: its path, whether gzip, uncompressed size."""
+        blobs = self._images.blobs
+        size = await self._state.read(lambda c: images.layer_size(c, diff_id))
+        candidates = await self._state.read(lambda c: images.layer_blobs(c, diff_id))
+        # Prefer an uncompressed blob: it streams without decompression.
+        for blob in sorted(candidates, key=lambda b: b.media_type == GZIP_MEDIA):
+            if await self._io(blobs.has, blob.digest):
+                return blobs.path(blob.digest), blob.media_type == GZIP_MEDIA, size
+        raise NoSuchImage(f"layer {diff_id} has no stored blob", cause="layer not known")
+
+
+def _plain_tar(source: BinaryIO, spool_dir: str) -> BinaryIO:
+    """``source`` if it is a plain tar, else a decompressed copy spooled under ``--root``."""
+    source.seek(0)
+    head = source.read(6)
+    source.seek(0)
+    opener: Callable[..., Any] | None = None
+    if head.startswith(GZIP_MAGIC):
+        opener = gzip.open
+    elif head.startswith(b"BZh"):
+        opener = bz2.open
+    elif head.startswith(b"\xfd7zXZ"):
+        opener = lzma.open
+    if opener is None:
+        return source
+    spooled = tempfile.TemporaryFile(dir=spool_dir)  # noqa: SIM115 - the caller closes it
+    try:
+        with opener(source, "rb") as stream:
+            shutil.copyfileobj(stream, spooled, SPOOL_CHUNK)
+    except (OSError, EOFError, lzma.LZMAError) as e:
+        spooled.close()
+        raise archive.InvalidImageArchive(f"cannot decompress the archive: {e}") from None
+    spooled.seek(0)
+    return spooled
+
+
+def _open_tar(source: IO[bytes]) -> tarfile.TarFile:
+    source.seek(0)
+    try:
+        return tarfile.open(fileobj=source, mode="r:")
+    except tarfile.TarError as e:
+        raise archive.InvalidImageArchive(f"not a tar archive: {e}") from None
+
+
+def _ingest_member(layers: LayerStore, tar: tarfile.TarFile, name: str) -> Ingested:
+    try:
+        member = tar.getmember(name)
+    except KeyError:
+        raise archive.InvalidImageArchive(f"archive has no layer {name!r}") from None
+    data = tar.extractfile(member)
+    if data is None:
+        raise archive.InvalidImageArchive(f"archive member {name!r} is not a file")
+    return layers.ingest(data)  # type: ignore[arg-type]
