@@ -12,6 +12,7 @@ from podapi.config import Config
 from podapi.engine.commit import Committer
 from podapi.engine.containermounts import ContainerMounts
 from podapi.engine.containers import ContainerService
+from podapi.engine.containerspec import NetworkEndpoint
 from podapi.engine.distribution import Distribution
 from podapi.engine.events import EventBus, EventLog
 from podapi.engine.execs import ExecService
@@ -24,7 +25,7 @@ from podapi.engine.state.database import State, meta_value
 from podapi.engine.state.images import ImageRecord, count_images
 from podapi.engine.system import HostFacts, Info, ObjectCounts, System, server_id
 from podapi.engine.volumes import VolumeService
-from podapi.errors import PodapiError
+from podapi.errors import NotFound, PodapiError
 from podapi.oci import host
 from podapi.oci.netavark import Netavark
 from podapi.oci.probe import find_binary
@@ -127,6 +128,7 @@ class Engine:
             )
             if netavark
             else None,
+            remove_container=self._remove_container,
         )
         self.volumes = VolumeService(
             os.path.join(config.root, "volumes"),
@@ -134,6 +136,7 @@ class Engine:
             io=io,
             events=self.events,
             now_ns=now_ns,
+            remove_container=self._remove_container,
         )
         self.containers = ContainerService(
             self.layout,
@@ -175,6 +178,24 @@ class Engine:
 
     async def _containers_of(self, image: ImageRecord) -> list[str]:
         return await self.containers.using_image(image)
+
+    async def _remove_container(self, container_id: str, stop_timeout: int | None) -> None:
+        """Force-remove a container that uses a volume or network being force-removed."""
+        try:
+            record = await self.containers.get(container_id)
+        except NotFound:  # removed meanwhile
+            return
+        await self.lifecycle.remove(record, force=True, stop_timeout=stop_timeout)
+
+    async def connect_network(self, container: str, endpoint: NetworkEndpoint) -> None:
+        """``docker network connect``: the container (name or ID) joins ``endpoint.name``."""
+        record = await self.containers.resolve(container)
+        await self.lifecycle.connect_network(record, endpoint)
+
+    async def disconnect_network(self, container: str, network: str) -> None:
+        """``docker network disconnect``: the container (name or ID) leaves ``network``."""
+        record = await self.containers.resolve(container)
+        await self.lifecycle.disconnect_network(record, network)
 
     def _registries(self) -> RegistriesConfig:
         facts = self.system.facts

@@ -24,6 +24,7 @@ from podapi.engine import ipam, ports
 from podapi.engine.containerspec import ContainerSpec, NetworkEndpoint
 from podapi.engine.events import EventBus
 from podapi.engine.layout import Layout
+from podapi.engine.networkfilters import network_filter
 from podapi.engine.state import containers as container_rows
 from podapi.engine.state import networks as rows
 from podapi.engine.state.containers import ContainerRecord
@@ -83,6 +84,10 @@ class NetworkService:
 
     :param netavark: the backend (None when netavark is not installed: then only
         ``none`` and ``host`` work, with a clear error otherwise).
+    :param remove_container: force-removes a container by ID (the ``None``: KILL at
+        once); a container that is gone already is no error.  The container
+        lifecycle sits above this service (it wires containers up through it), so
+        the engine hands that use case down.
     """
 
     def __init__(
@@ -95,8 +100,10 @@ class NetworkService:
         events: EventBus,
         runner: Runner,
         netavark: Netavark | None,
+        remove_container: Callable[[str, int | None], Awaitable[None]],
     ) -> None:
         self.config = config
+        self._remove_container = remove_container
         self._layout = layout
         self._state = state
         self._io = io
@@ -216,8 +223,17 @@ class NetworkService:
         """IDs of the containers configured to join ``network``."""
         return list((await self.all_users()).get(network.name, []))
 
-    async def update_dns(self, network: Network, add: Sequence[str], drop: Sequence[str]) -> None:
+    async def selected(
+        self, filters: Mapping[str, Sequence[str]]
+    ) -> tuple[list[Network], Mapping[str, list[str]]]:
+        """The networks list ``filters`` select, and every network's users (name -> IDs)."""
+        users = await self.all_users()
+        keep = network_filter(filters, self.default.name, users, self._events.now_ns())
+        return [n for n in await self.all() if keep(n)], users
+
+    async def update_dns(self, name: str, add: Sequence[str], drop: Sequence[str]) -> None:
         """Change the upstream DNS servers of a user network (and its running aardvark-dns)."""
+        network = await self.get(name)
         if network.name == self.default.name:
             raise InvalidArgument(
                 f"default network {network.name} cannot be modified", cause="default network"
@@ -236,8 +252,34 @@ class NetworkService:
         if self._netavark is not None and await self.users(network):
             await self._netavark.update_dns(network.name, servers)
 
-    async def remove(self, network: Network) -> None:
-        """Delete a user network; 409 for the default one or one in use."""
+    async def remove(self, name: str, *, force: bool = False) -> Network:
+        """Delete a user network; 409 for the default one or one in use, 404 when unknown.
+
+        :param force: remove the containers configured to join it first (libpod's
+            ``force``; running ones are killed).
+        :returns: the network removed.
+        """
+        network = await self.get(name)
+        if force:
+            for container_id in await self.users(network):
+                await self._remove_container(container_id, None)
+        await self._delete(network)
+        return network
+
+    async def prune(self, filters: Mapping[str, Sequence[str]]) -> list[str]:
+        """Delete the user networks no container is configured to join, among those
+        ``filters`` (``until``, ``label``, ``label!``) select; their names."""
+        if set(filters) - {"until", "label", "label!"}:
+            raise InvalidArgument("network prune accepts the filters until and label only")
+        found, users = await self.selected(filters)
+        removed = []
+        for network in found:
+            if network.name != self.default.name and not users.get(network.name):
+                await self._delete(network)
+                removed.append(network.name)
+        return removed
+
+    async def _delete(self, network: Network) -> None:
         if network.name == self.default.name:
             raise Conflict(
                 f"default network {network.name} cannot be removed",

@@ -86,6 +86,19 @@ class Info:
     now_ns: int
     podapi_version: str = __version__
 
+    @property
+    def uptime_text(self) -> str:
+        """The host's uptime as Podman writes it (``0h 6m 49.00s``)."""
+        return host.format_uptime(self.uptime)
+
+
+@frozen
+class Versions:
+    """Everything ``/version`` reports: the host's facts and the helpers' versions."""
+
+    facts: HostFacts
+    components: Components
+
 
 def gather_facts(layout: Layout, requested_runtime: str | None, server_id: str) -> HostFacts:
     """Read the static facts (blocking: call from a thread)."""
@@ -167,3 +180,9 @@ class System:
         if self._components is None:
             self._components = SharedResult(self._probe(self.facts))
         return await self._components.get()
+
+    async def versions(self) -> Versions:
+        """What ``/version`` reports (the helpers' versions probed once, as :meth:`components`)."""
+        components = await self.components()
+        assert self.facts is not None  # components() checked
+        return Versions(facts=self.facts, components=components)

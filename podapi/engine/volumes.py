@@ -37,13 +37,14 @@ import secrets
 import shutil
 import stat
 from collections import defaultdict
-from collections.abc import AsyncIterator, Callable, Iterable, Mapping, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping, Sequence
 from functools import partial
 from typing import BinaryIO, cast
 
 from attrs import evolve
 from twisted.internet.defer import DeferredLock
 
+from podapi.engine.chunks import ChunkStream
 from podapi.engine.containerspec import MountSpec
 from podapi.engine.events import EventBus
 from podapi.engine.state import volumes as rows
@@ -199,6 +200,10 @@ class VolumeService:
     :param io: the blocking-work executor.
     :param events: where volume events go.
     :param now_ns: the wall clock.
+    :param remove_container: force-removes a container by ID, giving a running one
+        its stop signal that many seconds first (None: KILL at once); a container
+        that is gone already is no error.  The container lifecycle sits above this
+        service (it mounts volumes through it), so the engine hands that use case down.
     """
 
     def __init__(
@@ -209,12 +214,14 @@ class VolumeService:
         io: Blocking,
         events: EventBus,
         now_ns: Callable[[], int],
+        remove_container: Callable[[str, int | None], Awaitable[None]],
     ) -> None:
         self.root = root
         self._state = state
         self._io = io
         self._events = events
         self._now = now_ns
+        self._remove_container = remove_container
         self._locks: defaultdict[str, DeferredLock] = defaultdict(DeferredLock)
 
     def _base(self, name: str) -> str:
@@ -357,8 +364,18 @@ class VolumeService:
             raise
         return tuple(named), created
 
-    async def remove(self, name: str) -> VolumeRecord:
-        """Delete a volume nobody uses; 409 when a container uses it, 404 when unknown."""
+    async def remove(
+        self, name: str, *, force: bool = False, timeout: int | None = None
+    ) -> VolumeRecord:
+        """Delete a volume nobody uses; 409 when a container uses it, 404 when unknown.
+
+        :param force: remove the containers using it first (libpod's ``force``).
+        :param timeout: with ``force``, seconds a running container gets between
+            its stop signal and KILL (None: KILL at once).
+        """
+        if force:
+            for container_id in (await self.usage(name)).users:
+                await self._remove_container(container_id, timeout)
         async with self._locks[name]:
             record = await self._state.write(partial(rows.delete, name=name))
             await self._remove_files(name)
@@ -466,12 +483,12 @@ class VolumeService:
             await self.release(name, holder)
 
     @contextlib.asynccontextmanager
-    async def export(self, name: str) -> AsyncIterator[TarStream]:
+    async def export(self, name: str) -> AsyncIterator[ChunkStream]:
         """A tar of the volume's content, read within the block (the volume stays mounted)."""
         async with self._held(name) as data:
             stream = await self._io(tree_stream, data)
             try:
-                yield stream
+                yield ChunkStream(stream, self._io)
             finally:
                 await self._io(stream.close)
 

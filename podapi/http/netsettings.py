@@ -8,9 +8,9 @@ The compat tree calls the default network ``bridge``, as Podman's does.
 from collections.abc import Iterator
 from typing import Any
 
+from podapi.engine.ocimodel import Joined
 from podapi.engine.ports import parse_exposed
 from podapi.engine.state.containers import ContainerRecord
-from podapi.oci.netavark import Joined
 
 
 def _endpoint(record: ContainerRecord, name: str, joined: Joined | None) -> dict[str, Any]:

@@ -9,7 +9,6 @@ Differences from Podman 4.3.1, on purpose: malformed bodies, subnets and
 addresses are 400, an overlapping subnet or a network in use 409 (Podman: 500).
 """
 
-from collections.abc import Mapping
 from typing import Any
 
 from klein import Response
@@ -17,13 +16,12 @@ from klein import Response
 from podapi.engine import ipam
 from podapi.engine.containerspec import NetworkEndpoint
 from podapi.engine.engine import Engine
-from podapi.engine.networkfilters import network_filter
-from podapi.errors import InvalidArgument, NoSuchContainer
+from podapi.engine.ocimodel import Network, Subnet
+from podapi.errors import NoSuchContainer
 from podapi.http.bodyfields import field, json_object, string_map, strings, text
 from podapi.http.call import ApiCall, BadRequest
 from podapi.http.responses import json_response, no_content, text_response
 from podapi.http.routing import Router
-from podapi.oci.netavark import Network, Subnet
 
 #: The compat tree's name for the default network.
 BRIDGE = "bridge"
@@ -66,14 +64,6 @@ class NetworkRoutes:
         """The compat tree's ``bridge`` is the default network."""
         networks = self._engine.networks
         return networks.default.name if not call.libpod and name == BRIDGE else name
-
-    async def _selected(self, call: ApiCall) -> tuple[list[Network], Mapping[str, list[str]]]:
-        networks = self._engine.networks
-        users = await networks.all_users()
-        keep = network_filter(
-            call.filters(), networks.default.name, users, self._engine.events.now_ns()
-        )
-        return [n for n in await networks.all() if keep(n)], users
 
     # --- compat ---------------------------------------------------------------------
 
@@ -125,7 +115,7 @@ class NetworkRoutes:
 
     async def compat_list(self, call: ApiCall) -> Response:
         """``GET /networks?filters=``."""
-        found, users = await self._selected(call)
+        found, users = await self._engine.networks.selected(call.filters())
         return json_response([await self._resource(n, users.get(n.name, [])) for n in found])
 
     async def compat_inspect(self, call: ApiCall, name: str) -> Response:
@@ -172,8 +162,7 @@ class NetworkRoutes:
 
     async def compat_remove(self, call: ApiCall, name: str) -> Response:
         """``DELETE /networks/{name}``: 204; 409 in use or the default one."""
-        network = await self._engine.networks.get(self._name(call, name))
-        await self._engine.networks.remove(network)
+        await self._engine.networks.remove(self._name(call, name))
         return no_content()
 
     async def compat_connect(self, call: ApiCall, name: str) -> Response:
@@ -198,8 +187,7 @@ class NetworkRoutes:
     async def _connect(self, container: str, endpoint: NetworkEndpoint) -> None:
         if not container:
             raise BadRequest("the connect request names no Container")
-        record = await self._engine.containers.resolve(container)
-        await self._engine.lifecycle.connect_network(record, endpoint)
+        await self._engine.connect_network(container, endpoint)
 
     async def disconnect(self, call: ApiCall, name: str) -> Response:
         """``POST /networks/{name}/disconnect``: ``{"Container", "Force"}`` (both trees)."""
@@ -209,32 +197,19 @@ class NetworkRoutes:
         )
         if not container:
             raise BadRequest("the disconnect request names no Container")
-        record = await self._engine.containers.resolve(container)
-        await self._engine.lifecycle.disconnect_network(record, self._name(call, name))
+        await self._engine.disconnect_network(container, self._name(call, name))
         return text_response("OK")
 
     async def compat_prune(self, call: ApiCall) -> Response:
         """``POST /networks/prune?filters=``: unused networks."""
-        removed = await self._prune(call)
+        removed = await self._engine.networks.prune(call.filters())
         return json_response({"NetworksDeleted": removed})
-
-    async def _prune(self, call: ApiCall) -> list[str]:
-        filters = call.filters()
-        if set(filters) - {"until", "label", "label!"}:
-            raise InvalidArgument("network prune accepts the filters until and label only")
-        found, users = await self._selected(call)
-        removed = []
-        for network in found:
-            if network.name != self._engine.networks.default.name and not users.get(network.name):
-                await self._engine.networks.remove(network)
-                removed.append(network.name)
-        return removed
 
     # --- libpod ---------------------------------------------------------------------
 
     async def libpod_list(self, call: ApiCall) -> Response:
         """``GET /libpod/networks/json?filters=``."""
-        found, _ = await self._selected(call)
+        found, _ = await self._engine.networks.selected(call.filters())
         return json_response([n.to_json() for n in found])
 
     async def libpod_inspect(self, call: ApiCall, name: str) -> Response:
@@ -283,13 +258,7 @@ class NetworkRoutes:
 
     async def libpod_remove(self, call: ApiCall, name: str) -> Response:
         """``DELETE /libpod/networks/{name}?force=``: force removes its containers first."""
-        networks = self._engine.networks
-        network = await networks.get(name)
-        if call.flag("force"):
-            for container_id in await networks.users(network):
-                record = await self._engine.containers.get(container_id)
-                await self._engine.lifecycle.remove(record, force=True)
-        await networks.remove(network)
+        network = await self._engine.networks.remove(name, force=call.flag("force"))
         return json_response([{"Name": network.name, "Err": None}])
 
     async def libpod_connect(self, call: ApiCall, name: str) -> Response:
@@ -307,15 +276,15 @@ class NetworkRoutes:
 
     async def libpod_prune(self, call: ApiCall) -> Response:
         """``POST /libpod/networks/prune``: ``[{"Name", "Error"}]``."""
-        return json_response([{"Name": n, "Error": None} for n in await self._prune(call)])
+        removed = await self._engine.networks.prune(call.filters())
+        return json_response([{"Name": n, "Error": None} for n in removed])
 
     async def libpod_update(self, call: ApiCall, name: str) -> Response:
         """``POST /libpod/networks/{name}/update``: ``{"adddnsservers", "removednsservers"}``."""
         body = json_object(call.json_body(empty_ok=False), "the network update")
         what = "NetworkUpdateOptions"
-        networks = self._engine.networks
-        await networks.update_dns(
-            await networks.get(name),
+        await self._engine.networks.update_dns(
+            name,
             add=strings(body, "adddnsservers", what),
             drop=strings(body, "removednsservers", what),
         )

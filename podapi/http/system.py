@@ -19,7 +19,7 @@ from podapi import (
     __version__,
 )
 from podapi.engine.engine import Engine
-from podapi.engine.system import Components
+from podapi.engine.system import Versions
 from podapi.engine.times import rfc3339_nano
 from podapi.http.call import ApiCall
 from podapi.http.responses import body_response, json_response
@@ -40,10 +40,9 @@ def _component(name: str, version: str, package: str) -> dict[str, Any]:
     return {"Name": name, "Version": version, "Details": {"Package": package}}
 
 
-def version_body(engine: Engine, components: Components) -> dict[str, Any]:
+def version_body(versions: Versions) -> dict[str, Any]:
     """The ``/version`` document (``entities.ComponentVersion`` in Podman)."""
-    facts = engine.system.facts
-    assert facts is not None
+    facts, components = versions.facts, versions.components
     build_time = rfc3339_nano(0)
     details = {
         "APIVersion": LIBPOD_API_VERSION,
@@ -109,8 +108,7 @@ class SystemRoutes:
 
     async def version(self, call: ApiCall) -> Response:
         """``GET /version`` (both trees): component versions, probed once at start."""
-        components = await self._engine.system.components()
-        return json_response(version_body(self._engine, components))
+        return json_response(version_body(await self._engine.system.versions()))
 
     async def swagger(self, call: ApiCall) -> Response:
         """``GET /swagger``: podapi's OpenAPI document (YAML)."""

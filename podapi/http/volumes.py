@@ -24,7 +24,6 @@ from typing import Any, cast
 from klein import Response
 from twisted.web.server import Request
 
-from podapi.engine.chunks import ChunkStream
 from podapi.engine.engine import Engine
 from podapi.engine.state.volumes import VolumeRecord, VolumeUsage, no_such_volume
 from podapi.engine.times import NS, rfc3339_nano
@@ -196,17 +195,7 @@ class VolumeRoutes:
     async def libpod_remove(self, call: ApiCall, name: str) -> Response:
         """``DELETE /libpod/volumes/{name}?force=&timeout=``: 204; with force, its containers
         go first (running ones get their stop signal ``timeout`` seconds before KILL)."""
-        usage = await self._volumes.usage(name)
-        if call.flag("force"):
-            for container_id in usage.users:
-                try:
-                    record = await self._engine.containers.get(container_id)
-                except NotFound:
-                    continue
-                await self._engine.lifecycle.remove(
-                    record, force=True, stop_timeout=call.integer("timeout")
-                )
-        await self._volumes.remove(name)
+        await self._volumes.remove(name, force=call.flag("force"), timeout=call.integer("timeout"))
         return no_content()
 
     async def libpod_prune(self, call: ApiCall) -> Response:
@@ -219,7 +208,7 @@ class VolumeRoutes:
         request = cast(Request, call.request)
         async with self._volumes.export(name) as stream:
             request.setHeader(b"Content-Type", TAR)
-            await stream_chunks(request, ChunkStream(stream, self._engine.io))
+            await stream_chunks(request, stream)
 
     async def libpod_import(self, call: ApiCall, name: str) -> Response:
         """``POST /libpod/volumes/{name}/import``: unpack the tar body into the volume; 204."""

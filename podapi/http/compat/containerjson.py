@@ -11,10 +11,10 @@ from typing import Any
 from podapi.engine.containerfilters import docker_state
 from podapi.engine.containerspec import MountSpec
 from podapi.engine.engine import Engine
+from podapi.engine.ocimodel import mount_propagation
 from podapi.engine.state.containers import ContainerRecord
 from podapi.engine.times import NS, human_duration, rfc3339_nano
 from podapi.http import netsettings
-from podapi.oci import mountopts
 
 
 def status_text(record: ContainerRecord, now_ns: int) -> str:
@@ -55,7 +55,7 @@ def _mounts(record: ContainerRecord) -> list[dict[str, Any]]:
         point.update(
             Mode=next((o for o in m.options if o in ("z", "Z")), ""),
             RW=not m.readonly,
-            Propagation=mountopts.propagation(m.options) if m.type == "bind" else "",
+            Propagation=mount_propagation(m.options) if m.type == "bind" else "",
         )
         points.append(point)
     return points
@@ -76,8 +76,8 @@ def _mount_request(m: MountSpec) -> dict[str, Any]:
     body: dict[str, Any] = {"Type": m.type, "Source": m.source, "Target": m.destination}
     if m.readonly:
         body["ReadOnly"] = True
-    if mountopts.propagation(m.options):
-        body["BindOptions"] = {"Propagation": mountopts.propagation(m.options)}
+    if mount_propagation(m.options):
+        body["BindOptions"] = {"Propagation": mount_propagation(m.options)}
     if m.type == "volume" and ("nocopy" in m.options or m.volume_labels or m.volume_driver):
         body["VolumeOptions"] = {
             "NoCopy": "nocopy" in m.options,

@@ -18,9 +18,8 @@ from podapi.engine.containerspec import (
     healthcheck_from_docker,
     parse_size,
 )
+from podapi.engine.ocimodel import Resources, parse_bind
 from podapi.http.call import BadRequest
-from podapi.oci.mountopts import parse_bind
-from podapi.oci.spec import Resources
 
 CPU_PERIOD = 100_000
 #: Docker's names of the default network.

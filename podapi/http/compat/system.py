@@ -14,7 +14,6 @@ from podapi.http.call import ApiCall
 from podapi.http.events import event_message, stream_events
 from podapi.http.responses import json_response
 from podapi.http.routing import Router
-from podapi.oci.host import format_uptime
 from podapi.storage import reference
 
 #: Podman action names Docker clients know by another name, per object type.
@@ -136,7 +135,7 @@ def encode_info(info: Info) -> dict[str, Any]:
         "Rootless": False,
         "SwapFree": info.memory.swap_free,
         "SwapTotal": info.memory.swap_total,
-        "Uptime": format_uptime(info.uptime),
+        "Uptime": info.uptime_text,
     }
 
 

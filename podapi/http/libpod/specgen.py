@@ -19,8 +19,8 @@ from podapi.engine.containerspec import (
     Ulimit,
     healthcheck_from_docker,
 )
+from podapi.engine.ocimodel import Resources
 from podapi.http.call import BadRequest
-from podapi.oci.spec import Resources
 
 #: ``netns.nsmode`` -> our network mode (rootful: ``private`` and the rootless
 #: modes mean the default bridge network, as Podman does for root).

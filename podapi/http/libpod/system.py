@@ -8,13 +8,12 @@ from twisted.internet.interfaces import IReactorTime
 from podapi import COMPAT_API_VERSION, LIBPOD_API_VERSION
 from podapi.engine.engine import Engine
 from podapi.engine.events import Event
+from podapi.engine.ocimodel import Component
 from podapi.engine.system import Info
 from podapi.http.call import ApiCall
 from podapi.http.events import event_message, stream_events
 from podapi.http.responses import json_response
 from podapi.http.routing import Router
-from podapi.oci.host import format_uptime
-from podapi.oci.probe import Component
 
 #: Podman's default capability set (containers.conf 0.50+), used for new containers.
 DEFAULT_CAPABILITIES = (
@@ -97,7 +96,7 @@ def encode_info(info: Info) -> dict[str, Any]:
             },
             "swapFree": info.memory.swap_free,
             "swapTotal": info.memory.swap_total,
-            "uptime": format_uptime(info.uptime),
+            "uptime": info.uptime_text,
             "linkmode": "dynamic",
         },
         "store": {
