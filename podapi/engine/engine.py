@@ -5,7 +5,6 @@ import os
 import sqlite3
 import time
 from collections.abc import Callable
-from typing import Any
 
 from podapi.config import Config
 from podapi.engine.containermounts import ContainerMounts
@@ -17,6 +16,7 @@ from podapi.engine.images import ImageService
 from podapi.engine.layout import Layout
 from podapi.engine.lifecycle import Lifecycle
 from podapi.engine.networks import NetworkService
+from podapi.engine.reactors import IEngineReactor
 from podapi.engine.state.database import State
 from podapi.engine.state.images import ImageRecord
 from podapi.engine.system import HostFacts, Info, ObjectCounts, System, server_id
@@ -84,7 +84,7 @@ class Engine:
         io: Blocking,
         db: Blocking,
         runner: Runner,
-        reactor: Any,
+        reactor: IEngineReactor,
         now_ns: Callable[[], int] = time.time_ns,
     ) -> None:
         self.config = config
