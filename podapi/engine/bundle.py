@@ -1,4 +1,5 @@
-"""Building a container's OCI bundle: the rootfs mount, /etc files and ``config.json``.
+"""Building a container's OCI bundle: the rootfs mount, /etc files, ``config.json``
+and the configuration conmon is launched with.
 
 What conmon and runc are handed when a container is created: the overlay
 root filesystem, the ``/etc/hosts``, ``/etc/hostname`` and
@@ -21,7 +22,8 @@ from podapi.engine.layout import ContainerPaths, Layout
 from podapi.engine.state.containers import ContainerRecord
 from podapi.engine.times import rfc3339_nano
 from podapi.errors import InvalidArgument
-from podapi.oci import capabilities, rlimits, rootfs
+from podapi.oci import capabilities, conmon, rlimits, rootfs
+from podapi.oci.process import DEFAULT_PATH
 from podapi.oci.seccomp import Converter
 from podapi.oci.spec import SpecInputs, generate
 from podapi.threads import Blocking
@@ -41,6 +43,30 @@ def exit_command(layout: Layout, container_id: str) -> tuple[str, ...]:
         "--runroot",
         layout.runroot,
         container_id,
+    )
+
+
+def conmon_config(
+    layout: Layout, record: ContainerRecord, paths: ContainerPaths, runtime: str, conmon_path: str
+) -> conmon.ConmonConfig:
+    """How conmon is launched for a container's run (paths, log, terminal, exit command)."""
+    return conmon.ConmonConfig(
+        container_id=record.id,
+        name=record.name,
+        bundle=paths.bundle,
+        runtime=runtime,
+        runtime_root=layout.runtime_state,
+        conmon=conmon_path,
+        exit_dir=layout.exits_dir,
+        pid_file=paths.pidfile,
+        conmon_pid_file=paths.conmon_pidfile,
+        log_path=paths.log,
+        conmon_log=paths.conmon_log,
+        env={"PATH": os.environ.get("PATH", DEFAULT_PATH)},
+        log_size_max=record.spec.log_max_size,
+        terminal=record.spec.tty,
+        stdin=record.spec.open_stdin,
+        exit_command=exit_command(layout, record.id),
     )
 
 

@@ -47,6 +47,7 @@ class Exits:
     :param health: checks stop at exit.
     :param waiters: woken at exit.
     :param after_exit: ``--rm`` and restart policies, run after an exit is settled.
+    :param cgroup_root: where the cgroup hierarchies are mounted (tests pass a directory).
     """
 
     def __init__(
@@ -62,6 +63,7 @@ class Exits:
         health: HealthChecks,
         waiters: Waiters,
         after_exit: AfterExit,
+        cgroup_root: str = cgroups.CGROUP_ROOT,
     ) -> None:
         self._containers = containers
         self._layout = layout
@@ -73,6 +75,7 @@ class Exits:
         self._health = health
         self._waiters = waiters
         self._after_exit = after_exit
+        self._cgroup_root = cgroup_root
         self._watcher: ExitWatcher | None = None
 
     async def watch(self) -> None:
@@ -153,7 +156,7 @@ class Exits:
     async def settle(self, record: ContainerRecord, code: int, error: str = "") -> None:
         """Record the exit of the current run (unless already recorded) and clean up after it."""
         relative = f"{CGROUP_PARENT}/{record.id}"
-        oom = await self._io(cgroups.oom_killed, relative)
+        oom = await self._io(cgroups.oom_killed, relative, self._cgroup_root)
         async with self._containers.lock(record.id):
             claimed = await self._containers.claim_exit(record, exit_code=code, oom_killed=oom)
             if claimed is None:
@@ -186,7 +189,7 @@ class Exits:
         await files
         paths = self._containers.paths(record.id)
         await self._container_mounts.detach(record.id, record.run.mounts, paths)
-        await self._io(_remove_cgroups, record.id)
+        await self._io(_remove_cgroups, record.id, self._cgroup_root)
 
 
 def clear_exit(exit_dir: str, container_id: str) -> None:
@@ -200,7 +203,7 @@ def _release_files(merged: str, exit_dir: str, container_id: str) -> None:
     clear_exit(exit_dir, container_id)
 
 
-def _remove_cgroups(container_id: str) -> None:
+def _remove_cgroups(container_id: str, root: str) -> None:
     # runc removes the container's cgroup, not the parent it created.
-    cgroups.remove_empty(f"{CGROUP_PARENT}/{container_id}")
-    cgroups.remove_empty(CGROUP_PARENT)
+    cgroups.remove_empty(f"{CGROUP_PARENT}/{container_id}", root)
+    cgroups.remove_empty(CGROUP_PARENT, root)

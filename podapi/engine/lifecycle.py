@@ -1,13 +1,10 @@
 """Running containers: start, stop, kill, pause, restart, remove, update.
 
-A container runs under conmon, which outlives the server.  The concerns
-around a run live in their own modules and are wired together here:
-:mod:`~podapi.engine.bundle` (the rootfs and ``config.json``),
-:mod:`~podapi.engine.exits` (exits, settled once, and reconcile),
-:mod:`~podapi.engine.restarts` (restart policies and back-off),
-:mod:`~podapi.engine.waiters` (waiting for exits and changes),
-:mod:`~podapi.engine.netattach` (networks), :mod:`~podapi.engine.rootfsaccess`
-(the rootfs for the host) and :mod:`~podapi.engine.health` (health checks).
+A container runs under conmon, which outlives the server.  Around a run:
+:mod:`~podapi.engine.bundle`, :mod:`~podapi.engine.exits`,
+:mod:`~podapi.engine.restarts`, :mod:`~podapi.engine.waiters`,
+:mod:`~podapi.engine.netattach`, :mod:`~podapi.engine.rootfsaccess` and
+:mod:`~podapi.engine.health`, wired together here.
 
 Start order (so no output and no exit is ever missed): mount the rootfs and
 write the bundle -> conmon runs ``runc create`` -> the database says
@@ -16,14 +13,13 @@ container connect -> ``runc start``.
 """
 
 import contextlib
-import os
 from collections import defaultdict
 from collections.abc import Awaitable, Callable
 from contextlib import AbstractAsyncContextManager
 
 from attrs import evolve
 
-from podapi.engine.bundle import CGROUP_PARENT, BundleWriter, exit_command
+from podapi.engine.bundle import CGROUP_PARENT, BundleWriter, conmon_config
 from podapi.engine.containermounts import ContainerMounts
 from podapi.engine.containers import ContainerService
 from podapi.engine.containerspec import NetworkEndpoint, RestartPolicy, signal_number
@@ -48,7 +44,6 @@ from podapi.engine.waiters import Waiters, within
 from podapi.errors import Conflict, InvalidArgument, NoSuchContainer, NotModified
 from podapi.logs import get_logger
 from podapi.oci import conmon, rootfs
-from podapi.oci.process import DEFAULT_PATH
 from podapi.oci.runtime import OCIRuntime, RuntimeFailure
 from podapi.oci.seccomp import Converter
 from podapi.oci.spec import Resources, limits
@@ -233,24 +228,7 @@ class Lifecycle:
         if record.spec.network_mode != "host":
             netns = await self._network.namespace(record)
         await self._bundles.prepare(record, paths, netns)
-        config = conmon.ConmonConfig(
-            container_id=record.id,
-            name=record.name,
-            bundle=paths.bundle,
-            runtime=runtime,
-            runtime_root=self._layout.runtime_state,
-            conmon=conmon_path,
-            exit_dir=self._layout.exits_dir,
-            pid_file=paths.pidfile,
-            conmon_pid_file=paths.conmon_pidfile,
-            log_path=paths.log,
-            conmon_log=paths.conmon_log,
-            env={"PATH": os.environ.get("PATH", DEFAULT_PATH)},
-            log_size_max=record.spec.log_max_size,
-            terminal=record.spec.tty,
-            stdin=record.spec.open_stdin,
-            exit_command=exit_command(self._layout, record.id),
-        )
+        config = conmon_config(self._layout, record, paths, runtime, conmon_path)
         try:
             created = await conmon.create_container(self._clock, config)
         except BaseException:
