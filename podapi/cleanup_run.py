@@ -23,7 +23,7 @@ async def _settle(reactor: object, root: str, runroot: str, container_id: str) -
         io=io,
         db=db,
         runner=ProcessRunner(reactor),  # type: ignore[arg-type]
-        reactor=reactor,
+        reactor=reactor,  # type: ignore[arg-type]
     )
     try:
         await engine.start(serve=False)

@@ -20,17 +20,21 @@ from typing import Any
 
 from treq.client import HTTPClient
 from twisted.internet.endpoints import UNIXClientEndpoint
-from twisted.internet.interfaces import IStreamClientEndpoint
+from twisted.internet.interfaces import IReactorTime, IReactorUNIX, IStreamClientEndpoint
 from twisted.web.client import Agent, HTTPConnectionPool
 from twisted.web.iweb import IAgentEndpointFactory
 from zope.interface import implementer
+
+
+class IClientReactor(IReactorUNIX, IReactorTime):
+    """What the client uses: UNIX connections, and timers for the agent's pool."""
 
 
 @implementer(IAgentEndpointFactory)
 class UnixSocketEndpoints:
     """Connect every request to one UNIX socket, whatever the URL's host."""
 
-    def __init__(self, reactor: Any, path: str, timeout: float = 30) -> None:
+    def __init__(self, reactor: IReactorUNIX, path: str, timeout: float = 30) -> None:
         self._reactor = reactor
         self._path = path
         self._timeout = timeout
@@ -40,7 +44,9 @@ class UnixSocketEndpoints:
         return UNIXClientEndpoint(self._reactor, self._path, timeout=self._timeout)
 
 
-def unix_client(reactor: Any, path: str, pool: HTTPConnectionPool | None = None) -> HTTPClient:
+def unix_client(
+    reactor: IClientReactor, path: str, pool: HTTPConnectionPool | None = None
+) -> HTTPClient:
     """An ``HTTPClient`` whose requests all go to the UNIX socket at ``path``.
 
     Without ``pool`` every request uses a fresh connection that is closed

@@ -9,15 +9,20 @@ drain connections, stop the engine, then the thread pools.
 import os
 import signal
 import sys
-from typing import Any
 
 from twisted.application.service import MultiService
 from twisted.internet.defer import Deferred
-from twisted.internet.interfaces import IListeningPort
+from twisted.internet.interfaces import (
+    IListeningPort,
+    IReactorCore,
+    IReactorFromThreads,
+    IReactorUNIX,
+)
 from twisted.python.failure import Failure
 
 from podapi.config import Config
 from podapi.engine.engine import Engine
+from podapi.engine.reactors import IEngineReactor
 from podapi.http.app import build_router
 from podapi.http.site import HeaderPolicy, PodAPISite
 from podapi.idle import IdleTracker
@@ -33,6 +38,10 @@ DRAIN_MIN, DRAIN_MAX = 1.0, 10.0
 IO_THREADS = 4
 
 
+class IServiceReactor(IEngineReactor, IReactorCore, IReactorFromThreads, IReactorUNIX):
+    """The service's reactor: the engine's, plus start/stop, threads and the UNIX listener."""
+
+
 class PodAPIService(MultiService):
     """Everything ``twistd podapi`` runs.
 
@@ -40,7 +49,7 @@ class PodAPIService(MultiService):
     :param reactor: the reactor (time, processes, threads, endpoints).
     """
 
-    def __init__(self, config: Config, reactor: Any) -> None:
+    def __init__(self, config: Config, reactor: IServiceReactor) -> None:
         super().__init__()
         self.config = config
         self._reactor = reactor
@@ -96,7 +105,12 @@ class PodAPIService(MultiService):
         try:
             if address.endpoint is None:
                 assert address.socket_path is not None
-                return self._reactor.listenUNIX(address.socket_path, site, mode=0o600)
+                # listenUNIX's ``factory`` is a bare (invariant) Factory in Twisted's hints.
+                return self._reactor.listenUNIX(
+                    address.socket_path,
+                    site,  # type: ignore[arg-type]
+                    mode=0o600,
+                )
             # Imported only when needed: endpoints pulls in TLS code at start-up.
             from twisted.internet.endpoints import serverFromString  # noqa: PLC0415
 

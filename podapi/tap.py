@@ -7,6 +7,7 @@ import getopt
 import ipaddress
 import os
 import sys
+from typing import cast
 
 from twisted.application.service import IService
 from twisted.python import usage
@@ -14,7 +15,7 @@ from twisted.python import usage
 from podapi.config import BRIDGE_NAME_MAX, Config, NetworkConfig
 from podapi.listen import ListenError, default_uri, parse_uri, prepare_socket_path
 from podapi.logs import LEVELS, set_level
-from podapi.service import PodAPIService
+from podapi.service import IServiceReactor, PodAPIService
 
 
 def _seconds(value: str) -> float:
@@ -145,4 +146,6 @@ def makeService(options: Options) -> IService:
     # parsing options, before it installs the reactor chosen with --reactor.
     from twisted.internet import reactor  # noqa: PLC0415
 
-    return PodAPIService(config, reactor)
+    # Twisted types the global reactor as its common interfaces only; the
+    # installed (posix) reactor provides UNIX sockets and threads too.
+    return PodAPIService(config, cast(IServiceReactor, reactor))

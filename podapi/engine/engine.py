@@ -6,7 +6,6 @@ import sqlite3
 import time
 from collections.abc import Callable
 from functools import partial
-from typing import Any
 
 from podapi.config import Config
 from podapi.engine.commit import Committer
@@ -21,6 +20,7 @@ from podapi.engine.images import ImageService
 from podapi.engine.layout import Layout
 from podapi.engine.lifecycle import Lifecycle
 from podapi.engine.networks import NetworkService
+from podapi.engine.reactors import IEngineReactor
 from podapi.engine.state.database import State, meta_value
 from podapi.engine.state.images import ImageRecord, count_images
 from podapi.engine.system import HostFacts, Info, ObjectCounts, System, server_id
@@ -83,7 +83,7 @@ class Engine:
         io: Blocking,
         db: Blocking,
         runner: Runner,
-        reactor: Any,
+        reactor: IEngineReactor,
         now_ns: Callable[[], int] = time.time_ns,
     ) -> None:
         self.config = config

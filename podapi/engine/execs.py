@@ -14,7 +14,6 @@ import secrets
 from collections import defaultdict
 from collections.abc import Callable
 from functools import partial
-from typing import Any
 
 from twisted.internet.defer import Deferred
 
@@ -22,6 +21,7 @@ from podapi.engine.containers import ContainerService
 from podapi.engine.containerspec import ExecSpec, merge_env
 from podapi.engine.layout import Layout
 from podapi.engine.lifecycle import Lifecycle
+from podapi.engine.reactors import IContainerReactor
 from podapi.engine.state import execs as rows
 from podapi.engine.state.containers import PAUSED, ContainerRecord
 from podapi.engine.state.database import State
@@ -89,7 +89,7 @@ class ExecService:
         layout: Layout,
         state: State,
         io: Blocking,
-        clock: Any,
+        clock: IContainerReactor,
         lifecycle: Lifecycle,
     ) -> None:
         self._containers = containers

@@ -8,10 +8,9 @@ five results are kept for inspect; every status change is a
 """
 
 from collections.abc import Callable
-from typing import Any
 
 from twisted.internet.defer import Deferred
-from twisted.internet.interfaces import IDelayedCall
+from twisted.internet.interfaces import IDelayedCall, IReactorTime
 
 from podapi.engine.containers import ContainerService
 from podapi.engine.containerspec import Healthcheck
@@ -49,7 +48,7 @@ class HealthChecks:
     """
 
     def __init__(
-        self, containers: ContainerService, runtime: Callable[[], OCIRuntime], clock: Any
+        self, containers: ContainerService, runtime: Callable[[], OCIRuntime], clock: IReactorTime
     ) -> None:
         self._containers = containers
         self._runtime = runtime

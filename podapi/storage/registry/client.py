@@ -9,7 +9,7 @@ source when a mirror fails.
 
 import contextlib
 from collections.abc import Awaitable, Callable, Sequence
-from typing import Any, BinaryIO, TypeVar
+from typing import BinaryIO, TypeVar
 from urllib.parse import urlencode
 
 from hyperlink import URL
@@ -48,7 +48,7 @@ from podapi.storage.registry.operations import (
     resolve_at,
     upload,
 )
-from podapi.storage.registry.session import Session, _error_detail
+from podapi.storage.registry.session import IWebReactor, Session, _error_detail
 from podapi.storage.registry.transfer import MAX_ERROR_BODY, ProgressCallback, _read
 from podapi.threads import Blocking
 
@@ -75,7 +75,7 @@ class RegistryClient:
 
     def __init__(
         self,
-        reactor: Any,
+        reactor: IWebReactor,
         *,
         blocking: Blocking,
         blobs: BlobStore,

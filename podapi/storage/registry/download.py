@@ -20,7 +20,7 @@ we deliberately differ:
 
 import contextlib
 import tempfile
-from typing import Any, BinaryIO
+from typing import BinaryIO
 from urllib.parse import urlsplit
 
 from treq.client import HTTPClient
@@ -33,7 +33,7 @@ from twisted.web.iweb import IResponse
 
 from podapi.errors import InvalidArgument, UpstreamError
 from podapi.storage.registry.errors import _describe_network, _IdleTimeout
-from podapi.storage.registry.session import USER_AGENT
+from podapi.storage.registry.session import USER_AGENT, IWebReactor
 from podapi.storage.registry.transfer import MAX_ERROR_BODY, _BlobSink, _detached, _read
 from podapi.threads import Blocking
 
@@ -90,7 +90,7 @@ class UrlDownloader:
     """
 
     def __init__(
-        self, reactor: Any, *, blocking: Blocking, spool_dir: str, timeout: float = 60
+        self, reactor: IWebReactor, *, blocking: Blocking, spool_dir: str, timeout: float = 60
     ) -> None:
         self._clock = reactor
         self._blocking = blocking

@@ -14,13 +14,18 @@ exponential backoff on the reactor's clock.
 import contextlib
 import json
 from collections.abc import Awaitable, Callable, Mapping, Sequence
-from typing import Any, TypeVar
+from typing import TypeVar
 from urllib.parse import urlencode
 
 from OpenSSL import SSL
 from treq.client import HTTPClient
 from twisted.internet.defer import CancelledError
-from twisted.internet.interfaces import IDelayedCall, IReactorTime
+from twisted.internet.interfaces import (
+    IDelayedCall,
+    IReactorPluggableNameResolver,
+    IReactorTCP,
+    IReactorTime,
+)
 from twisted.internet.task import deferLater
 from twisted.web.client import Agent, BrowserLikePolicyForHTTPS, HTTPConnectionPool
 from twisted.web.http_headers import Headers
@@ -88,6 +93,10 @@ def _retry_after(response: IResponse) -> float:
     return 0.0
 
 
+class IWebReactor(IReactorTime, IReactorTCP, IReactorPluggableNameResolver):
+    """What an HTTP(S) client agent needs: connections, name resolution and timers."""
+
+
 class Session:
     """HTTP to registries for one :class:`~podapi.storage.registry.RegistryClient`.
 
@@ -97,7 +106,7 @@ class Session:
 
     def __init__(
         self,
-        reactor: Any,
+        reactor: IWebReactor,
         *,
         max_parallel: int,
         retries: int,

@@ -1,0 +1,209 @@
+"""Container exits: follow conmon's exit files, settle each exit once, reconcile at start.
+
+conmon writes ``<exits dir>/<id>`` when a container ends.  The server watches
+the directory while it runs; otherwise ``podapi.cleanup`` (conmon's exit
+command) handles the file.  Both *claim* the exit in the database first
+(:func:`podapi.engine.state.containers.claim_exit`: only the current run, only
+while alive), so each exit is recorded and torn down exactly once.
+"""
+
+import contextlib
+import os
+from collections.abc import Awaitable, Callable
+
+from twisted.internet.defer import Deferred
+from twisted.internet.interfaces import IReactorFDSet
+
+from podapi.engine.bundle import CGROUP_PARENT
+from podapi.engine.containermounts import ContainerMounts
+from podapi.engine.containers import ContainerService, remove_dirs
+from podapi.engine.health import HealthChecks
+from podapi.engine.layout import Layout
+from podapi.engine.netattach import NetworkAttach
+from podapi.engine.state.containers import CREATED, INITIALIZED, PAUSED, ContainerRecord
+from podapi.engine.waiters import Waiters
+from podapi.errors import NoSuchContainer
+from podapi.logs import get_logger
+from podapi.oci import cgroups, conmon, rootfs
+from podapi.oci.exits import ExitWatcher
+from podapi.oci.runtime import OCIRuntime, RuntimeFailure
+from podapi.threads import Blocking
+
+log = get_logger(__name__)
+
+AfterExit = Callable[[ContainerRecord], Awaitable[None]]
+
+
+class Exits:
+    """Settles container exits and makes the database agree with the runtime.
+
+    :param containers: records, claims, locks and events.
+    :param layout: the exits directory and the containers on disk.
+    :param io: the blocking-work executor.
+    :param reactor: the inotify descriptor on the exits directory is registered with it.
+    :param runtime: the OCI runtime (None: none installed, nothing runs).
+    :param network: tears a run's networks down.
+    :param mounts: volumes and image mounts, released at exit.
+    :param health: checks stop at exit.
+    :param waiters: woken at exit.
+    :param after_exit: ``--rm`` and restart policies, run after an exit is settled.
+    :param cgroup_root: where the cgroup hierarchies are mounted (tests pass a directory).
+    """
+
+    def __init__(
+        self,
+        containers: ContainerService,
+        *,
+        layout: Layout,
+        io: Blocking,
+        reactor: IReactorFDSet,
+        runtime: OCIRuntime | None,
+        network: NetworkAttach,
+        mounts: ContainerMounts,
+        health: HealthChecks,
+        waiters: Waiters,
+        after_exit: AfterExit,
+        cgroup_root: str = cgroups.CGROUP_ROOT,
+    ) -> None:
+        self._containers = containers
+        self._layout = layout
+        self._io = io
+        self._reactor = reactor
+        self._runtime = runtime
+        self._network = network
+        self._container_mounts = mounts
+        self._health = health
+        self._waiters = waiters
+        self._after_exit = after_exit
+        self._cgroup_root = cgroup_root
+        self._watcher: ExitWatcher | None = None
+
+    async def watch(self) -> None:
+        """Follow exits while the server runs, and settle exits that happened without us."""
+        await self.reconcile()
+        self._watcher = ExitWatcher(self._reactor, self._layout.exits_dir, self._on_exit_file)
+        self._watcher.start()
+
+    def unwatch(self) -> None:
+        """Stop following exits (``podapi.cleanup`` takes over)."""
+        if self._watcher is not None:
+            self._watcher.stop()
+            self._watcher = None
+
+    async def reconcile(self) -> None:
+        """Make the database, the runtime and the disk agree after time without a server.
+
+        Exits conmon reported are settled; a server killed in the middle of a
+        start leaves a runtime container nobody started: it is torn down and the
+        container is stopped (exited) or back to ``created``; files and runtime
+        containers without a database row are deleted.
+        """
+        records = await self._containers.all()
+        runtime = self._runtime
+        in_runtime = await self._io(runtime.container_ids) if runtime else set()
+        for record in records:
+            if record.alive:
+                await self._reconcile_alive(record, record.id in in_runtime)
+            elif record.id in in_runtime and record.state != INITIALIZED:
+                await self.teardown(record)
+            elif record.id not in in_runtime:
+                await self._network.down(record)  # a teardown that did not finish
+                if record.state == INITIALIZED:
+                    await self._containers.update_record(record.id, state=CREATED)
+        known = {record.id for record in records}
+        if runtime is not None:
+            for orphan in in_runtime - known:
+                await runtime.delete(orphan, force=True)
+        on_disk = await self._io(self._layout.container_ids_on_disk)
+        for orphan in on_disk - known:
+            await self._io(remove_dirs, self._containers.paths(orphan))
+        alive = {record.id for record in await self._containers.all() if record.alive}
+        await self._container_mounts.reconcile(alive)
+
+    async def _reconcile_alive(self, record: ContainerRecord, in_runtime: bool) -> None:
+        code = await self._io(conmon.read_exit_file, self._layout.exits_dir, record.id)
+        if code is not None:
+            await self.handle_exit(record.id)
+            return
+        state = None
+        if in_runtime and self._runtime is not None:
+            state = await self._runtime.state(record.id)
+        if state is None or state.status == "stopped":
+            # conmon is gone too, without an exit file: the exit code is lost.
+            await self.settle(record, 255)
+        elif state.status == "created":
+            await self.settle(record, 255, error="the server stopped during the start")
+        elif state.status == "paused" and record.state != PAUSED:
+            await self._containers.update_record(record.id, state=PAUSED)
+
+    def _on_exit_file(self, container_id: str) -> None:
+        Deferred.fromCoroutine(self.handle_exit(container_id)).addErrback(
+            lambda f: log.failure("handling the exit of {id}", f, id=container_id)
+        )
+
+    async def handle_exit(self, container_id: str) -> None:
+        """Settle an exit conmon reported (once, whoever gets here first)."""
+        try:
+            record = await self._containers.get(container_id)
+        except NoSuchContainer:
+            await self._io(clear_exit, self._layout.exits_dir, container_id)
+            return
+        code = await self._io(conmon.read_exit_file, self._layout.exits_dir, container_id)
+        if code is None or not record.alive:
+            return
+        await self.settle(record, code)
+
+    async def settle(self, record: ContainerRecord, code: int, error: str = "") -> None:
+        """Record the exit of the current run (unless already recorded) and clean up after it."""
+        relative = f"{CGROUP_PARENT}/{record.id}"
+        oom = await self._io(cgroups.oom_killed, relative, self._cgroup_root)
+        async with self._containers.lock(record.id):
+            claimed = await self._containers.claim_exit(record, exit_code=code, oom_killed=oom)
+            if claimed is None:
+                return
+            if error:
+                claimed = await self._containers.update_record(record.id, error=error)
+            await self.teardown(claimed)
+        self._health.unwatch(record.id)
+        if oom:
+            self._containers.emit(claimed, "oom")
+        self._containers.emit(claimed, "died", containerExitCode=str(code))
+        self._waiters.exited(claimed)
+        await self._after_exit(claimed)
+
+    async def teardown(self, record: ContainerRecord) -> None:
+        """Delete the runtime container, unmount, drop the exit file and empty cgroups."""
+        # The files go while runc deletes (the process is gone: nothing uses them).
+        files = self._io(
+            _release_files,
+            self._containers.paths(record.id).merged,
+            self._layout.exits_dir,
+            record.id,
+        )
+        if self._runtime is not None:
+            try:
+                await self._runtime.delete(record.id, force=True)
+            except RuntimeFailure as e:
+                log.warn("runtime delete of {id} failed: {error}", id=record.id, error=e.message)
+        await self._network.down(record)
+        await files
+        paths = self._containers.paths(record.id)
+        await self._container_mounts.detach(record.id, record.run.mounts, paths)
+        await self._io(_remove_cgroups, record.id, self._cgroup_root)
+
+
+def clear_exit(exit_dir: str, container_id: str) -> None:
+    """Remove a container's exit file, if any (blocking)."""
+    with contextlib.suppress(FileNotFoundError):
+        os.unlink(os.path.join(exit_dir, container_id))
+
+
+def _release_files(merged: str, exit_dir: str, container_id: str) -> None:
+    rootfs.unmount(merged)
+    clear_exit(exit_dir, container_id)
+
+
+def _remove_cgroups(container_id: str, root: str) -> None:
+    # runc removes the container's cgroup, not the parent it created.
+    cgroups.remove_empty(f"{CGROUP_PARENT}/{container_id}", root)
+    cgroups.remove_empty(CGROUP_PARENT, root)

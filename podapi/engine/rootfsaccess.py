@@ -1,0 +1,97 @@
+"""A container's root filesystem for the host: libpod ``mount``/``unmount`` and ``docker cp``."""
+
+import contextlib
+import os
+from collections.abc import AsyncIterator
+
+from podapi.engine.bundle import image_lowers, mount_rootfs
+from podapi.engine.containers import ContainerService
+from podapi.engine.images import ImageService
+from podapi.engine.state.containers import ContainerRecord
+from podapi.errors import Conflict
+from podapi.oci import rootfs
+from podapi.storage.scope import DIR_FLAGS
+from podapi.threads import Blocking
+
+
+class RootfsAccess:
+    """Mounts containers' root filesystems for the host to look at.
+
+    :param containers: records, paths, locks and events.
+    :param images: the image a container runs (its layer directories).
+    :param io: the blocking-work executor.
+    """
+
+    def __init__(self, containers: ContainerService, images: ImageService, io: Blocking) -> None:
+        self._containers = containers
+        self._images = images
+        self._io = io
+
+    async def mount(self, record: ContainerRecord) -> str:
+        """Libpod ``mount``: the rootfs, mounted (if it was not) for the host to look at."""
+        paths = self._containers.paths(record.id)
+        lowers = await image_lowers(self._images, record)
+        async with self._containers.lock(record.id):
+            await self._io(mount_rootfs, lowers, paths)
+        self._containers.emit(record, "mount")
+        return paths.merged
+
+    async def unmount(self, record: ContainerRecord) -> None:
+        """Libpod ``unmount`` (a running container keeps its rootfs: 409)."""
+        if record.alive:
+            raise Conflict(
+                f"container {record.id} is running: cannot unmount its rootfs",
+                cause="container state improper",
+            )
+        async with self._containers.lock(record.id):
+            await self._io(rootfs.unmount, self._containers.paths(record.id).merged)
+        self._containers.emit(record, "unmount")
+
+    async def mounted(self) -> dict[str, str]:
+        """Libpod ``showmounted``: ``{id: mount point}`` of mounted rootfs."""
+        found = {}
+        for record in await self._containers.all():
+            merged = self._containers.paths(record.id).merged
+            if await self._io(rootfs.is_mounted, merged):
+                found[record.id] = merged
+        return found
+
+    @contextlib.asynccontextmanager
+    async def access(self, record: ContainerRecord) -> AsyncIterator[str]:
+        """The container's root filesystem for the host to read or write (``docker cp``).
+
+        Yields ``/proc/self/fd/N/.``: the directory of a descriptor opened on the
+        mount under the container's lock, so the files stay reachable until the
+        block ends even if a running container exits meanwhile (its rootfs is
+        unmounted lazily); the final ``.`` lets ``O_NOFOLLOW`` opens of it work.
+        A running or paused container's lock is released at once: its exit and
+        stop are not held up by a slow reader.  A stopped container's rootfs is
+        mounted for the block and unmounted afterwards unless it was mounted
+        already (libpod ``mount``), under its lock throughout: a concurrent start
+        waits rather than have the mount removed under it.
+        """
+        lock = self._containers.lock(record.id)
+        await lock.acquire()
+        locked = True
+        try:
+            current = await self._containers.get(record.id)
+            paths = self._containers.paths(record.id)
+            mounted_here = False
+            if not current.alive:
+                lowers = await image_lowers(self._images, current)
+                mounted_here = await self._io(mount_rootfs, lowers, paths)
+            try:
+                root = await self._io(os.open, paths.merged, DIR_FLAGS)
+                if current.alive:
+                    lock.release()
+                    locked = False
+                try:
+                    yield f"/proc/self/fd/{root}/."
+                finally:
+                    await self._io(os.close, root)
+            finally:
+                if mounted_here:
+                    await self._io(rootfs.unmount, paths.merged)
+        finally:
+            if locked:
+                lock.release()
