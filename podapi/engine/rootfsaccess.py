@@ -10,7 +10,7 @@ from podapi.engine.images import ImageService
 from podapi.engine.state.containers import ContainerRecord
 from podapi.errors import Conflict
 from podapi.oci import rootfs
-from podapi.storage.scope import DIR_FLAGS
+from podapi.oci.scope import DIR_FLAGS
 from podapi.threads import Blocking
 
 

@@ -53,8 +53,8 @@ from podapi.engine.state.volumes import VolumeRecord, VolumeUsage
 from podapi.engine.volumefilters import build_filter
 from podapi.errors import Conflict, InvalidArgument, NotFound, PodapiError
 from podapi.oci import mountopts, rootfs
+from podapi.oci.scope import DIR_FLAGS, walk
 from podapi.storage.difflayer import ChunkReader
-from podapi.storage.scope import DIR_FLAGS, walk
 from podapi.storage.tarextract import ExtractStats, extract_into
 from podapi.storage.tarwrite import TarStream, tree_stream
 from podapi.threads import Blocking

@@ -18,7 +18,7 @@ from attrs import frozen
 
 from podapi.errors import InvalidArgument
 from podapi.oci.host import mounts
-from podapi.storage.scope import read_file
+from podapi.oci.scope import read_file
 
 MNT_DETACH = 2
 _libc = ctypes.CDLL(None, use_errno=True)

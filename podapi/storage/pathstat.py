@@ -8,7 +8,7 @@ Docker's rules (moby ``daemon/archive_unix.go`` ``containerArchivePath``,
   symlink be followed.
 * Without one, the final component is looked at itself (``lstat``): a symlink is
   archived as a link.  Every component before it is resolved inside the root
-  (:mod:`podapi.storage.scope`).
+  (:mod:`podapi.oci.scope`).
 * The stat's ``name`` is the path's base name (``/`` for the root, ``.`` for
   ``/x/.``).  A directory is archived as its base name and everything below it
   (``x/``, ``x/a``...; ``./a`` for ``/x/.``; ``/a`` for ``/``); anything else
@@ -29,7 +29,7 @@ import stat
 from attrs import frozen
 
 from podapi.errors import InvalidArgument, NotFound
-from podapi.storage.scope import DIR_FLAGS, MAX_LINKS, readlink, walk
+from podapi.oci.scope import DIR_FLAGS, MAX_LINKS, readlink, walk
 from podapi.storage.tarwrite import TarStream
 
 # Go's os.FileMode bits (io/fs), as Docker's PathStat carries the mode.

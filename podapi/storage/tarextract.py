@@ -31,7 +31,7 @@ from typing import BinaryIO, cast
 from attrs import frozen
 
 from podapi.errors import InvalidArgument, NotFound
-from podapi.storage.scope import DIR_FLAGS, walk
+from podapi.oci.scope import DIR_FLAGS, walk
 
 CHUNK = 1024 * 1024
 # File data goes through tarfile's stream object, which builds a fresh bytes

@@ -37,8 +37,8 @@ import tarfile
 import threading
 from collections.abc import Generator, Iterator
 
+from podapi.oci.scope import DIR_FLAGS
 from podapi.storage.archive import BLOCK, CHUNK
-from podapi.storage.scope import DIR_FLAGS
 from podapi.storage.tarextract import OPAQUE_XATTR, WHITEOUT_OPAQUE, WHITEOUT_PREFIX
 
 OVERLAY_XATTR = "trusted.overlay."
