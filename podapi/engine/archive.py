@@ -17,6 +17,7 @@ from collections.abc import AsyncIterator
 from functools import partial
 from typing import BinaryIO
 
+from podapi.engine.chunks import ChunkStream
 from podapi.engine.lifecycle import Lifecycle
 from podapi.engine.state.containers import ContainerRecord
 from podapi.errors import InvalidArgument
@@ -24,7 +25,6 @@ from podapi.oci import rootfs
 from podapi.storage import pathstat, tarwrite
 from podapi.storage.pathstat import PathStat
 from podapi.storage.tarextract import extract_into
-from podapi.storage.tarwrite import TarStream
 from podapi.threads import Blocking
 
 
@@ -50,22 +50,22 @@ class ContainerFiles:
     @contextlib.asynccontextmanager
     async def archive(
         self, record: ContainerRecord, path: str
-    ) -> AsyncIterator[tuple[PathStat, TarStream]]:
+    ) -> AsyncIterator[tuple[PathStat, ChunkStream]]:
         """``GET .../archive``: the stat of ``path`` and a tar of it, read within the block."""
         async with self._lifecycle.rootfs_access(record) as root:
             found, stream = await self._io(pathstat.archive_path, root, path)
             try:
-                yield found, stream
+                yield found, ChunkStream(stream, self._io)
             finally:
                 await self._io(stream.close)
 
     @contextlib.asynccontextmanager
-    async def export(self, record: ContainerRecord) -> AsyncIterator[TarStream]:
+    async def export(self, record: ContainerRecord) -> AsyncIterator[ChunkStream]:
         """``docker export``: a tar of the whole (flattened) filesystem, read within the block."""
         async with self._lifecycle.rootfs_access(record) as root:
             stream = await self._io(tarwrite.tree_stream, root)
             try:
-                yield stream
+                yield ChunkStream(stream, self._io)
             finally:
                 await self._io(stream.close)
 

@@ -8,6 +8,8 @@ from collections.abc import Callable
 from functools import partial
 
 from podapi.config import Config
+from podapi.engine.archive import ContainerFiles
+from podapi.engine.attach import ContainerAttach
 from podapi.engine.commit import Committer
 from podapi.engine.containermounts import ContainerMounts
 from podapi.engine.containers import ContainerService
@@ -19,11 +21,16 @@ from podapi.engine.imagearchives import ImageArchives
 from podapi.engine.images import ImageService
 from podapi.engine.layout import Layout
 from podapi.engine.lifecycle import Lifecycle
+from podapi.engine.logs import ContainerLogs
 from podapi.engine.networks import NetworkService
+from podapi.engine.processes import ContainerProcesses
 from podapi.engine.reactors import IEngineReactor
+from podapi.engine.removal import ContainerRemoval
 from podapi.engine.state.database import State, meta_value
 from podapi.engine.state.images import ImageRecord, count_images
+from podapi.engine.stats import StatsReader
 from podapi.engine.system import HostFacts, Info, ObjectCounts, System, server_id
+from podapi.engine.top import ContainerTop
 from podapi.engine.volumes import VolumeService
 from podapi.errors import NotFound, PodapiError
 from podapi.oci import host
@@ -175,6 +182,42 @@ class Engine:
         if self._committer is None:
             raise RuntimeError("engine is not started")
         return self._committer
+
+    @property
+    def logs(self) -> ContainerLogs:
+        """Containers' logs (available once started)."""
+        return ContainerLogs(self.containers, self.lifecycle, self.io, self.clock)
+
+    @property
+    def top(self) -> ContainerTop:
+        """``ps`` of containers' processes (available once started)."""
+        lifecycle = self.lifecycle
+        return ContainerTop(lambda: lifecycle.runtime, self.runner)
+
+    @property
+    def processes(self) -> ContainerProcesses:
+        """Containers' terminals, namespaces and cgroups."""
+        return ContainerProcesses(self.containers, self.io)
+
+    @property
+    def attaching(self) -> ContainerAttach:
+        """Joining containers' standard streams (available once started)."""
+        return ContainerAttach(self.containers, self.lifecycle)
+
+    @property
+    def removal(self) -> ContainerRemoval:
+        """Container removal with dependents, and prune (available once started)."""
+        return ContainerRemoval(self.containers, self.lifecycle, self.events.now_ns)
+
+    @property
+    def files(self) -> ContainerFiles:
+        """Files in and out of containers (available once started)."""
+        return ContainerFiles(self.lifecycle, self.io)
+
+    @property
+    def stats(self) -> StatsReader:
+        """Samples of containers' resource usage."""
+        return StatsReader(self.io, self.events.now_ns)
 
     async def _containers_of(self, image: ImageRecord) -> list[str]:
         return await self.containers.using_image(image)

@@ -12,11 +12,11 @@ import json
 import os
 import secrets
 from collections import defaultdict
-from collections.abc import Callable
 from functools import partial
 
 from twisted.internet.defer import Deferred
 
+from podapi.engine.attach import AttachPoint, Connect
 from podapi.engine.containers import ContainerService
 from podapi.engine.containerspec import ExecSpec, merge_env
 from podapi.engine.layout import Layout
@@ -38,8 +38,8 @@ log = get_logger(__name__)
 #: Docker's exit codes for a command that cannot run (and Podman's ``define.ExecErrorCode*``).
 NOT_FOUND, CANNOT_INVOKE, GENERIC = 127, 126, 125
 
-#: Called with the session's bundle directory to connect to its attach socket.
-Attach = Callable[[str], None]
+#: Called with the session's attach point to connect to it.
+Attach = Connect
 
 
 class ExecFailed(InvalidArgument):
@@ -275,4 +275,4 @@ def _exit_dir(directory: str) -> str:
 
 
 async def _connected(attach: Attach, directory: str) -> None:
-    attach(directory)
+    attach(AttachPoint(directory))

@@ -22,8 +22,6 @@ from typing import cast
 from klein import Response
 from twisted.web.server import Request
 
-from podapi.engine.archive import ContainerFiles
-from podapi.engine.chunks import ChunkStream
 from podapi.engine.engine import Engine
 from podapi.engine.state.containers import ContainerRecord
 from podapi.engine.times import rfc3339_nano
@@ -88,9 +86,6 @@ class ArchiveRoutes:
                 add(method, "/containers/<name>/archive", self.archive)
             add("GET", "/containers/<name>/export", self.export)
 
-    def _files(self) -> ContainerFiles:
-        return ContainerFiles(self._engine.lifecycle, self._engine.io)
-
     async def archive(self, call: ApiCall, name: str) -> Response | None:
         """``HEAD|GET|PUT /containers/{name}/archive?path=`` (Podman's ``compat.Archive``)."""
         path = call.text("path")
@@ -101,13 +96,13 @@ class ArchiveRoutes:
         if method == b"PUT":
             return await self._put(call, record, path)
         if method == b"HEAD":
-            found = await self._files().stat(record, path)
+            found = await self._engine.files.stat(record, path)
             return Response(code=200, headers={STAT_HEADER: encode_path_stat(found)}, body=b"")
         request = cast(Request, call.request)
-        async with self._files().archive(record, path) as (found, stream):
+        async with self._engine.files.archive(record, path) as (found, stream):
             request.setHeader(STAT_HEADER.encode(), encode_path_stat(found).encode())
             _send_tar(request)
-            await stream_chunks(request, ChunkStream(stream, self._engine.io))
+            await stream_chunks(request, stream)
         return None
 
     async def _put(self, call: ApiCall, record: ContainerRecord, path: str) -> Response:
@@ -115,7 +110,7 @@ class ArchiveRoutes:
             raise BadRequest("the rename parameter is not supported")
         content = call.request.content
         content.seek(0)
-        await self._files().extract(
+        await self._engine.files.extract(
             record,
             path,
             content,
@@ -128,6 +123,6 @@ class ArchiveRoutes:
         """``GET /containers/{name}/export``: the flattened filesystem (running or not)."""
         record = await self._engine.containers.resolve(name)
         request = cast(Request, call.request)
-        async with self._files().export(record) as stream:
+        async with self._engine.files.export(record) as stream:
             _send_tar(request)
-            await stream_chunks(request, ChunkStream(stream, self._engine.io))
+            await stream_chunks(request, stream)

@@ -11,11 +11,11 @@ or disconnects closes the container's stdin; with a TTY the terminal stays.
 """
 
 from twisted.internet.defer import Deferred
+from twisted.internet.interfaces import IReactorTime
 from twisted.python.failure import Failure
 
 from podapi.engine.engine import Engine
-from podapi.engine.layout import ContainerPaths
-from podapi.engine.state.containers import CREATED, EXITED, INITIALIZED, ContainerRecord
+from podapi.engine.state.containers import EXITED, ContainerRecord
 from podapi.errors import Conflict
 from podapi.http.call import ApiCall, BadRequest
 from podapi.http.detachkeys import DEFAULT_DETACH_KEYS, parse_detach_keys
@@ -23,7 +23,6 @@ from podapi.http.hijack import MULTIPLEXED, RAW, HijackResource, stream_head
 from podapi.http.streamsession import StreamSession
 from podapi.http.websocket import WebSocketSession, handshake
 from podapi.logs import get_logger
-from podapi.storage.k8slog import read_lines
 
 log = get_logger(__name__)
 
@@ -36,8 +35,11 @@ def content_type(call: ApiCall, tty: bool) -> bytes:
     return MULTIPLEXED if newer else RAW
 
 
-async def attach(call: ApiCall, engine: Engine, name: str) -> HijackResource:
-    """Validate, then hijack; streaming starts as soon as the container runs."""
+async def attach(call: ApiCall, engine: Engine, clock: IReactorTime, name: str) -> HijackResource:
+    """Validate, then hijack; streaming starts as soon as the container runs.
+
+    :param clock: times the hijacked connection out.
+    """
     record = await engine.containers.resolve(name)
     chosen = [call.has(k) for k in ("stdin", "stdout", "stderr")]
     if any(chosen):
@@ -54,12 +56,12 @@ async def attach(call: ApiCall, engine: Engine, name: str) -> HijackResource:
         multiplexed=not record.spec.tty,
         stream=call.flag("stream", default=True),
     )
-    return HijackResource(
-        lambda: session, stream_head(content_type(call, record.spec.tty)), engine.clock
-    )
+    return HijackResource(lambda: session, stream_head(content_type(call, record.spec.tty)), clock)
 
 
-async def attach_ws(call: ApiCall, engine: Engine, name: str) -> HijackResource:
+async def attach_ws(
+    call: ApiCall, engine: Engine, clock: IReactorTime, name: str
+) -> HijackResource:
     """The same over a WebSocket (see :mod:`podapi.http.websocket` for Docker's rules)."""
     record = await engine.containers.resolve(name)
     connection = handshake(call.request)
@@ -70,7 +72,7 @@ async def attach_ws(call: ApiCall, engine: Engine, name: str) -> HijackResource:
         call, engine, record, streams=streams, multiplexed=False, stream=call.flag("stream")
     )
     outer = WebSocketSession(connection, inner, binary=call.version_at_least(1, 28))
-    return HijackResource(lambda: outer, outer.accept, engine.clock)
+    return HijackResource(lambda: outer, outer.accept, clock)
 
 
 def _session(
@@ -116,21 +118,13 @@ async def _run(
     engine: Engine, record: ContainerRecord, session: StreamSession, stream: bool, logs: bool
 ) -> None:
     if logs:
-        path = engine.containers.paths(record.id).log
-        lines, _ = await engine.io(read_lines, path)
-        for line in lines:
+        for line in await engine.logs.lines(record):
             session.write_line(line)
     if not stream:
         session.finish()
         return
-    current = await engine.containers.get(record.id)
-    if current.state in (CREATED, INITIALIZED, EXITED):
-
-        async def hook(paths: ContainerPaths) -> None:
-            session.connect(paths.bundle)
-
-        session.on_close = engine.lifecycle.add_attach_hook(record.id, hook)
-    elif current.alive:
-        session.connect(engine.containers.paths(record.id).bundle)
-    else:
+    cancel = await engine.attaching.join(record, session.connect)
+    if cancel is None:
         session.finish()
+    else:
+        session.on_close = cancel

@@ -8,18 +8,22 @@ from typing import Any, cast
 
 from klein import Response
 from twisted.internet import task
+from twisted.internet.interfaces import IReactorTime
 from twisted.web.server import Request
 
 from podapi.engine import containerfilters
 from podapi.engine.engine import Engine
+from podapi.engine.logs import LogQuery
+from podapi.engine.removal import Pruned
 from podapi.engine.state.containers import ContainerRecord
 from podapi.engine.times import parse_timestamp
-from podapi.errors import Conflict, InvalidArgument, NotFound
+from podapi.engine.top import TopTable
+from podapi.errors import Conflict, NotFound
 from podapi.http.call import ApiCall, BadRequest
 from podapi.http.framing import format_log_line
 from podapi.http.responses import json_response
 from podapi.http.streams import JsonLines
-from podapi.storage.k8slog import LogFollower, LogLine, read_lines
+from podapi.storage.k8slog import LogLine
 
 MULTIPLEXED = "application/vnd.docker.multiplexed-stream"
 RAW = "application/vnd.docker.raw-stream"
@@ -93,133 +97,50 @@ async def logs(call: ApiCall, engine: Engine, name: str) -> None:
         if not call.libpod
         else b"application/octet-stream",
     )
-    path = engine.containers.paths(record.id).log
 
     def send(line: LogLine) -> None:
         wanted = (line.stream == "stdout" and want_out) or (line.stream == "stderr" and want_err)
         if wanted and (until_ns is None or line.time_ns <= until_ns):
             request.write(format_log_line(line, timestamps=timestamps, multiplexed=multiplexed))
 
-    follow = call.flag("follow") and record.alive
-    lines, offset = await engine.io(partial_read, path, since_ns, until_ns, tail, not follow)
+    query = LogQuery(since_ns, until_ns, tail, follow=call.flag("follow"))
+    found = await engine.logs.read(record, query)
     request.write(b"")
-    for line in lines:
+    for line in found.lines:
         send(line)
-    if not follow:
-        return
-    follower = LogFollower(engine.clock, path, offset, engine.io, send)
-    follower.start()
-    try:
-        await engine.lifecycle.next_exit(record)
-        await follower.finish()
-    finally:
-        await follower.stop()
+    if found.follow is not None:
+        await found.follow.drain(send)
 
 
-def partial_read(
-    path: str, since_ns: int | None, until_ns: int | None, tail: int | None, include_partial: bool
-) -> tuple[list[LogLine], int]:
-    """:func:`read_lines` with positional arguments (for the thread pool)."""
-    return read_lines(
-        path, since_ns=since_ns, until_ns=until_ns, tail=tail, include_partial=include_partial
-    )
-
-
-#: Podman's (psgo's) AIX format descriptors that procps ``ps -o`` shows alike, with
-#: psgo's column titles.
-PS_DESCRIPTORS = {
-    "args": "COMMAND",
-    "comm": "COMMAND",
-    "etime": "ELAPSED",
-    "group": "GROUP",
-    "nice": "NI",
-    "pcpu": "%CPU",
-    "pgid": "PGID",
-    "pid": "PID",
-    "ppid": "PPID",
-    "rgroup": "RGROUP",
-    "rss": "RSS",
-    "ruser": "RUSER",
-    "stime": "STIME",
-    "time": "TIME",
-    "tty": "TTY",
-    "user": "USER",
-    "vsz": "VSZ",
-}
-#: What ``podman top`` shows without descriptors.
-DEFAULT_DESCRIPTORS = ("user", "pid", "ppid", "pcpu", "etime", "tty", "time", "args")
-
-
-def _ps_argv(call: ApiCall) -> list[str]:
-    """``ps`` arguments for ``ps_args``: Docker's are ``ps`` options (``-ef`` by default);
-    libpod's are descriptors (``pid,args``; none: Podman's default set), or options."""
-    text = call.text("ps_args") or ""
-    if not call.libpod:
-        return ["ps", *(text or "-ef").split()]
-    # Podman < 4.8 clients send ps_args split on commas; Docker sends one string.
-    words = text.split(",") if " " not in text else text.split()
-    words = [w for w in words if w] or list(DEFAULT_DESCRIPTORS)
-    if not all(w in PS_DESCRIPTORS for w in words):
-        return ["ps", *words]
-    return ["ps", "-e", *(f"-o{w}={PS_DESCRIPTORS[w]}" for w in words)]
-
-
-async def top(call: ApiCall, engine: Engine, name: str) -> Response | None:
+async def top(call: ApiCall, engine: Engine, clock: IReactorTime, name: str) -> Response | None:
     """``GET /containers/{name}/top?ps_args=&stream=&delay=``: the host's ``ps`` rows of the
-    container's pids.
+    container's pids (see :mod:`podapi.engine.top`).
 
-    Docker's approach: run ``ps`` on the host and keep the rows whose PID
-    column is one of the container's processes, so it works whatever the
-    image contains.  Libpod descriptors become ``ps -o`` columns with Podman's
-    titles; unlike Podman (psgo), PIDs are the host's, and a PID column is
-    needed to pick the container's rows.  With ``stream`` (Podman's) a new
-    table follows every ``delay`` seconds (default 5) until the container
-    stops or the client leaves.
+    With ``stream`` (Podman's) a new table follows every ``delay`` seconds
+    (default 5, paced by ``clock``) until the container stops or the client
+    leaves.
     """
     delay = call.integer("delay", 5)
     if delay is None or delay < 1:
         raise BadRequest(f'"delay" parameter of value {delay} < 1')
     record = await engine.containers.resolve(name)
-    table = await _top_table(call, engine, record)
+    ps_args = call.text("ps_args") or ""
+    table = await engine.top.table(record, ps_args, libpod=call.libpod)
     if not call.flag("stream"):
-        return json_response(table)
+        return json_response(_top_body(table))
     out = JsonLines(call.request)
     while True:
-        out.write(table)
-        await task.deferLater(engine.clock, delay)
+        out.write(_top_body(table))
+        await task.deferLater(clock, delay)
         try:
-            table = await _top_table(call, engine, await engine.containers.get(record.id))
+            current = await engine.containers.get(record.id)
+            table = await engine.top.table(current, ps_args, libpod=call.libpod)
         except (Conflict, NotFound):
             return None  # stopped or removed: the stream ends (Podman ends on any error)
 
 
-async def _top_table(call: ApiCall, engine: Engine, record: ContainerRecord) -> dict[str, Any]:
-    if not record.alive:
-        raise Conflict(f"container {record.id} is not running", cause="container state improper")
-    pids = set(await engine.lifecycle.runtime.ps(record.id))
-    argv = _ps_argv(call)
-    args_text = " ".join(argv[1:])
-    result = await engine.runner.run(argv, timeout=30)
-    if not result.ok:
-        raise InvalidArgument(result.describe(), cause="ps failed")
-    lines = result.stdout.decode("utf-8", "replace").splitlines()
-    if not lines:
-        raise InvalidArgument("ps printed nothing")
-    titles = lines[0].split()
-    try:
-        pid_column = titles.index("PID")
-    except ValueError:
-        raise InvalidArgument(f"ps output has no PID column with ps_args {args_text!r}") from None
-    processes = []
-    for line in lines[1:]:
-        fields = line.split(None, len(titles) - 1)
-        if (
-            len(fields) > pid_column
-            and fields[pid_column].isdigit()
-            and int(fields[pid_column]) in pids
-        ):
-            processes.append(fields)
-    return {"Titles": titles, "Processes": processes}
+def _top_body(table: TopTable) -> dict[str, Any]:
+    return {"Titles": table.titles, "Processes": table.processes}
 
 
 async def changes(call: ApiCall, engine: Engine, name: str) -> Response:
@@ -257,17 +178,6 @@ def wait_body(record: ContainerRecord) -> dict[str, Any]:
     return {"StatusCode": record.exit_code, "Error": error}
 
 
-async def prune(call: ApiCall, engine: Engine) -> tuple[list[str], int]:
+async def prune(call: ApiCall, engine: Engine) -> Pruned:
     """Remove stopped containers the filters (``until``, ``label``) select."""
-    filters = call.filters()
-    keep = containerfilters.build(filters, anchors={}, image_ids={}, now_ns=engine.events.now_ns())
-    removed, space = [], 0
-    for record in await engine.containers.prunable(lambda c: not keep(c)):
-        size, _ = await engine.containers.sizes(record)
-        try:
-            await engine.lifecycle.remove(record)
-        except NotFound:
-            continue
-        removed.append(record.id)
-        space += size
-    return removed, space
+    return await engine.removal.prune(call.filters())

@@ -18,6 +18,7 @@ from typing import Any
 
 from klein import Response
 from twisted.internet.defer import Deferred
+from twisted.internet.interfaces import IReactorTime
 
 from podapi.engine.containerspec import ExecSpec
 from podapi.engine.engine import Engine
@@ -121,10 +122,14 @@ def encode_exec(record: ExecRecord) -> dict[str, Any]:
 
 
 class ExecRoutes:
-    """Exec sessions on both trees."""
+    """Exec sessions on both trees.
 
-    def __init__(self, engine: Engine) -> None:
+    :param clock: times hijacked connections out.
+    """
+
+    def __init__(self, engine: Engine, clock: IReactorTime) -> None:
         self._engine = engine
+        self._clock = clock
 
     def register(self, router: Router) -> None:
         """Add the routes to both trees."""
@@ -202,9 +207,7 @@ class ExecRoutes:
             on_start=started,
             before_end=before_end,
         )
-        return HijackResource(
-            lambda: session, stream_head(content_type(call, tty)), self._engine.clock
-        )
+        return HijackResource(lambda: session, stream_head(content_type(call, tty)), self._clock)
 
 
 def _size(body: dict[str, Any]) -> tuple[int, int] | None:

@@ -42,13 +42,12 @@ from twisted.internet.interfaces import IReactorTime
 
 from podapi.engine.engine import Engine
 from podapi.engine.state.containers import ContainerRecord
-from podapi.engine.stats import ContainerStats, Sample, StatsReader
+from podapi.engine.stats import BlkioEntry, ContainerStats, Sample
 from podapi.engine.times import rfc3339_nano
 from podapi.errors import NoSuchContainer
 from podapi.http.call import ApiCall, BadRequest
 from podapi.http.routing import Router
 from podapi.http.streams import JsonLines
-from podapi.oci.cgroupstats import BlkioEntry
 
 #: Seconds between samples of ``/containers/{name}/stats`` (Docker's period).
 COMPAT_INTERVAL = 1.0
@@ -196,7 +195,7 @@ class StatsRoutes:
     def __init__(self, engine: Engine, clock: IReactorTime) -> None:
         self._engine = engine
         self._clock = clock
-        self._reader = StatsReader(engine.io, engine.events.now_ns)
+        self._reader = engine.stats
 
     def register(self, router: Router) -> None:
         """Add the routes."""

@@ -1,7 +1,7 @@
 """The relay behind attach and exec: a hijacked client connection joined to conmon.
 
-conmon's ``attach`` socket (a container's or an exec session's) sends one
-stream byte (2 stdout, 3 stderr) and a payload per message; the client gets
+The engine's :class:`~podapi.engine.attach.AttachPoint` (a container's or an
+exec session's) gives the process's output per stream; the client gets
 Docker's 8-byte multiplexed frames, or raw bytes (with a TTY, and always over
 a WebSocket).  Client
 bytes go to the process's stdin; a client half-close closes that stdin; the
@@ -16,12 +16,11 @@ from twisted.internet.interfaces import IHalfCloseableProtocol, IPushProducer
 from twisted.python.failure import Failure
 from zope.interface import implementer
 
+from podapi.engine.attach import AttachPoint, ProcessSocket
 from podapi.http.detachkeys import DetachDetector
 from podapi.http.framing import STDERR, STDOUT, format_log_line, frame
 from podapi.http.hijack import RawSession
 from podapi.logs import get_logger
-from podapi.oci import attachsocket
-from podapi.oci.seqpacket import SeqPacketSocket
 from podapi.storage.k8slog import LogLine
 
 log = get_logger(__name__)
@@ -53,10 +52,10 @@ class StreamSession(RawSession):
         self._multiplexed = multiplexed
         self._on_start = on_start
         self._stdin = stdin
-        self._wanted = {attachsocket.CONMON_STDOUT: stdout, attachsocket.CONMON_STDERR: stderr}
+        self._wanted = {"stdout": stdout, "stderr": stderr}
         self._detach = DetachDetector(detach_keys)
         self._before_end = before_end
-        self._conmon: SeqPacketSocket | None = None
+        self._conmon: ProcessSocket | None = None
         self._closed = False
         # Input that arrived with the request, before the process's socket.
         self._early = b""
@@ -70,12 +69,11 @@ class StreamSession(RawSession):
             self._client.pauseProducing()
         self._on_start(self)
 
-    def connect(self, bundle: str) -> None:
-        """Join conmon's attach socket in ``bundle`` (the process exists)."""
+    def connect(self, target: AttachPoint) -> None:
+        """Join the process's attach socket (the process exists)."""
         if self._closed or self.transport is None:
             return
-        sock = attachsocket.connect(bundle)
-        conmon = SeqPacketSocket(sock, self._from_process, self._process_gone).start()
+        conmon = target.open(self._from_process, self._process_gone)
         self._conmon = conmon
         # Back-pressure both ways: a slow client pauses conmon's output and a
         # busy process pauses the client's input.
@@ -95,10 +93,7 @@ class StreamSession(RawSession):
 
     def write_line(self, line: LogLine) -> None:
         """Replay one log line (``logs=1``)."""
-        wanted = (
-            attachsocket.CONMON_STDOUT if line.stream == "stdout" else attachsocket.CONMON_STDERR
-        )
-        if self._wanted[wanted] and self.transport is not None:
+        if self._wanted.get(line.stream, False) and self.transport is not None:
             self.transport.write(
                 format_log_line(line, timestamps=False, multiplexed=self._multiplexed)
             )
@@ -114,14 +109,11 @@ class StreamSession(RawSession):
         if self.transport is not None:
             self.transport.loseConnection()
 
-    def _from_process(self, message: bytes) -> None:
-        if not message or self.transport is None:
-            return
-        stream, payload = message[0], message[1:]
-        if not self._wanted.get(stream, False) or not payload:
+    def _from_process(self, stream: str, payload: bytes) -> None:
+        if self.transport is None or not self._wanted.get(stream, False) or not payload:
             return
         if self._multiplexed:
-            payload = frame(STDOUT if stream == attachsocket.CONMON_STDOUT else STDERR, payload)
+            payload = frame(STDOUT if stream == "stdout" else STDERR, payload)
         self.transport.write(payload)
 
     def _process_gone(self, reason: Failure) -> None:

@@ -368,3 +368,33 @@ def test_exec_resize_of_a_session_not_running(
         assert ignored.status == 201, ignored.body
     finally:
         container.remove(force=True)
+
+
+def test_container_resize_needs_a_running_container(
+    box: ServerProcess, client: docker.DockerClient
+) -> None:
+    """A running TTY container's terminal takes the size; created or exited is 409 with
+    Podman's ``AttachResize`` error, on both trees."""
+    refused_body = {
+        "cause": "container state improper",
+        "message": "can only resize created or running containers: container state improper",
+        "response": 409,
+    }
+    container = client.containers.create(IMAGE, ["sleep", "1000"], tty=True)
+    try:
+        for path in ("/v1.44", "/v4.3.1/libpod"):
+            created = box.request("POST", f"{path}/containers/{container.id}/resize?h=10&w=20")
+            assert created.status == 409, created.body
+            assert created.json() == refused_body
+        container.start()
+        resized = box.request("POST", f"/v1.44/containers/{container.id}/resize?h=33&w=77")
+        assert resized.status == 200, resized.body
+        size = container.exec_run(["sh", "-c", "stty -F /dev/console size"])
+        assert size.output.decode().split() == ["33", "77"], size
+        container.kill()
+        container.wait()
+        exited = box.request("POST", f"/v4.3.1/libpod/containers/{container.id}/resize?h=1&w=1")
+        assert exited.status == 409, exited.body
+        assert exited.json() == refused_body
+    finally:
+        container.remove(force=True)

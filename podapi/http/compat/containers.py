@@ -9,6 +9,7 @@ from typing import cast
 
 from attrs import evolve
 from klein import Response
+from twisted.internet.interfaces import IReactorTime
 from twisted.web.server import Request
 
 from podapi.engine.containerspec import RestartPolicy, check_restart_policy
@@ -23,7 +24,6 @@ from podapi.http.compat.createbody import decode_create
 from podapi.http.hijack import HijackResource
 from podapi.http.responses import encode_json, json_response, no_content
 from podapi.http.routing import Router
-from podapi.oci import conmon
 
 WAIT_CONDITIONS = ("not-running", "next-exit", "removed")
 
@@ -47,10 +47,14 @@ async def wait_for(engine: Engine, record: ContainerRecord, condition: str) -> C
 
 
 class CompatContainerRoutes:
-    """Container routes of the Docker API (attach lives in ``http/attach.py``)."""
+    """Container routes of the Docker API (attach lives in ``http/attach.py``).
 
-    def __init__(self, engine: Engine) -> None:
+    :param clock: paces ``top``'s stream, times hijacked connections out.
+    """
+
+    def __init__(self, engine: Engine, clock: IReactorTime) -> None:
         self._engine = engine
+        self._clock = clock
 
     def register(self, router: Router) -> None:
         """Add the routes."""
@@ -210,11 +214,11 @@ class CompatContainerRoutes:
         return json_response({"Warnings": []})
 
     async def resize(self, call: ApiCall, name: str) -> Response:
-        """``POST /containers/{name}/resize?h=&w=``: the TTY size, through conmon."""
+        """``POST /containers/{name}/resize?h=&w=``: the TTY size, through conmon; 409 unless
+        the container is initialized or running (Podman's ``AttachResize``)."""
         record = await self._get(name)
         height, width = call.integer("h", 0) or 0, call.integer("w", 0) or 0
-        if record.alive and record.spec.tty:
-            conmon.resize(self._engine.containers.paths(record.id).bundle, height, width)
+        await self._engine.processes.resize(record, height, width)
         return no_content(200)
 
     async def logs(self, call: ApiCall, name: str) -> None:
@@ -223,7 +227,7 @@ class CompatContainerRoutes:
 
     async def top(self, call: ApiCall, name: str) -> Response | None:
         """``GET /containers/{name}/top?ps_args=&stream=&delay=``."""
-        return await shared.top(call, self._engine, name)
+        return await shared.top(call, self._engine, self._clock, name)
 
     async def changes(self, call: ApiCall, name: str) -> Response:
         """``GET /containers/{name}/changes``."""
@@ -231,13 +235,15 @@ class CompatContainerRoutes:
 
     async def attach(self, call: ApiCall, name: str) -> HijackResource:
         """``POST /containers/{name}/attach``: hijacks the connection (see ``http/attach``)."""
-        return await attach(call, self._engine, name)
+        return await attach(call, self._engine, self._clock, name)
 
     async def attach_ws(self, call: ApiCall, name: str) -> HijackResource:
         """``GET /containers/{name}/attach/ws``: attach over a WebSocket (Docker's)."""
-        return await attach_ws(call, self._engine, name)
+        return await attach_ws(call, self._engine, self._clock, name)
 
     async def prune(self, call: ApiCall) -> Response:
         """``POST /containers/prune?filters=``: stopped containers."""
-        removed, space = await shared.prune(call, self._engine)
-        return json_response({"ContainersDeleted": removed or None, "SpaceReclaimed": space})
+        pruned = await shared.prune(call, self._engine)
+        return json_response(
+            {"ContainersDeleted": pruned.removed or None, "SpaceReclaimed": pruned.space}
+        )

@@ -3,13 +3,11 @@ and Podman-only operations (exists, init, mount, unmount, showmounted,
 healthcheck, shouldrestart).  Logs, top, changes, attach and the life-cycle
 verbs share the compat handlers, as in Podman."""
 
-import contextlib
-import os
-from functools import partial
 from typing import Any, cast
 
 from attrs import asdict, evolve
 from klein import Response
+from twisted.internet.interfaces import IReactorTime
 from twisted.web.server import Request
 
 from podapi.engine.containerspec import MountSpec, signal_number
@@ -41,31 +39,6 @@ WAIT_STATES = {
     "stopping": "stopping",
     "removing": "removing",
 }
-
-
-#: ``ListContainerNamespaces`` keys and the ``/proc/<pid>/ns`` entries they show.
-NAMESPACE_KEYS = {
-    "Mnt": "mnt",
-    "Cgroup": "cgroup",
-    "Ipc": "ipc",
-    "Net": "net",
-    "Pidns": "pid",
-    "Uts": "uts",
-    "User": "user",
-}
-
-
-def _namespace_ids(pid: int) -> dict[str, str]:
-    """The inode numbers of a running container's namespaces (``net:[4026532]`` -> the
-    number), as ``podman ps --ns`` shows them; a process gone meanwhile has none."""
-    found = {}
-    for key, kind in NAMESPACE_KEYS.items():
-        try:
-            link = os.readlink(f"/proc/{pid}/ns/{kind}")  # procfs: no disk behind it
-        except OSError:
-            continue
-        found[key] = link.partition("[")[2].rstrip("]")
-    return found
 
 
 def encode_summary(record: ContainerRecord) -> dict[str, Any]:
@@ -171,7 +144,7 @@ def encode_inspect(engine: Engine, record: ContainerRecord) -> dict[str, Any]:
             "FailingStreak": record.health_failing,
             "Log": list(record.health_log) or None,
         },
-        "CgroupPath": f"/podapi/{record.id}",
+        "CgroupPath": engine.processes.cgroup_path(record),
         "CheckpointedAt": rfc3339_nano(0),
         "RestoredAt": rfc3339_nano(0),
         "StoppedByUser": record.stopped_by_user,
@@ -220,11 +193,15 @@ def encode_inspect(engine: Engine, record: ContainerRecord) -> dict[str, Any]:
 
 
 class LibpodContainerRoutes:
-    """Container routes of the Libpod API."""
+    """Container routes of the Libpod API.
 
-    def __init__(self, engine: Engine, compat: Any) -> None:
+    :param clock: times hijacked connections out.
+    """
+
+    def __init__(self, engine: Engine, compat: Any, clock: IReactorTime) -> None:
         self._engine = engine
         self._compat = compat
+        self._clock = clock
 
     def register(self, router: Router) -> None:
         """Add the routes (life-cycle verbs reuse the compat handlers, as Podman does)."""
@@ -277,7 +254,7 @@ class LibpodContainerRoutes:
                 rw, rootfs = await self._engine.containers.sizes(record)
                 summary["Size"] = {"rootFsSize": rootfs, "rwSize": rw}
             if with_namespaces and record.alive:
-                summary["Namespaces"] = _namespace_ids(record.pid)
+                summary["Namespaces"] = self._engine.processes.namespaces(record)
             found.append(summary)
         return json_response(found)
 
@@ -296,7 +273,7 @@ class LibpodContainerRoutes:
 
     async def attach(self, call: ApiCall, name: str) -> HijackResource:
         """``POST /libpod/containers/{name}/attach``."""
-        return await attach(call, self._engine, name)
+        return await attach(call, self._engine, self._clock, name)
 
     async def wait(self, call: ApiCall, name: str) -> Response:
         """``POST /libpod/containers/{name}/wait?condition=...``: the exit code as text.
@@ -389,22 +366,18 @@ class LibpodContainerRoutes:
             if call.flag("ignore"):
                 return json_response([])
             raise
-        containers = self._engine.containers
-        ordered = await containers.with_dependents(record) if call.flag("depend") else [record]
-        remove = partial(
-            self._engine.lifecycle.remove,
+        ordered = await self._engine.removal.remove(
+            record,
             force=call.flag("force"),
             volumes=call.flag("volumes") or call.flag("v"),
             stop_timeout=call.integer("timeout"),
+            depend=call.flag("depend"),
         )
-        for target in ordered:
-            with contextlib.suppress(NoSuchContainer):  # removed meanwhile
-                await remove(target)
         return json_response(
             [{"Id": c.id, "RawInput": name if c.id == record.id else c.id} for c in ordered]
         )
 
     async def prune(self, call: ApiCall) -> Response:
         """``POST /libpod/containers/prune``: ``[{"Id", "Size"}]``."""
-        removed, _ = await shared.prune(call, self._engine)
-        return json_response([{"Id": i, "Size": 0} for i in removed])
+        pruned = await shared.prune(call, self._engine)
+        return json_response([{"Id": i, "Size": 0} for i in pruned.removed])
