@@ -19,10 +19,12 @@ from podapi.engine.events import EventBus, EventLog
 from podapi.engine.execs import ExecService
 from podapi.engine.imagearchives import ImageArchives
 from podapi.engine.images import ImageService
+from podapi.engine.inspection import ContainerDetails
 from podapi.engine.layout import Layout
 from podapi.engine.lifecycle import Lifecycle
 from podapi.engine.logs import ContainerLogs
 from podapi.engine.networks import NetworkService
+from podapi.engine.ocimodel import effective_capabilities
 from podapi.engine.processes import ContainerProcesses
 from podapi.engine.reactors import IEngineReactor
 from podapi.engine.removal import ContainerRemoval
@@ -94,7 +96,7 @@ class Engine:
         now_ns: Callable[[], int] = time.time_ns,
     ) -> None:
         self.config = config
-        self.io = io
+        self._io = io
         self.layout = Layout(config.root, config.runroot)
         self.state = State(self.layout.database, db)
         self.events = EventBus(EventLog(self.layout.events_dir), db, now_ns)
@@ -155,8 +157,8 @@ class Engine:
             volumes=self.volumes,
             now_ns=now_ns,
         )
-        self.runner = runner
-        self.clock = reactor
+        self._runner = runner
+        self._clock = reactor
         self._lifecycle: Lifecycle | None = None
         self._execs: ExecService | None = None
         self._committer: Committer | None = None
@@ -186,18 +188,18 @@ class Engine:
     @property
     def logs(self) -> ContainerLogs:
         """Containers' logs (available once started)."""
-        return ContainerLogs(self.containers, self.lifecycle, self.io, self.clock)
+        return ContainerLogs(self.containers, self.lifecycle, self._io, self._clock)
 
     @property
     def top(self) -> ContainerTop:
         """``ps`` of containers' processes (available once started)."""
         lifecycle = self.lifecycle
-        return ContainerTop(lambda: lifecycle.runtime, self.runner)
+        return ContainerTop(lambda: lifecycle.runtime, self._runner)
 
     @property
     def processes(self) -> ContainerProcesses:
         """Containers' terminals, namespaces and cgroups."""
-        return ContainerProcesses(self.containers, self.io)
+        return ContainerProcesses(self.containers, self._io)
 
     @property
     def attaching(self) -> ContainerAttach:
@@ -212,12 +214,28 @@ class Engine:
     @property
     def files(self) -> ContainerFiles:
         """Files in and out of containers (available once started)."""
-        return ContainerFiles(self.lifecycle, self.io)
+        return ContainerFiles(self.lifecycle, self._io)
 
     @property
     def stats(self) -> StatsReader:
         """Samples of containers' resource usage."""
-        return StatsReader(self.io, self.events.now_ns)
+        return StatsReader(self._io, self.events.now_ns)
+
+    async def inspect_container(self, name: str) -> ContainerDetails:
+        """A container by name or ID, with what its inspect shows beyond the row."""
+        record = await self.containers.resolve(name)
+        spec = record.spec
+        facts = self.system.facts
+        return ContainerDetails(
+            record=record,
+            paths=self.containers.paths(record.id),
+            runtime=facts.runtime.name if facts is not None and facts.runtime else "",
+            default_network=self.networks.default.name,
+            capabilities=tuple(
+                effective_capabilities(spec.cap_add, spec.cap_drop, spec.privileged)
+            ),
+            cgroup_path=self.processes.cgroup_path(record),
+        )
 
     async def _containers_of(self, image: ImageRecord) -> list[str]:
         return await self.containers.using_image(image)
@@ -251,27 +269,27 @@ class Engine:
             ``podapi.cleanup`` leaves exits to us), collect image garbage and
             follow container exits.  ``podapi.cleanup`` passes False.
         """
-        await self.io(self.layout.create)
+        await self._io(self.layout.create)
         if serve:
-            self._server_lock = await self.io(take_server_lock, self.layout.server_lock)
+            self._server_lock = await self._io(take_server_lock, self.layout.server_lock)
         await self.state.open()
         persistent_id = await self.state.write(_ensure_server_id)
         facts = await self.system.load(self.config.runtime, persistent_id, probe=serve)
         runtime = None
         if facts.runtime is not None:
-            runtime = OCIRuntime(self.runner, facts.runtime.path, self.layout.runtime_state)
+            runtime = OCIRuntime(self._runner, facts.runtime.path, self.layout.runtime_state)
         self._lifecycle = Lifecycle(
             self.containers,
             images=self.images,
             layout=self.layout,
-            io=self.io,
-            clock=self.clock,
+            io=self._io,
+            clock=self._clock,
             runtime=runtime,
             conmon_path=find_binary("conmon"),
-            seccomp=await self.io(_seccomp_converter, facts) if facts.seccomp_profile else None,
+            seccomp=await self._io(_seccomp_converter, facts) if facts.seccomp_profile else None,
             init_binary=facts.init_binary,
             networks=self.networks,
-            mounts=ContainerMounts(self.volumes, self.images, self.io),
+            mounts=ContainerMounts(self.volumes, self.images, self._io),
         )
         self._committer = Committer(self.containers, self.images, self._lifecycle)
         await self.networks.start(serve=serve)
@@ -279,8 +297,8 @@ class Engine:
             self.containers,
             layout=self.layout,
             state=self.state,
-            io=self.io,
-            clock=self.clock,
+            io=self._io,
+            clock=self._clock,
             lifecycle=self._lifecycle,
         )
         if serve:

@@ -194,6 +194,10 @@ class Lifecycle:
         self.health.watch(started)
         return started
 
+    async def check_health(self, record: ContainerRecord) -> ContainerRecord:
+        """Run the container's health check now (``podman healthcheck run``)."""
+        return await self.health.run_once(record)
+
     async def init(self, record: ContainerRecord) -> ContainerRecord:
         """Libpod ``init``: create the container in the runtime without starting it."""
         if record.state not in (CREATED, EXITED):

@@ -1,6 +1,6 @@
 """One container's resource usage: its cgroup files, its network counters, host CPU time.
 
-Everything here reads files and blocks: call it through ``engine.io``.
+Everything here reads files and blocks: call it in the engine's thread pool.
 
 The files are the ones runc's ``libcontainer/cgroups/fs`` (v1) and ``fs2``
 (v2) read for Docker and Podman:

@@ -10,7 +10,7 @@ from typing import Any
 
 from podapi.engine.containerfilters import docker_state
 from podapi.engine.containerspec import MountSpec
-from podapi.engine.engine import Engine
+from podapi.engine.inspection import ContainerDetails
 from podapi.engine.ocimodel import mount_propagation
 from podapi.engine.state.containers import ContainerRecord
 from podapi.engine.times import NS, human_duration, rfc3339_nano
@@ -250,9 +250,9 @@ def encode_config(record: ContainerRecord) -> dict[str, Any]:
     }
 
 
-def encode_inspect(engine: Engine, record: ContainerRecord) -> dict[str, Any]:
+def encode_inspect(details: ContainerDetails) -> dict[str, Any]:
     """``GET /containers/{id}/json``."""
-    paths = engine.containers.paths(record.id)
+    record, paths = details.record, details.paths
     state = docker_state(record.state)
     state_body: dict[str, Any] = {
         "Status": state,
@@ -288,12 +288,12 @@ def encode_inspect(engine: Engine, record: ContainerRecord) -> dict[str, Any]:
         "ProcessLabel": "",
         "AppArmorProfile": "",
         "ExecIDs": [],
-        "HostConfig": encode_host_config(record, engine.networks.default.name),
+        "HostConfig": encode_host_config(record, details.default_network),
         "GraphDriver": {
             "Name": "overlay",
             "Data": {"MergedDir": paths.merged, "UpperDir": paths.upper, "WorkDir": paths.work},
         },
         "Mounts": _mounts(record),
         "Config": encode_config(record),
-        "NetworkSettings": netsettings.settings(record, engine.networks.default.name, compat=True),
+        "NetworkSettings": netsettings.settings(record, details.default_network, compat=True),
     }

@@ -107,10 +107,11 @@ class CompatContainerRoutes:
 
     async def inspect(self, call: ApiCall, name: str) -> Response:
         """``GET /containers/{name}/json``."""
-        record = await self._get(name)
-        body = encode_inspect(self._engine, record)
+        details = await self._engine.inspect_container(name)
+        body = encode_inspect(details)
         if call.flag("size"):
-            body["SizeRw"], body["SizeRootFs"] = await self._engine.containers.sizes(record)
+            sizes = await self._engine.containers.sizes(details.record)
+            body["SizeRw"], body["SizeRootFs"] = sizes
         return json_response(body)
 
     async def start(self, call: ApiCall, name: str) -> Response:

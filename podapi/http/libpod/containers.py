@@ -12,6 +12,8 @@ from twisted.web.server import Request
 
 from podapi.engine.containerspec import MountSpec, signal_number
 from podapi.engine.engine import Engine
+from podapi.engine.inspection import ContainerDetails
+from podapi.engine.ocimodel import mount_propagation
 from podapi.engine.state.containers import ContainerRecord
 from podapi.engine.times import NS, rfc3339_nano
 from podapi.errors import NoSuchContainer, NotFound
@@ -24,7 +26,6 @@ from podapi.http.hijack import HijackResource
 from podapi.http.libpod.specgen import decode_specgen, linux_resources
 from podapi.http.responses import json_response, no_content, text_response
 from podapi.http.routing import Router
-from podapi.oci import capabilities, mountopts
 
 ZERO_UNIX = -62135596800  # Go's zero time as Unix seconds, what Podman prints for "never"
 #: ``condition`` values of libpod wait, mapped to our states.
@@ -80,7 +81,7 @@ def _inspect_mount(mount: MountSpec) -> dict[str, Any]:
     if mount.name:
         body["Name"] = mount.name
     label = [o for o in mount.options if o in ("z", "Z")]
-    propagation = mountopts.propagation(mount.options)
+    propagation = mount_propagation(mount.options)
     body.update(
         Source=mount.source,
         Destination=mount.destination,
@@ -93,11 +94,9 @@ def _inspect_mount(mount: MountSpec) -> dict[str, Any]:
     return body
 
 
-def encode_inspect(engine: Engine, record: ContainerRecord) -> dict[str, Any]:
+def encode_inspect(details: ContainerDetails) -> dict[str, Any]:
     """Podman's ``InspectContainerData`` (``podman container inspect``)."""
-    paths = engine.containers.paths(record.id)
-    runtime = engine.system.facts.runtime if engine.system.facts else None
-    caps = capabilities.effective(record.spec.cap_add, record.spec.cap_drop, record.spec.privileged)
+    record, paths, caps = details.record, details.paths, details.capabilities
     config = encode_config(record)
     config.update(
         {
@@ -110,7 +109,7 @@ def encode_inspect(engine: Engine, record: ContainerRecord) -> dict[str, Any]:
             "HealthcheckOnFailureAction": "none",
         }
     )
-    host = encode_host_config(record, engine.networks.default.name)
+    host = encode_host_config(record, details.default_network)
     host.update(
         {
             "CapDrop": [],
@@ -144,7 +143,7 @@ def encode_inspect(engine: Engine, record: ContainerRecord) -> dict[str, Any]:
             "FailingStreak": record.health_failing,
             "Log": list(record.health_log) or None,
         },
-        "CgroupPath": engine.processes.cgroup_path(record),
+        "CgroupPath": details.cgroup_path,
         "CheckpointedAt": rfc3339_nano(0),
         "RestoredAt": rfc3339_nano(0),
         "StoppedByUser": record.stopped_by_user,
@@ -165,7 +164,7 @@ def encode_inspect(engine: Engine, record: ContainerRecord) -> dict[str, Any]:
         "HostsPath": paths.hosts,
         "StaticDir": paths.userdata,
         "OCIConfigPath": paths.config_json,
-        "OCIRuntime": runtime.name if runtime else "",
+        "OCIRuntime": details.runtime,
         "ConmonPidFile": paths.conmon_pidfile,
         "PidFile": paths.pidfile,
         "Name": record.name,
@@ -183,7 +182,7 @@ def encode_inspect(engine: Engine, record: ContainerRecord) -> dict[str, Any]:
         },
         "Mounts": [_inspect_mount(m) for m in record.run.mounts if m.type != "tmpfs"],
         "Dependencies": [],
-        "NetworkSettings": netsettings.settings(record, engine.networks.default.name, compat=False),
+        "NetworkSettings": netsettings.settings(record, details.default_network, compat=False),
         "Namespace": "",
         "IsInfra": False,
         "IsService": False,
@@ -260,10 +259,11 @@ class LibpodContainerRoutes:
 
     async def inspect(self, call: ApiCall, name: str) -> Response:
         """``GET /libpod/containers/{name}/json``."""
-        record = await self._get(name)
-        body = encode_inspect(self._engine, record)
+        details = await self._engine.inspect_container(name)
+        body = encode_inspect(details)
         if call.flag("size"):
-            body["SizeRw"], body["SizeRootFs"] = await self._engine.containers.sizes(record)
+            sizes = await self._engine.containers.sizes(details.record)
+            body["SizeRw"], body["SizeRootFs"] = sizes
         return json_response(body)
 
     async def exists(self, call: ApiCall, name: str) -> Response:
@@ -320,7 +320,7 @@ class LibpodContainerRoutes:
 
     async def healthcheck(self, call: ApiCall, name: str) -> Response:
         """``GET /libpod/containers/{name}/healthcheck``: run the check now."""
-        record = await self._engine.lifecycle.health.run_once(await self._get(name))
+        record = await self._engine.lifecycle.check_health(await self._get(name))
         return json_response(
             {
                 "Status": record.health_status,
