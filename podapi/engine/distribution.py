@@ -23,8 +23,8 @@ from podapi.engine.shortnames import DOCKER_HUB, ShortNames
 from podapi.engine.state.images import ImageRecord, NewLayer
 from podapi.errors import InvalidArgument, NotFound
 from podapi.storage import reference
-from podapi.storage.archive import DOCKER_CONFIG, DOCKER_MANIFEST, OCI_CONFIG, OCI_MANIFEST
 from podapi.storage.blobs import BlobStore
+from podapi.storage.imageformats import DOCKER_CONFIG, DOCKER_MANIFEST, OCI_CONFIG, OCI_MANIFEST
 from podapi.storage.layers import DOCKER_GZIP_MEDIA, GZIP_MEDIA
 from podapi.storage.reference import Reference
 from podapi.storage.registries import RegistriesConfig

@@ -8,9 +8,9 @@ from collections.abc import Callable
 from functools import partial
 
 from podapi.config import Config
-from podapi.engine.archive import ContainerFiles
 from podapi.engine.attach import ContainerAttach
 from podapi.engine.commit import Committer
+from podapi.engine.containerfiles import ContainerFiles
 from podapi.engine.containermounts import ContainerMounts
 from podapi.engine.containers import ContainerService
 from podapi.engine.containerspec import NetworkEndpoint

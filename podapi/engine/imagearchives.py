@@ -30,7 +30,7 @@ from podapi.engine.state.images import ImageRecord
 from podapi.engine.times import rfc3339_nano
 from podapi.errors import InvalidArgument, NoSuchImage
 from podapi.oci.host import go_arch
-from podapi.storage import archive
+from podapi.storage import imageformats
 from podapi.storage.layers import GZIP_MAGIC, GZIP_MEDIA, Ingested, LayerStore
 from podapi.storage.registry import UrlDownloader
 from podapi.threads import Blocking
@@ -111,7 +111,7 @@ class ImageArchives:
         plain = await self._io(_plain_tar, source, self._spool_dir)
         try:
             tar = await self._io(_open_tar, plain)
-            found = await self._io(archive.read_archive, tar)
+            found = await self._io(imageformats.read_archive, tar)
             loaded = []
             for item in found:
                 config = json.loads(item.config)
@@ -211,15 +211,15 @@ class ImageArchives:
         event is emitted for each.
         """
         parts = await (self._oci_parts(entries) if oci else self._docker_parts(entries))
-        body = ChunkStream(archive.iter_parts(parts), self._io)
-        return SavedImages(body, archive.total_size(parts))
+        body = ChunkStream(imageformats.iter_parts(parts), self._io)
+        return SavedImages(body, imageformats.total_size(parts))
 
     async def _docker_parts(
         self, entries: Sequence[tuple[ImageRecord, Sequence[str]]]
-    ) -> list[archive.Part]:
+    ) -> list[imageformats.Part]:
         """The parts of a docker-archive with these images and the tags to record."""
         blobs = self._images.blobs
-        writer = archive.ArchiveWriter()
+        writer = imageformats.ArchiveWriter()
         manifest = []
         for image, tags in entries:
             layer_names = []
@@ -241,10 +241,10 @@ class ImageArchives:
 
     async def _oci_parts(
         self, entries: Sequence[tuple[ImageRecord, Sequence[str]]]
-    ) -> list[archive.Part]:
+    ) -> list[imageformats.Part]:
         """The parts of an OCI image layout tarball (``format=oci-archive``)."""
         blobs = self._images.blobs
-        writer = archive.ArchiveWriter()
+        writer = imageformats.ArchiveWriter()
         writer.add_bytes("oci-layout", b'{"imageLayoutVersion":"1.0.0"}')
         index = []
         for image, tags in entries:
@@ -267,7 +267,7 @@ class ImageArchives:
                 "size": await self._io(blobs.size, image.manifest_digest),
             }
             for tag_name in tags or [""]:
-                annotations = {archive.REF_NAME: tag_name} if tag_name else {}
+                annotations = {imageformats.REF_NAME: tag_name} if tag_name else {}
                 index.append(
                     {**descriptor, **({"annotations": annotations} if annotations else {})}
                 )
@@ -309,7 +309,7 @@ def _plain_tar(source: BinaryIO, spool_dir: str) -> BinaryIO:
             shutil.copyfileobj(stream, spooled, SPOOL_CHUNK)
     except (OSError, EOFError, lzma.LZMAError) as e:
         spooled.close()
-        raise archive.InvalidImageArchive(f"cannot decompress the archive: {e}") from None
+        raise imageformats.InvalidImageArchive(f"cannot decompress the archive: {e}") from None
     spooled.seek(0)
     return spooled
 
@@ -319,15 +319,15 @@ def _open_tar(source: IO[bytes]) -> tarfile.TarFile:
     try:
         return tarfile.open(fileobj=source, mode="r:")
     except tarfile.TarError as e:
-        raise archive.InvalidImageArchive(f"not a tar archive: {e}") from None
+        raise imageformats.InvalidImageArchive(f"not a tar archive: {e}") from None
 
 
 def _ingest_member(layers: LayerStore, tar: tarfile.TarFile, name: str) -> Ingested:
     try:
         member = tar.getmember(name)
     except KeyError:
-        raise archive.InvalidImageArchive(f"archive has no layer {name!r}") from None
+        raise imageformats.InvalidImageArchive(f"archive has no layer {name!r}") from None
     data = tar.extractfile(member)
     if data is None:
-        raise archive.InvalidImageArchive(f"archive member {name!r} is not a file")
+        raise imageformats.InvalidImageArchive(f"archive member {name!r} is not a file")
     return layers.ingest(data)  # type: ignore[arg-type]

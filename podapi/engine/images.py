@@ -28,7 +28,7 @@ from podapi.engine.state.images import ImageRecord, LayerBlob, NewImage, NewLaye
 from podapi.engine.times import parse_timestamp
 from podapi.errors import Conflict, InvalidArgument, NoSuchImage
 from podapi.oci import rootfs
-from podapi.storage import archive, reference
+from podapi.storage import imageformats, reference
 from podapi.storage.blobs import BlobStore
 from podapi.storage.layers import Ingested, LayerStore
 from podapi.storage.registries import RegistriesConfig
@@ -69,9 +69,9 @@ def oci_manifest(config: bytes, layers: Sequence[tuple[str, str, int]]) -> bytes
     """An OCI image manifest for a config and ``(digest, media_type, size)`` layer blobs."""
     document = {
         "schemaVersion": 2,
-        "mediaType": archive.OCI_MANIFEST,
+        "mediaType": imageformats.OCI_MANIFEST,
         "config": {
-            "mediaType": archive.OCI_CONFIG,
+            "mediaType": imageformats.OCI_CONFIG,
             "digest": "sha256:" + hashlib.sha256(config).hexdigest(),
             "size": len(config),
         },
@@ -264,7 +264,7 @@ class ImageService:
         parsed = json.loads(config)
         blob_info = await self._state.read(lambda c: [images.best_blob(c, d) for d in layers])
         if manifest is None:
-            manifest = (oci_manifest(config, blob_info), archive.OCI_MANIFEST)
+            manifest = (oci_manifest(config, blob_info), imageformats.OCI_MANIFEST)
         config_blob = await self._io(self.blobs.put, config)
         manifest_blob = await self._io(self.blobs.put, manifest[0])
         sizes = await self._state.read(lambda c: [images.layer_size(c, d) for d in layers])

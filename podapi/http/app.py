@@ -3,22 +3,23 @@
 from twisted.internet.interfaces import IReactorTime
 
 from podapi.engine.engine import Engine
-from podapi.http.archive import ArchiveRoutes
-from podapi.http.commit import CommitRoutes
+from podapi.http.both.containerfiles import ArchiveRoutes
+from podapi.http.both.execs import ExecRoutes
+from podapi.http.both.stats import StatsRoutes
+from podapi.http.both.system import SystemRoutes
 from podapi.http.compat.containers import CompatContainerRoutes
 from podapi.http.compat.distribution import CompatDistributionRoutes
 from podapi.http.compat.images import CompatImageRoutes
+from podapi.http.compat.networks import CompatNetworkRoutes
 from podapi.http.compat.system import CompatSystemRoutes
-from podapi.http.execs import ExecRoutes
+from podapi.http.compat.volumes import CompatVolumeRoutes
 from podapi.http.libpod.containers import LibpodContainerRoutes
 from podapi.http.libpod.distribution import LibpodDistributionRoutes
 from podapi.http.libpod.images import LibpodImageRoutes
+from podapi.http.libpod.networks import LibpodNetworkRoutes
 from podapi.http.libpod.system import LibpodSystemRoutes
-from podapi.http.networks import NetworkRoutes
+from podapi.http.libpod.volumes import LibpodVolumeRoutes
 from podapi.http.routing import Router
-from podapi.http.stats import StatsRoutes
-from podapi.http.system import SystemRoutes
-from podapi.http.volumes import VolumeRoutes
 
 
 def build_router(engine: Engine, clock: IReactorTime) -> Router:
@@ -35,9 +36,10 @@ def build_router(engine: Engine, clock: IReactorTime) -> Router:
     compat_containers.register(router)
     LibpodContainerRoutes(engine, compat_containers, clock).register(router)
     ArchiveRoutes(engine).register(router)
-    CommitRoutes(engine).register(router)
     ExecRoutes(engine, clock).register(router)
     StatsRoutes(engine, clock).register(router)
-    VolumeRoutes(engine).register(router)
-    NetworkRoutes(engine).register(router)
+    CompatVolumeRoutes(engine).register(router)
+    LibpodVolumeRoutes(engine).register(router)
+    CompatNetworkRoutes(engine).register(router)
+    LibpodNetworkRoutes(engine).register(router)
     return router

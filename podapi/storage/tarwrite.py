@@ -2,7 +2,7 @@
 and the layer of a ``commit`` (an overlay upper dir, ``layer=True``).
 
 A :class:`TarStream` walks a tree below an open directory descriptor and hands
-out the archive in chunks of about :data:`~podapi.storage.archive.CHUNK` bytes,
+out the archive in chunks of about :data:`~podapi.storage.imageformats.CHUNK` bytes,
 reading files only when the consumer asks for the next chunk: memory stays at a
 chunk or two whatever the size of the tree.
 
@@ -38,7 +38,7 @@ import threading
 from collections.abc import Generator, Iterator
 
 from podapi.oci.scope import DIR_FLAGS
-from podapi.storage.archive import BLOCK, CHUNK
+from podapi.storage.imageformats import BLOCK, CHUNK
 from podapi.storage.tarextract import OPAQUE_XATTR, WHITEOUT_OPAQUE, WHITEOUT_PREFIX
 
 OVERLAY_XATTR = "trusted.overlay."

@@ -9,7 +9,7 @@ from podapi.engine.containers import run_config
 from podapi.engine.containerspec import ContainerSpec
 from podapi.engine.state.containers import EXITED, RUNNING, ContainerRecord
 from podapi.engine.stats import ContainerStats, Sample
-from podapi.http.stats import cpu_stats, docker_stats
+from podapi.http.both.stats import cpu_stats, docker_stats
 from podapi.oci.cgroups import cgroup_dirs, mount_dir, process_cgroup_dirs
 from podapi.oci.cgroupstats import (
     BlkioEntry,

@@ -10,7 +10,7 @@ from podapi.engine import searchfilters
 from podapi.engine.distribution import check_push_compression, image_manifest, push_manifest_type
 from podapi.engine.searchfilters import SearchFilter
 from podapi.errors import InvalidArgument
-from podapi.storage.archive import DOCKER_CONFIG, OCI_CONFIG
+from podapi.storage.imageformats import DOCKER_CONFIG, OCI_CONFIG
 from podapi.storage.layers import DOCKER_GZIP_MEDIA, GZIP_MEDIA
 from podapi.storage.registry import DOCKER_MANIFEST, OCI_MANIFEST, Descriptor
 

@@ -5,7 +5,7 @@ import pytest
 from podapi.engine.execs import CANNOT_INVOKE, GENERIC, NOT_FOUND, failure_exit_code
 from podapi.engine.state.execs import EXITED, ExecRecord
 from podapi.errors import InvalidArgument
-from podapi.http.execs import decode_exec, encode_exec
+from podapi.http.both.execs import decode_exec, encode_exec
 
 
 def test_fields_match_case_insensitively_as_in_go() -> None:

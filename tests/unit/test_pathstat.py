@@ -14,7 +14,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from podapi.errors import InvalidArgument
-from podapi.http.archive import encode_path_stat
+from podapi.http.both.containerfiles import encode_path_stat
 from podapi.storage.pathstat import (
     GO_MODE_CHAR_DEVICE,
     GO_MODE_DEVICE,

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from podapi.oci.scope import DIR_FLAGS
-from podapi.storage.archive import BLOCK, CHUNK
+from podapi.storage.imageformats import BLOCK, CHUNK
 from podapi.storage.tarextract import extract_into
 from podapi.storage.tarwrite import TarStream, tree_stream
 

@@ -14,7 +14,7 @@ from podapi.engine.inspection import ContainerDetails
 from podapi.engine.ocimodel import mount_propagation
 from podapi.engine.state.containers import ContainerRecord
 from podapi.engine.times import NS, human_duration, rfc3339_nano
-from podapi.http import netsettings
+from podapi.http.both import netsettings
 
 
 def status_text(record: ContainerRecord, now_ns: int) -> str:

@@ -16,8 +16,16 @@ from podapi.engine.containerspec import RestartPolicy, check_restart_policy
 from podapi.engine.engine import Engine
 from podapi.engine.state.containers import ContainerRecord
 from podapi.errors import NoSuchContainer
-from podapi.http import containers as shared
-from podapi.http.attach import attach, attach_ws
+from podapi.http.both.attach import attach, attach_ws
+from podapi.http.both.containers import (
+    changes_response,
+    prune_containers,
+    selected_containers,
+    send_logs,
+    stop_timeout,
+    top_response,
+    wait_body,
+)
 from podapi.http.call import ApiCall, BadRequest
 from podapi.http.compat.containerjson import encode_inspect, encode_summary
 from podapi.http.compat.createbody import decode_create
@@ -91,7 +99,7 @@ class CompatContainerRoutes:
 
     async def list_containers(self, call: ApiCall) -> Response:
         """``GET /containers/json``; ``size`` adds ``SizeRw`` and ``SizeRootFs``."""
-        found = await shared.selected(call, self._engine)
+        found = await selected_containers(call, self._engine)
         now = self._engine.events.now_ns()
         health = call.version_at_least(1, 52)
         default = self._engine.networks.default.name
@@ -122,13 +130,13 @@ class CompatContainerRoutes:
     async def stop(self, call: ApiCall, name: str) -> Response:
         """``POST /containers/{name}/stop?t=&signal=``: 204, 304 if not running."""
         await self._engine.lifecycle.stop(
-            await self._get(name), shared.stop_timeout(call), call.text("signal")
+            await self._get(name), stop_timeout(call), call.text("signal")
         )
         return no_content()
 
     async def restart(self, call: ApiCall, name: str) -> Response:
         """``POST /containers/{name}/restart?t=``."""
-        await self._engine.lifecycle.restart(await self._get(name), shared.stop_timeout(call))
+        await self._engine.lifecycle.restart(await self._get(name), stop_timeout(call))
         return no_content()
 
     async def kill(self, call: ApiCall, name: str) -> Response:
@@ -163,7 +171,7 @@ class CompatContainerRoutes:
             final = await wait_for(self._engine, record, condition)
         except NoSuchContainer:
             final = record
-        request.write(encode_json(shared.wait_body(final)))
+        request.write(encode_json(wait_body(final)))
 
     async def remove(self, call: ApiCall, name: str) -> Response:
         """``DELETE /containers/{name}?force=&v=``: 204; 409 if running without force."""
@@ -224,15 +232,15 @@ class CompatContainerRoutes:
 
     async def logs(self, call: ApiCall, name: str) -> None:
         """``GET /containers/{name}/logs``."""
-        await shared.logs(call, self._engine, name)
+        await send_logs(call, self._engine, name)
 
     async def top(self, call: ApiCall, name: str) -> Response | None:
         """``GET /containers/{name}/top?ps_args=&stream=&delay=``."""
-        return await shared.top(call, self._engine, self._clock, name)
+        return await top_response(call, self._engine, self._clock, name)
 
     async def changes(self, call: ApiCall, name: str) -> Response:
         """``GET /containers/{name}/changes``."""
-        return await shared.changes(call, self._engine, name)
+        return await changes_response(call, self._engine, name)
 
     async def attach(self, call: ApiCall, name: str) -> HijackResource:
         """``POST /containers/{name}/attach``: hijacks the connection (see ``http/attach``)."""
@@ -244,7 +252,7 @@ class CompatContainerRoutes:
 
     async def prune(self, call: ApiCall) -> Response:
         """``POST /containers/prune?filters=``: stopped containers."""
-        pruned = await shared.prune(call, self._engine)
+        pruned = await prune_containers(call, self._engine)
         return json_response(
             {"ContainersDeleted": pruned.removed or None, "SpaceReclaimed": pruned.space}
         )

@@ -12,7 +12,8 @@ from klein import Response
 from podapi.engine.engine import Engine
 from podapi.engine.state.images import ImageRecord
 from podapi.engine.times import NS, rfc3339_nano
-from podapi.http import images as shared
+from podapi.http.both.commit import commit_image
+from podapi.http.both.images import filtered_images, history_response, prune_keeper, send_archive
 from podapi.http.call import ApiCall, BadRequest
 from podapi.http.responses import json_response, no_content
 from podapi.http.routing import Router
@@ -122,6 +123,7 @@ class CompatImageRoutes:
     def register(self, router: Router) -> None:
         """Add the routes."""
         router.compat("GET", "/images/json", self.list_images)
+        router.compat("POST", "/commit", self.commit)
         router.compat("POST", "/images/load", self.load)
         router.compat("POST", "/images/prune", self.prune)
         router.compat("GET", "/images/get", self.save_many)
@@ -133,7 +135,7 @@ class CompatImageRoutes:
 
     async def list_images(self, call: ApiCall) -> Response:
         """``GET /images/json``."""
-        found = await shared.filtered_images(call, self._engine)
+        found = await filtered_images(call, self._engine)
         return json_response([encode_summary(image, call) for image in found])
 
     async def inspect(self, call: ApiCall, name: str) -> Response:
@@ -143,7 +145,7 @@ class CompatImageRoutes:
 
     async def history(self, call: ApiCall, name: str) -> Response:
         """``GET /images/{name}/history``."""
-        return await shared.history(call, self._engine, name)
+        return await history_response(call, self._engine, name)
 
     async def tag(self, call: ApiCall, name: str) -> Response:
         """``POST /images/{name}/tag?repo=&tag=`` -> 201 (Docker normalises to docker.io)."""
@@ -172,7 +174,7 @@ class CompatImageRoutes:
         filters = call.filters()
         dangling = filters.pop("dangling", ["true"])
         dangling_only = dangling[-1].lower() in ("true", "1")
-        keep = shared.prune_keeper(self._engine, filters)
+        keep = prune_keeper(self._engine, filters)
         report = await self._engine.images.prune(dangling_only=dangling_only, keep=keep)
         deleted = [{"Untagged": reference.docker_name(n)} for n in report.untagged]
         deleted += [{"Deleted": "sha256:" + i} for i in report.deleted]
@@ -190,9 +192,15 @@ class CompatImageRoutes:
 
     async def save(self, call: ApiCall, name: str) -> None:
         """``GET /images/{name}/get``: a docker-archive, streamed."""
-        await shared.send_archive(call, self._engine, [name], "docker-archive")
+        await send_archive(call, self._engine, [name], "docker-archive")
 
     async def save_many(self, call: ApiCall) -> None:
         """``GET /images/get?names=a&names=b``: several images in one docker-archive."""
         names = [n for value in call.texts("names") for n in value.split(",") if n]
-        await shared.send_archive(call, self._engine, names, "docker-archive")
+        await send_archive(call, self._engine, names, "docker-archive")
+
+    async def commit(self, call: ApiCall) -> Response:
+        """Docker's ``ImageCommit``: 201 ``{"Id": "sha256:..."}``; ``pause`` defaults to true."""
+        comment = call.text("comment") or ""
+        image = await commit_image(call, self._engine, pause_default=True, comment=comment)
+        return json_response({"Id": "sha256:" + image.id}, 201)

@@ -17,9 +17,9 @@ from podapi.engine.ocimodel import mount_propagation
 from podapi.engine.state.containers import ContainerRecord
 from podapi.engine.times import NS, rfc3339_nano
 from podapi.errors import NoSuchContainer, NotFound
-from podapi.http import containers as shared
-from podapi.http import netsettings
-from podapi.http.attach import attach
+from podapi.http.both import netsettings
+from podapi.http.both.attach import attach
+from podapi.http.both.containers import prune_containers, selected_containers
 from podapi.http.call import ApiCall, BadRequest
 from podapi.http.compat.containerjson import encode_config, encode_host_config
 from podapi.http.hijack import HijackResource
@@ -247,7 +247,7 @@ class LibpodContainerRoutes:
         """``GET /libpod/containers/json``; ``size`` and ``namespace`` add what they name."""
         with_size, with_namespaces = call.flag("size"), call.flag("namespace")
         found = []
-        for record in await shared.selected(call, self._engine):
+        for record in await selected_containers(call, self._engine):
             summary = encode_summary(record)
             if with_size:
                 rw, rootfs = await self._engine.containers.sizes(record)
@@ -379,5 +379,5 @@ class LibpodContainerRoutes:
 
     async def prune(self, call: ApiCall) -> Response:
         """``POST /libpod/containers/prune``: ``[{"Id", "Size"}]``."""
-        pruned = await shared.prune(call, self._engine)
+        pruned = await prune_containers(call, self._engine)
         return json_response([{"Id": i, "Size": 0} for i in pruned.removed])

@@ -12,14 +12,21 @@ from podapi.engine.images import RemoveReport
 from podapi.engine.state.images import ImageRecord
 from podapi.engine.times import NS, rfc3339_nano
 from podapi.errors import NotFound, PodapiError
-from podapi.http import images as shared
+from podapi.http.both.commit import commit_image
+from podapi.http.both.images import (
+    filtered_images,
+    history_response,
+    podman_name,
+    prune_keeper,
+    send_archive,
+)
 from podapi.http.call import ApiCall, BadRequest
 from podapi.http.errors import status_for
 from podapi.http.responses import json_response, no_content
 from podapi.http.routing import Router
-from podapi.storage import reference
 
-LOCAL = "localhost"
+#: ``podman commit --format``.
+COMMIT_FORMATS = ("oci", "docker")
 
 
 def encode_summary(image: ImageRecord) -> dict[str, Any]:
@@ -83,11 +90,6 @@ async def encode_inspect(engine: Engine, image: ImageRecord) -> dict[str, Any]:
     }
 
 
-def podman_name(repo: str, tag: str | None = None) -> str:
-    """Podman normalises short names to ``localhost/``."""
-    return reference.join(repo, tag, default_domain=LOCAL).name
-
-
 def encode_report(report: RemoveReport, errors: list[str], exit_code: int) -> dict[str, Any]:
     """Podman's ``ImageRemoveReport``."""
     return {
@@ -107,6 +109,7 @@ class LibpodImageRoutes:
     def register(self, router: Router) -> None:
         """Add the routes."""
         router.libpod("GET", "/images/json", self.list_images)
+        router.libpod("POST", "/commit", self.commit)
         router.libpod("POST", "/images/load", self.load)
         router.libpod("POST", "/images/import", self.import_)
         router.libpod("POST", "/images/prune", self.prune)
@@ -122,7 +125,7 @@ class LibpodImageRoutes:
 
     async def list_images(self, call: ApiCall) -> Response:
         """``GET /libpod/images/json``."""
-        found = await shared.filtered_images(call, self._engine)
+        found = await filtered_images(call, self._engine)
         return json_response([encode_summary(image) for image in found])
 
     async def inspect(self, call: ApiCall, name: str) -> Response:
@@ -137,7 +140,7 @@ class LibpodImageRoutes:
 
     async def history(self, call: ApiCall, name: str) -> Response:
         """``GET /libpod/images/{name}/history``."""
-        return await shared.history(call, self._engine, name)
+        return await history_response(call, self._engine, name)
 
     async def tag(self, call: ApiCall, name: str) -> Response:
         """``POST /libpod/images/{name}/tag?repo=&tag=`` -> 201."""
@@ -208,7 +211,7 @@ class LibpodImageRoutes:
         """``POST /libpod/images/prune?all=&filters=``: ``[{"Id", "Size"}]``."""
         filters = call.filters()
         filters.pop("dangling", None)
-        keep = shared.prune_keeper(self._engine, filters)
+        keep = prune_keeper(self._engine, filters)
         report = await self._engine.images.prune(dangling_only=not call.flag("all"), keep=keep)
         share = report.reclaimed // max(len(report.deleted), 1)
         return json_response([{"Id": i, "Size": share, "Err": None} for i in report.deleted])
@@ -255,9 +258,23 @@ class LibpodImageRoutes:
 
     async def get(self, call: ApiCall, name: str) -> None:
         """``GET /libpod/images/{name}/get?format=``."""
-        await shared.send_archive(call, self._engine, [name], call.text("format") or "")
+        await send_archive(call, self._engine, [name], call.text("format") or "")
 
     async def export(self, call: ApiCall) -> None:
         """``GET /libpod/images/export?references=a&references=b&format=``."""
         names = [n for value in call.texts("references") for n in value.split(",") if n]
-        await shared.send_archive(call, self._engine, names, call.text("format") or "")
+        await send_archive(call, self._engine, names, call.text("format") or "")
+
+    async def commit(self, call: ApiCall) -> Response:
+        """Podman's ``ImageCommitLibpod``: 200 ``{"Id": "<hex>"}`` (Podman's status too);
+        ``format`` is ``oci`` or ``docker``, and a comment needs ``docker``."""
+        image_format = call.text("format") or "oci"
+        if image_format not in COMMIT_FORMATS:
+            raise BadRequest(f"unrecognized image format {image_format!r}")
+        comment = call.text("comment") or ""
+        if comment and image_format == "oci":
+            raise BadRequest(
+                "messages are only compatible with the docker image format (-f docker)"
+            )
+        image = await commit_image(call, self._engine, pause_default=False, comment=comment)
+        return json_response({"Id": image.id})

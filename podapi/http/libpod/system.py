@@ -10,8 +10,8 @@ from podapi.engine.engine import Engine
 from podapi.engine.events import Event
 from podapi.engine.ocimodel import Component
 from podapi.engine.system import Info
+from podapi.http.both.events import event_message, stream_events
 from podapi.http.call import ApiCall
-from podapi.http.events import event_message, stream_events
 from podapi.http.responses import json_response
 from podapi.http.routing import Router
 

@@ -25,7 +25,7 @@ from podapi.engine.engine import Engine
 from podapi.engine.execs import check_running
 from podapi.engine.state.execs import ExecRecord
 from podapi.errors import Conflict, PodapiError
-from podapi.http.attach import content_type
+from podapi.http.both.attach import content_type
 from podapi.http.call import ApiCall, BadRequest
 from podapi.http.detachkeys import DEFAULT_DETACH_KEYS, parse_detach_keys
 from podapi.http.hijack import HijackResource, stream_head

@@ -10,6 +10,7 @@ from twisted.web.server import Request
 from podapi.engine import imagefilters
 from podapi.engine.engine import Engine
 from podapi.engine.images import created_ns
+from podapi.engine.shortnames import LOCALHOST
 from podapi.engine.state.images import ImageRecord
 from podapi.engine.times import NS
 from podapi.errors import InvalidArgument
@@ -40,7 +41,7 @@ async def filtered_images(call: ApiCall, engine: Engine) -> list[ImageRecord]:
     return sorted(found, key=lambda i: i.created, reverse=True)
 
 
-async def history(call: ApiCall, engine: Engine, name: str) -> Response:
+async def history_response(call: ApiCall, engine: Engine, name: str) -> Response:
     """``GET /images/{name}/history`` (both trees share Podman's compat handler): newest first."""
     image = await engine.images.resolve(name, short_names=call.short_names)
     config = await engine.images.config(image)
@@ -116,3 +117,8 @@ def prune_keeper(engine: Engine, filters: dict[str, list[str]]) -> Callable[[Ima
     """What a prune must spare: images the filters (other than ``dangling``) do not select."""
     selected = imagefilters.build(filters, {}, engine.events.now_ns())
     return lambda image: not selected(image)
+
+
+def podman_name(repo: str, tag: str | None = None) -> str:
+    """Podman normalises short names to ``localhost/``."""
+    return reference.join(repo, tag, default_domain=LOCALHOST).name

@@ -1,4 +1,4 @@
-"""Image archives: reading docker-archive / OCI layouts, and writing them as a stream.
+"""Image archive formats: reading docker-archive / OCI layouts, and writing them as a stream.
 
 Reading works on a seekable tarball (the spooled upload): members are looked
 up by name and never extracted as such, so hostile member names cannot touch

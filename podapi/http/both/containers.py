@@ -29,7 +29,7 @@ MULTIPLEXED = "application/vnd.docker.multiplexed-stream"
 RAW = "application/vnd.docker.raw-stream"
 
 
-async def selected(call: ApiCall, engine: Engine) -> list[ContainerRecord]:
+async def selected_containers(call: ApiCall, engine: Engine) -> list[ContainerRecord]:
     """``GET /containers/json``: ``all``, ``limit``, ``filters``; newest first.
 
     Libpod also takes ``last``, which overrides ``limit`` (Podman's old name;
@@ -61,7 +61,7 @@ async def selected(call: ApiCall, engine: Engine) -> list[ContainerRecord]:
     return found[:limit] if limit > 0 else found
 
 
-async def logs(call: ApiCall, engine: Engine, name: str) -> None:
+async def send_logs(call: ApiCall, engine: Engine, name: str) -> None:
     """``GET /containers/{name}/logs``: k8s-file lines, framed unless the container has a TTY.
 
     With ``follow`` the stream stays open until the container exits (then the
@@ -112,7 +112,9 @@ async def logs(call: ApiCall, engine: Engine, name: str) -> None:
         await found.follow.drain(send)
 
 
-async def top(call: ApiCall, engine: Engine, clock: IReactorTime, name: str) -> Response | None:
+async def top_response(
+    call: ApiCall, engine: Engine, clock: IReactorTime, name: str
+) -> Response | None:
     """``GET /containers/{name}/top?ps_args=&stream=&delay=``: the host's ``ps`` rows of the
     container's pids (see :mod:`podapi.engine.top`).
 
@@ -143,7 +145,7 @@ def _top_body(table: TopTable) -> dict[str, Any]:
     return {"Titles": table.titles, "Processes": table.processes}
 
 
-async def changes(call: ApiCall, engine: Engine, name: str) -> Response:
+async def changes_response(call: ApiCall, engine: Engine, name: str) -> Response:
     """``GET /containers/{name}/changes``: ``[{"Path", "Kind"}]``; 0 changed, 1 added, 2 deleted.
 
     Podman's ``diffType`` (``all``/``container``: the container's writes) is
@@ -178,6 +180,6 @@ def wait_body(record: ContainerRecord) -> dict[str, Any]:
     return {"StatusCode": record.exit_code, "Error": error}
 
 
-async def prune(call: ApiCall, engine: Engine) -> Pruned:
+async def prune_containers(call: ApiCall, engine: Engine) -> Pruned:
     """Remove stopped containers the filters (``until``, ``label``) select."""
     return await engine.removal.prune(call.filters())

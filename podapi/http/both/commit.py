@@ -1,4 +1,4 @@
-"""``POST /commit`` (Docker) and ``POST /libpod/commit`` (Podman): a container to an image.
+"""What ``POST /commit`` (Docker) and ``POST /libpod/commit`` (Podman) share: the options.
 
 Query parameters: ``container``, ``repo``, ``tag``, ``comment``, ``author``,
 ``pause``, ``changes`` (repeatable; a value may hold several instructions,
@@ -19,19 +19,13 @@ Deliberate differences from Podman 4.3.1:
 
 from typing import Any
 
-from klein import Response
-
 from podapi.engine.commit import CommitOptions
 from podapi.engine.containerspec import healthcheck_from_docker
 from podapi.engine.engine import Engine
 from podapi.engine.state.images import ImageRecord
+from podapi.http.both.images import podman_name
 from podapi.http.call import ApiCall, BadRequest
-from podapi.http.libpod.images import podman_name
-from podapi.http.responses import json_response
-from podapi.http.routing import Router
 from podapi.storage import reference
-
-FORMATS = ("oci", "docker")
 
 
 def _strings(body: dict[str, Any], key: str) -> list[str] | None:
@@ -89,43 +83,17 @@ def _target(call: ApiCall) -> str | None:
     return ref
 
 
-class CommitRoutes:
-    """The commit routes of both trees."""
-
-    def __init__(self, engine: Engine) -> None:
-        self._engine = engine
-
-    def register(self, router: Router) -> None:
-        """Add the routes."""
-        router.compat("POST", "/commit", self.compat_commit)
-        router.libpod("POST", "/commit", self.libpod_commit)
-
-    async def _commit(self, call: ApiCall, *, pause_default: bool, comment: str) -> ImageRecord:
-        options = CommitOptions(
-            name=_target(call),
-            author=call.text("author") or "",
-            comment=comment,
-            changes=_changes(call),
-            overrides=decode_overrides(call.json_body()),
-            pause=call.flag("pause", pause_default),
-            squash=call.libpod and call.flag("squash"),
-        )
-        return await self._engine.committer.commit(call.text("container") or "", options)
-
-    async def compat_commit(self, call: ApiCall) -> Response:
-        """Docker's ``ImageCommit``: 201 ``{"Id": "sha256:..."}``."""
-        image = await self._commit(call, pause_default=True, comment=call.text("comment") or "")
-        return json_response({"Id": "sha256:" + image.id}, 201)
-
-    async def libpod_commit(self, call: ApiCall) -> Response:
-        """Podman's ``ImageCommitLibpod``: 200 ``{"Id": "<hex>"}`` (Podman's status too)."""
-        image_format = call.text("format") or "oci"
-        if image_format not in FORMATS:
-            raise BadRequest(f"unrecognized image format {image_format!r}")
-        comment = call.text("comment") or ""
-        if comment and image_format == "oci":
-            raise BadRequest(
-                "messages are only compatible with the docker image format (-f docker)"
-            )
-        image = await self._commit(call, pause_default=False, comment=comment)
-        return json_response({"Id": image.id})
+async def commit_image(
+    call: ApiCall, engine: Engine, *, pause_default: bool, comment: str
+) -> ImageRecord:
+    """Commit the ``container`` of the query with the options both trees read."""
+    options = CommitOptions(
+        name=_target(call),
+        author=call.text("author") or "",
+        comment=comment,
+        changes=_changes(call),
+        overrides=decode_overrides(call.json_body()),
+        pause=call.flag("pause", pause_default),
+        squash=call.libpod and call.flag("squash"),
+    )
+    return await engine.committer.commit(call.text("container") or "", options)

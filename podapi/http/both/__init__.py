@@ -1,0 +1,1 @@
+"""Route groups served by one handler on both trees, and what both trees of an area share."""

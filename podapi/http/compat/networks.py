@@ -1,0 +1,183 @@
+"""Docker's network routes: ``NetworkResource`` shapes, the default network called ``bridge``
+(as Podman's compat API does), ``POST /networks/create`` -> 201 ``{"Id", "Warning"}``.
+
+Differences from Podman 4.3.1, on purpose: malformed bodies, subnets and
+addresses are 400, an overlapping subnet or a network in use 409 (Podman: 500).
+"""
+
+from typing import Any
+
+from klein import Response
+
+from podapi.engine import ipam
+from podapi.engine.containerspec import NetworkEndpoint
+from podapi.engine.engine import Engine
+from podapi.engine.ocimodel import Network, Subnet
+from podapi.errors import NoSuchContainer
+from podapi.http.bodyfields import field, json_object, string_map, strings, text
+from podapi.http.both.networks import join_network, leave_network
+from podapi.http.call import ApiCall, BadRequest
+from podapi.http.responses import json_response, no_content, text_response
+from podapi.http.routing import Router
+
+#: The compat tree's name for the default network.
+BRIDGE = "bridge"
+
+
+def _ip_range(cidr: str) -> tuple[str, str]:
+    """Docker's ``IPRange`` CIDR as a lease range (first and last address)."""
+    network = ipam.parse_subnet(cidr)
+    return str(network.network_address), str(network.broadcast_address)
+
+
+class CompatNetworkRoutes:
+    """``/networks``."""
+
+    def __init__(self, engine: Engine) -> None:
+        self._engine = engine
+
+    def register(self, router: Router) -> None:
+        """Add the routes."""
+        add = router.compat
+        add("GET", "/networks", self.list_networks)
+        add("POST", "/networks/create", self.create)
+        add("POST", "/networks/prune", self.prune)
+        add("GET", "/networks/<name>", self.inspect)
+        add("DELETE", "/networks/<name>", self.remove)
+        add("POST", "/networks/<name>/connect", self.connect)
+        add("POST", "/networks/<name>/disconnect", self.disconnect)
+
+    def _name(self, name: str) -> str:
+        """``bridge`` is the default network."""
+        return self._engine.networks.default.name if name == BRIDGE else name
+
+    async def _resource(self, network: Network, users: list[str]) -> dict[str, Any]:
+        """Docker's ``NetworkResource``."""
+        containers = {}
+        for container_id in users:
+            try:
+                record = await self._engine.containers.get(container_id)
+            except NoSuchContainer:  # removed meanwhile
+                continue
+            joined = record.network_status.joined.get(network.name)
+            endpoint = {"Name": record.name, "EndpointID": "", "MacAddress": "", "IPv4Address": ""}
+            endpoint["IPv6Address"] = ""
+            if joined is not None:
+                endpoint["EndpointID"] = network.id[:12] + record.id[:12]
+                endpoint["MacAddress"] = joined.attached.mac
+                for address in joined.attached.addresses:
+                    key = "IPv6Address" if ":" in address.ip else "IPv4Address"
+                    endpoint[key] = f"{address.ip}/{address.prefix_length}"
+            containers[record.id] = endpoint
+        default = network.name == self._engine.networks.default.name
+        options = {k: v for k, v in network.options.items() if k != "isolate"}
+        return {
+            "Name": BRIDGE if default else network.name,
+            "Id": network.id,
+            "Created": network.created,
+            "Scope": "local",
+            "Driver": network.driver,
+            "EnableIPv6": network.ipv6_enabled,
+            "IPAM": {
+                "Driver": "default",
+                "Options": {"driver": "host-local"},
+                "Config": [
+                    {"Subnet": s.subnet, "Gateway": s.gateway}
+                    | ({"IPRange": f"{s.lease_start}-{s.lease_end}"} if s.lease_start else {})
+                    for s in network.subnets
+                ],
+            },
+            "Internal": network.internal,
+            "Attachable": False,
+            "Ingress": False,
+            "ConfigFrom": {"Network": ""},
+            "ConfigOnly": False,
+            "Containers": containers,
+            "Options": {**options, "com.docker.network.bridge.name": network.interface},
+            "Labels": dict(network.labels),
+        }
+
+    async def list_networks(self, call: ApiCall) -> Response:
+        """``GET /networks?filters=``."""
+        found, users = await self._engine.networks.selected(call.filters())
+        return json_response([await self._resource(n, users.get(n.name, [])) for n in found])
+
+    async def inspect(self, call: ApiCall, name: str) -> Response:
+        """``GET /networks/{name}``; ``scope`` other than ``local`` is 400."""
+        scope = call.text("scope")
+        if scope not in (None, "", "local"):
+            raise BadRequest(f"invalid scope {scope!r}: only local networks exist")
+        networks = self._engine.networks
+        network = await networks.get(self._name(name))
+        return json_response(await self._resource(network, await networks.users(network)))
+
+    async def create(self, call: ApiCall) -> Response:
+        """``POST /networks/create``: Docker's ``NetworkCreateRequest``."""
+        body = json_object(call.json_body(empty_ok=False), "the network configuration")
+        what = "NetworkCreateRequest"
+        options = string_map(body, "Options", what)
+        warnings = [
+            f'"{k}: {v}" is not a recognized option'
+            for k, v in options.items()
+            if k not in _KNOWN_OPTIONS
+        ]
+        ipam = json_object(field(body, "IPAM") or {}, f"{what}.IPAM")
+        subnets = []
+        for item in field(ipam, "Config") or []:
+            config = json_object(item, f"{what}.IPAM.Config[]")
+            start = end = ""
+            if field(config, "IPRange"):
+                start, end = _ip_range(text(config, "IPRange", "IPAM.Config"))
+            subnet = text(config, "Subnet", "IPAM.Config")
+            if not subnet:
+                raise BadRequest("IPAM.Config entries need a Subnet")
+            subnets.append(Subnet(subnet, text(config, "Gateway", "IPAM.Config"), start, end))
+        network = await self._engine.networks.create(
+            text(body, "Name", what),
+            subnets=subnets,
+            interface=options.get("com.docker.network.bridge.name", ""),
+            driver=text(body, "Driver", what) or "bridge",
+            ipv6=bool(field(body, "EnableIPv6")),
+            internal=bool(field(body, "Internal")),
+            labels=string_map(body, "Labels", what),
+            options={"isolate": "true"} | {k: v for k, v in options.items() if k == "mtu"},
+        )
+        return json_response({"Id": network.id, "Warning": "; ".join(warnings)}, 201)
+
+    async def remove(self, call: ApiCall, name: str) -> Response:
+        """``DELETE /networks/{name}``: 204; 409 in use or the default one."""
+        await self._engine.networks.remove(self._name(name))
+        return no_content()
+
+    async def connect(self, call: ApiCall, name: str) -> Response:
+        """``POST /networks/{name}/connect``: ``{"Container", "EndpointConfig"}``."""
+        body = json_object(call.json_body(empty_ok=False), "the connect request")
+        config = json_object(field(body, "EndpointConfig") or {}, "EndpointConfig")
+        ipam = json_object(field(config, "IPAMConfig") or {}, "EndpointConfig.IPAMConfig")
+        addresses = [
+            text(config, "IPAddress", "EndpointConfig"),
+            text(ipam, "IPv4Address", "IPAMConfig"),
+            text(ipam, "IPv6Address", "IPAMConfig"),
+        ]
+        endpoint = NetworkEndpoint(
+            name=self._name(name),
+            aliases=strings(config, "Aliases", "EndpointConfig"),
+            static_ips=tuple(dict.fromkeys(a for a in addresses if a)),
+            static_mac=text(config, "MacAddress", "EndpointConfig"),
+        )
+        await join_network(self._engine, text(body, "Container", "connect request"), endpoint)
+        return text_response("OK")
+
+    async def prune(self, call: ApiCall) -> Response:
+        """``POST /networks/prune?filters=``: unused networks."""
+        removed = await self._engine.networks.prune(call.filters())
+        return json_response({"NetworksDeleted": removed})
+
+    async def disconnect(self, call: ApiCall, name: str) -> Response:
+        """``POST /networks/{name}/disconnect``: ``{"Container", "Force"}``."""
+        await leave_network(call, self._engine, self._name(name))
+        return text_response("OK")
+
+
+#: Docker bridge options podapi understands (others come back as a warning, as in Podman).
+_KNOWN_OPTIONS = frozenset({"com.docker.network.bridge.name", "mtu"})
