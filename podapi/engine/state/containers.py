@@ -20,6 +20,7 @@ from podapi.engine.containerspec import (
     spec_from_json,
     to_json,
 )
+from podapi.engine.state.database import ids_with_prefix
 from podapi.errors import Conflict, NoSuchContainer
 from podapi.oci.netavark import NetworkSetup
 
@@ -222,15 +223,13 @@ def resolve(conn: sqlite3.Connection, text: str) -> str | None:
         return str(row[0])
     if not text or any(c not in "0123456789abcdef" for c in text):
         return None
-    rows = conn.execute(
-        "SELECT id FROM containers WHERE id >= ? AND id < ? LIMIT 2", (text, text + "g")
-    ).fetchall()
-    if len(rows) > 1:
+    found = ids_with_prefix(conn, "containers", text)
+    if len(found) > 1:
         raise Conflict(
             f"{text}: more than one container has an ID starting with {text!r}",
             cause="ambiguous container ID",
         )
-    return rows[0][0] if rows else None
+    return found[0] if found else None
 
 
 def using_image(conn: sqlite3.Connection, image_id: str) -> list[str]:

@@ -222,6 +222,16 @@ def meta_value(conn: sqlite3.Connection, key: str, make: Callable[[], str]) -> s
     return value
 
 
+def ids_with_prefix(conn: sqlite3.Connection, table: str, prefix: str) -> list[str]:
+    """Up to two IDs of ``table`` (``containers``, ``images``) starting with ``prefix``:
+    one is a match, two make the prefix ambiguous (the ``id`` index serves the range)."""
+    rows = conn.execute(
+        f"SELECT id FROM {table} WHERE id >= ? AND id < ? LIMIT 2",
+        (prefix, prefix + "g"),
+    ).fetchall()
+    return [row[0] for row in rows]
+
+
 def transaction(conn: sqlite3.Connection, fn: Callable[[sqlite3.Connection], T]) -> T:
     """Run ``fn`` in a write transaction, committing on success (blocking)."""
     conn.execute("BEGIN IMMEDIATE")

@@ -13,6 +13,7 @@ from collections.abc import Iterable, Mapping, Sequence
 
 from attrs import field, frozen
 
+from podapi.engine.state.database import ids_with_prefix
 from podapi.errors import Conflict, InvalidArgument, NoSuchImage
 from podapi.storage import reference
 from podapi.storage.layers import GZIP_MEDIA
@@ -354,15 +355,13 @@ def find_by_digest(conn: sqlite3.Connection, repository: str, digest: str) -> st
 
 def find_by_id_prefix(conn: sqlite3.Connection, prefix: str) -> str | None:
     """The image whose ID starts with ``prefix``; ``Conflict`` when several do."""
-    rows = conn.execute(
-        "SELECT id FROM images WHERE id >= ? AND id < ? LIMIT 2", (prefix, prefix + "g")
-    ).fetchall()
-    if len(rows) > 1:
+    found = ids_with_prefix(conn, "images", prefix)
+    if len(found) > 1:
         raise Conflict(
             f"{prefix}: ambiguous image ID prefix: more than one image matches",
             cause="ambiguous name",
         )
-    return rows[0][0] if rows else None
+    return found[0] if found else None
 
 
 def find_by_suffix(conn: sqlite3.Connection, path_and_tag: str) -> list[str]:
