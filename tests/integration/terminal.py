@@ -61,7 +61,13 @@ class Terminal:
         while self.proc.poll() is None and time.monotonic() < deadline:
             if not self._read(0.2):
                 break
-        return self.proc.wait(timeout=max(0.1, deadline - time.monotonic()))
+        status = self.proc.wait(timeout=max(0.1, deadline - time.monotonic()))
+        # What it printed just before exiting may still wait in the terminal: drain it.
+        while time.monotonic() < deadline:
+            readable, _, _ = select.select([self._master], [], [], 0.05)
+            if not readable or not self._read(0):
+                break
+        return status
 
     def close(self) -> None:
         """Kill the process if it still runs and close the terminal."""
