@@ -28,7 +28,15 @@ from podapi.storage.imageformats import DOCKER_CONFIG, DOCKER_MANIFEST, OCI_CONF
 from podapi.storage.layers import DOCKER_GZIP_MEDIA, GZIP_MEDIA
 from podapi.storage.reference import Reference
 from podapi.storage.registries import RegistriesConfig
-from podapi.storage.registry import Credentials, Descriptor, Platform, RegistryClient, RegistryError
+from podapi.storage.registry import (
+    Credentials,
+    Descriptor,
+    ManifestUnknown,
+    Platform,
+    RegistryClient,
+    RegistryError,
+    RegistryUnauthorized,
+)
 from podapi.threads import Blocking
 
 COMPRESSED = (GZIP_MEDIA, DOCKER_GZIP_MEDIA)
@@ -57,6 +65,25 @@ class Progress:
 
 
 ProgressSink = Callable[[Progress], None]
+
+
+class PullNotFound(ManifestUnknown):
+    """The registry has no manifest for a pull: no such tag or digest, or no such repository.
+
+    The message stays the registry client's (``reading manifest ... in ...:
+    manifest unknown: manifest unknown``, as Podman words it); ``reference``,
+    ``detail`` and ``repository_missing`` let the Docker tree word it as
+    Docker does (``pull access denied for X, repository does not exist...``
+    or ``manifest for X:tag not found: ...``).
+
+    :ivar reference: what was asked of the registry.
+    :ivar repository_missing: the repository itself is unknown (or access to it denied).
+    """
+
+    def __init__(self, error: RegistryError, ref: Reference, repository_missing: bool) -> None:
+        super().__init__(error.message, detail=error.detail)
+        self.reference = ref
+        self.repository_missing = repository_missing
 
 
 def _ignore(progress: Progress) -> None:
@@ -286,9 +313,20 @@ class Distribution:
         platform: Platform | None,
         progress: ProgressSink,
     ) -> PullResult:
-        resolved = await self._client.resolve(
-            ref, creds=creds, tls_verify=tls_verify, platform=platform
-        )
+        try:
+            resolved = await self._client.resolve(
+                ref, creds=creds, tls_verify=tls_verify, platform=platform
+            )
+        except ManifestUnknown as e:
+            if not e.detail:
+                raise  # not the registry's 404 (no entry for the platform)
+            missing = await self._repository_missing(ref, creds, tls_verify)
+            raise PullNotFound(e, ref, missing) from e
+        except RegistryUnauthorized as e:
+            if not e.detail.startswith("denied"):
+                raise
+            # distribution's DENIED: Docker Hub's answer for a repository that does not exist.
+            raise PullNotFound(e, ref, True) from e
         manifest = resolved.manifest
         repo_digest = resolved.index_digest or manifest.digest
         config_desc = manifest.config
@@ -331,6 +369,22 @@ class Distribution:
             )
         )
         return PullResult(image, ref, repo_digest, fresh)
+
+    async def _repository_missing(
+        self, ref: Reference, creds: Credentials | None, tls_verify: bool | None
+    ) -> bool:
+        """Whether ``ref``'s repository is unknown to the registry (its tag list is a 404).
+
+        Registries answer a manifest of an unknown repository with
+        ``MANIFEST_UNKNOWN`` as for an unknown tag; the tag list tells them apart.
+        """
+        try:
+            await self._client.tags(ref, creds=creds, tls_verify=tls_verify)
+        except (ManifestUnknown, RegistryUnauthorized):
+            return True
+        except RegistryError:
+            return False
+        return False
 
     async def _exists(self, config_digest: str) -> bool:
         try:

@@ -346,14 +346,19 @@ class ImageService:
     ) -> RemoveReport:
         """``docker rmi``: untag the named reference, delete the image when no name is left.
 
-        By ID (or with ``force``), every name goes and the image is deleted; an
-        image with several names removed by ID needs ``force`` (Docker's 409).
+        By name, an image with other names only loses that name, with or without
+        ``force`` (moby ``ImageDelete``: "if it has remaining references then the
+        untag finished the remove"; libimage ``removeRecursive`` untags and skips
+        the removal while names are left, force or not).  By ID, every name goes
+        and the image is deleted; an image with several names removed by ID
+        needs ``force`` (Docker's 409).  ``force`` also lets a name go from an
+        image containers use (the image stays for them).
         """
         image = await self.resolve(text, short_names=short_names)
         by_name = not (reference.is_image_id(text) or image.id.startswith(text))
         report = RemoveReport()
         async with self._lock:
-            if by_name and not force:
+            if by_name:
                 name = _normalise_for_lookup(text, image)
                 if name is not None and len(image.names) > 1:
                     await self._state.write(partial(images.untag, image_id=image.id, name=name))

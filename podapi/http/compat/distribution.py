@@ -13,11 +13,11 @@ from typing import Any
 from klein import Response
 
 from podapi.engine import searchfilters
-from podapi.engine.distribution import Progress, SearchResult
+from podapi.engine.distribution import Progress, PullNotFound, SearchResult
 from podapi.engine.engine import Engine
 from podapi.engine.imagearchives import ImportRequest
 from podapi.engine.searchfilters import SearchFilter
-from podapi.errors import PodapiError, Unauthorized
+from podapi.errors import NotFound, PodapiError, Unauthorized
 from podapi.http.call import ApiCall, BadRequest
 from podapi.http.responses import json_response
 from podapi.http.routing import Router
@@ -89,6 +89,25 @@ def search_report(result: SearchResult) -> dict[str, Any]:
         "Automated": "[OK]" if result.automated else "",
         "Tag": result.tag,
     }
+
+
+def docker_pull_not_found(error: PullNotFound) -> NotFound:
+    """Docker's words for a pull the registry has nothing for (moby ``notFoundError``).
+
+    docker-py's ``ImageNotFound`` is raised from a 404 saying "repository does
+    not exist" (``containers.run`` of a missing image pulls and expects it);
+    an unknown tag or digest is ``manifest for X:tag not found``.
+    """
+    ref = error.reference
+    if error.repository_missing:
+        name = reference.docker_name(ref.repository)
+        message = (
+            f"pull access denied for {name}, repository does not exist or may require "
+            f"'docker login': {error.detail}"
+        )
+    else:
+        message = f"manifest for {reference.docker_name(ref.name)} not found: {error.detail}"
+    return NotFound(message, cause=error.cause)
 
 
 class DockerProgress:
@@ -210,9 +229,15 @@ class CompatDistributionRoutes:
                 platform=platform(call),
                 progress=progress,
             )
+        except PullNotFound as e:
+            error = docker_pull_not_found(e)
+            if not started:
+                raise error from e  # nothing sent yet: a normal error response, as Docker does
+            render.error(error.message)
+            return
         except PodapiError as e:
             if not started:
-                raise  # nothing sent yet: a normal error response, as Docker does
+                raise
             render.error(e.message)
             return
         shown = reference.docker_name(result.reference.name)

@@ -12,9 +12,11 @@ from klein import Response
 from podapi.engine.engine import Engine
 from podapi.engine.state.images import ImageRecord
 from podapi.engine.times import NS, rfc3339_nano
+from podapi.errors import PodapiError
 from podapi.http.both.commit import commit_image
 from podapi.http.both.images import filtered_images, history_response, prune_keeper, send_archive
 from podapi.http.call import ApiCall, BadRequest
+from podapi.http.compat.distribution import DockerProgress
 from podapi.http.responses import json_response, no_content
 from podapi.http.routing import Router
 from podapi.http.streams import JsonLines
@@ -181,9 +183,19 @@ class CompatImageRoutes:
         return json_response({"ImagesDeleted": deleted or None, "SpaceReclaimed": report.reclaimed})
 
     async def load(self, call: ApiCall) -> None:
-        """``POST /images/load``: the docker CLI reads ``Loaded image: ...`` lines."""
-        loaded = await self._engine.image_archives.load(call.request.content)
+        """``POST /images/load``: the docker CLI reads ``Loaded image: ...`` lines.
+
+        As Docker (moby ``postImagesLoad``), an archive that cannot be loaded is
+        a 200 whose stream holds the error line (``errorDetail``, plus ``error``
+        below API 1.52): docker-py raises ``ImageLoadError`` from it and the
+        docker CLI prints it.  Podman's compat handler answers 500 instead.
+        """
         out = JsonLines(call.request)
+        try:
+            loaded = await self._engine.image_archives.load(call.request.content)
+        except PodapiError as e:
+            DockerProgress(out, legacy=not call.version_at_least(1, 52)).error(e.message)
+            return
         for item in loaded:
             names = [reference.docker_name(n) for n in item.names]
             for line in names or ["sha256:" + item.image.id]:

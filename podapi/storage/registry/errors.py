@@ -15,9 +15,18 @@ from podapi.errors import NotFound, UpstreamError
 
 
 class RegistryError(UpstreamError):
-    """A registry refused or failed a request; the message names host and repository."""
+    """A registry refused or failed a request; the message names host and repository.
+
+    :ivar detail: the registry's own explanation of a refusal (``code: message``
+        items of its errors body, e.g. ``manifest unknown: manifest unknown``),
+        empty when the failure was not an answer of the registry.
+    """
 
     cause = "registry error"
+
+    def __init__(self, message: str, cause: str | None = None, *, detail: str = "") -> None:
+        super().__init__(message, cause)
+        self.detail = detail
 
 
 class RegistryUnauthorized(RegistryError):
@@ -104,7 +113,7 @@ def _describe_network(exc: BaseException) -> _NetworkError:
 def error_for_status(what: str, detail: str, status: int) -> RegistryError:
     """The domain error for a final (non-retryable) response."""
     if status in (401, 403):
-        return RegistryUnauthorized(f"{what}: {detail}")
+        return RegistryUnauthorized(f"{what}: {detail}", detail=detail)
     if status == 404:
-        return ManifestUnknown(f"{what}: {detail}")
-    return RegistryError(f"{what}: {detail}")
+        return ManifestUnknown(f"{what}: {detail}", detail=detail)
+    return RegistryError(f"{what}: {detail}", detail=detail)

@@ -283,7 +283,7 @@ class Session:
                 if not detail.startswith("unauthorized"):
                     # Docker's words when a registry explains nothing (empty 401 body).
                     detail = f"unauthorized: authentication required ({detail})"
-                raise RegistryUnauthorized(f"{what}: {detail}")
+                raise RegistryUnauthorized(f"{what}: {detail}", detail=detail)
         if response.code == 429 or response.code >= 500:
             error = error_for_status(what, await _error_detail(response), response.code)
             raise _Transient(error, _retry_after(response))
