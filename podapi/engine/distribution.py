@@ -28,7 +28,14 @@ from podapi.storage.imageformats import DOCKER_CONFIG, DOCKER_MANIFEST, OCI_CONF
 from podapi.storage.layers import DOCKER_GZIP_MEDIA, GZIP_MEDIA
 from podapi.storage.reference import Reference
 from podapi.storage.registries import RegistriesConfig
-from podapi.storage.registry import Credentials, Descriptor, Platform, RegistryClient, RegistryError
+from podapi.storage.registry import (
+    Credentials,
+    Descriptor,
+    Inspected,
+    Platform,
+    RegistryClient,
+    RegistryError,
+)
 from podapi.threads import Blocking
 
 COMPRESSED = (GZIP_MEDIA, DOCKER_GZIP_MEDIA)
@@ -331,6 +338,32 @@ class Distribution:
             )
         )
         return PullResult(image, ref, repo_digest, fresh)
+
+    # --- inspect ----------------------------------------------------------------------
+
+    async def inspect(
+        self,
+        text: str,
+        *,
+        short_names: ShortNames,
+        creds: Credentials | None = None,
+        tls_verify: bool | None = None,
+    ) -> Inspected:
+        """The manifest (or index) ``text`` names at its registry, and its platforms,
+        without pulling anything (Docker's ``GET /distribution/{name}/json``).
+
+        A bare image ID names nothing at a registry: 400 with Docker's message.
+        """
+        if reference.is_image_id(text):
+            raise InvalidArgument("no manifest found for full image ID")
+        last_error: Exception | None = None
+        for ref in self.candidates(text, short_names=short_names):
+            try:
+                return await self._client.inspect(ref, creds=creds, tls_verify=tls_verify)
+            except RegistryError as e:
+                last_error = e
+        assert last_error is not None
+        raise last_error
 
     async def _exists(self, config_digest: str) -> bool:
         try:
