@@ -31,6 +31,7 @@ from podapi.storage.registries import RegistriesConfig
 from podapi.storage.registry import (
     Credentials,
     Descriptor,
+    Inspected,
     ManifestUnknown,
     Platform,
     RegistryClient,
@@ -385,6 +386,32 @@ class Distribution:
         except RegistryError:
             return False
         return False
+
+    # --- inspect ----------------------------------------------------------------------
+
+    async def inspect(
+        self,
+        text: str,
+        *,
+        short_names: ShortNames,
+        creds: Credentials | None = None,
+        tls_verify: bool | None = None,
+    ) -> Inspected:
+        """The manifest (or index) ``text`` names at its registry, and its platforms,
+        without pulling anything (Docker's ``GET /distribution/{name}/json``).
+
+        A bare image ID names nothing at a registry: 400 with Docker's message.
+        """
+        if reference.is_image_id(text):
+            raise InvalidArgument("no manifest found for full image ID")
+        last_error: Exception | None = None
+        for ref in self.candidates(text, short_names=short_names):
+            try:
+                return await self._client.inspect(ref, creds=creds, tls_verify=tls_verify)
+            except RegistryError as e:
+                last_error = e
+        assert last_error is not None
+        raise last_error
 
     async def _exists(self, config_digest: str) -> bool:
         try:

@@ -28,8 +28,14 @@ Subscriber = Callable[["Event"], None]
 FILTER_KEYS = frozenset(
     {"type", "event", "container", "image", "label", "volume", "network", "pod", "since", "until"}
 )
-#: Docker's action names accepted in filters, mapped to the stored (Podman) names.
-DOCKER_ACTION_ALIASES = {"die": "died", "destroy": "remove", "delete": "remove"}
+#: Docker's action names accepted in filters, mapped to the stored (Podman) names;
+#: and Podman's ``loadfromarchive`` for the image ``load`` we store under Docker's name.
+DOCKER_ACTION_ALIASES = {
+    "die": "died",
+    "destroy": "remove",
+    "delete": "remove",
+    "loadfromarchive": "load",
+}
 
 
 @frozen

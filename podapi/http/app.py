@@ -11,6 +11,7 @@ from podapi.http.compat.containers import CompatContainerRoutes
 from podapi.http.compat.distribution import CompatDistributionRoutes
 from podapi.http.compat.images import CompatImageRoutes
 from podapi.http.compat.networks import CompatNetworkRoutes
+from podapi.http.compat.swarm import CompatSwarmRoutes
 from podapi.http.compat.system import CompatSystemRoutes
 from podapi.http.compat.volumes import CompatVolumeRoutes
 from podapi.http.libpod.containers import LibpodContainerRoutes
@@ -42,4 +43,5 @@ def build_router(engine: Engine, clock: IReactorTime) -> Router:
     LibpodVolumeRoutes(engine).register(router)
     CompatNetworkRoutes(engine).register(router)
     LibpodNetworkRoutes(engine).register(router)
+    CompatSwarmRoutes().register(router)
     return router

@@ -5,8 +5,10 @@ Podman's rules (``pkg/api/server/handler_api.go``, ``register_*.go``):
 * compat (Docker) routes answer both ``/path`` and ``/v{version}/path``;
 * libpod routes answer only ``/v{version}/libpod/path`` (``/libpod/_ping`` is the
   one unversioned exception);
-* the version matches ``[0-9][0-9A-Za-z.-]*`` and is never rejected; handlers
-  only read it to switch behaviour.
+* the version matches ``[0-9][0-9A-Za-z.-]*``; on the libpod tree it is never
+  rejected (handlers only read it to switch behaviour).  On the compat tree we
+  reject what Docker's version middleware rejects (400 "client version X is too
+  new/old"), where Podman accepts any version: Docker clients rely on that answer.
 
 Every route is recorded in :attr:`Router.routes` so the OpenAPI document can be
 checked against what is really served.
@@ -21,7 +23,8 @@ from klein import Klein
 from twisted.web.iweb import IRequest
 from werkzeug.routing import BaseConverter
 
-from podapi.http.call import ApiCall
+from podapi import COMPAT_API_VERSION, COMPAT_MIN_API_VERSION
+from podapi.http.call import ApiCall, BadRequest, parse_version
 from podapi.http.errors import install_error_handlers
 
 Handler = Callable[..., Awaitable[Any]]
@@ -91,8 +94,33 @@ class Router:
             )
 
 
+def _padded(numbers: tuple[int, ...]) -> tuple[int, ...]:
+    """Compare as Docker's ``versions.compare`` does: missing parts count as 0."""
+    return numbers + (0,) * (4 - len(numbers))
+
+
+def check_compat_version(version: str) -> None:
+    """Docker's version middleware: a ``/v{version}`` outside what we speak is a 400.
+
+    Same messages as Docker's (``api/server/middleware/version.go``).
+    """
+    asked = _padded(parse_version(version))
+    if asked < _padded(parse_version(COMPAT_MIN_API_VERSION)):
+        raise BadRequest(
+            f"client version {version} is too old. Minimum supported API version is "
+            f"{COMPAT_MIN_API_VERSION}, please upgrade your client to a newer version"
+        )
+    if asked > _padded(parse_version(COMPAT_API_VERSION)):
+        raise BadRequest(
+            f"client version {version} is too new. Maximum supported API version is "
+            f"{COMPAT_API_VERSION}"
+        )
+
+
 def _endpoint(route: Route) -> Callable[..., Awaitable[Any]]:
     async def serve(request: IRequest, version: str | None, **params: str) -> Any:
+        if version is not None and route.dialect is Dialect.COMPAT:
+            check_compat_version(version)
         call = ApiCall(request=request, libpod=route.dialect is Dialect.LIBPOD, version=version)
         return await route.handler(call, **params)
 

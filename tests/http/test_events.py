@@ -100,3 +100,31 @@ async def test_live_events_until_a_deadline(
     response = await response_d
     body = await response.content()
     assert [json.loads(line)["Action"] for line in body.splitlines()] == ["create"]
+
+
+@pytest_twisted.ensureDeferred
+async def test_libpod_events_decode_in_podman_4_clients(
+    api: StubTreq, engine: Engine, now: Time
+) -> None:
+    """Podman 4's client needs an integer ``containerExitCode`` on every event; it has
+    no ``oom`` status, so that Docker event is not sent on the libpod tree."""
+    emit_some(engine, now)
+    engine.events.emit("container", "oom", "c" * 64, name="web", image="busybox:latest")
+    engine.events.emit("volume", "create", "data", name="data", driver="local")
+    engine.events.emit("image", "load", "i" * 64, name="busybox:latest")
+    events = await lines(api, "/v5.0.0/libpod/events?stream=false")
+    actions = ["create", "died", "remove", "create", "loadfromarchive"]
+    assert [e["Action"] for e in events] == actions
+    for event in events:
+        attributes = event["Actor"]["Attributes"]
+        assert int(attributes["containerExitCode"]) >= 0
+        assert {"image", "name", "podId"} <= set(attributes)
+    assert events[1]["Actor"]["Attributes"]["containerExitCode"] == "7"
+    assert events[2]["Actor"]["Attributes"]["containerExitCode"] == "0"
+    loads = await lines(
+        api, '/v5.0.0/libpod/events?stream=false&filters={"event":["loadfromarchive"]}'
+    )
+    assert [e["Action"] for e in loads] == ["loadfromarchive"]
+    docker = await lines(api, "/v1.44/events?since=0&stream=false")
+    assert [e["Action"] for e in docker][3:] == ["oom", "create", "load"]
+    assert "containerExitCode" not in docker[0]["Actor"]["Attributes"]

@@ -20,16 +20,17 @@ async def get(api: StubTreq, path: str, method: str = "GET") -> tuple[int, Any]:
     [
         "/_ping",
         "/v1.41/_ping",
-        "/v99.99/_ping",
-        "/v1/_ping",
+        "/v1.24/_ping",
+        "/v1.44.0/_ping",
         "/libpod/_ping",
         "/v4.3.1/libpod/_ping",
         "/v5.0.0-dev/libpod/_ping",
+        "/v99.99/libpod/_ping",
     ],
 )
 @pytest_twisted.ensureDeferred
 async def test_ping_everywhere(api: StubTreq, path: str) -> None:
-    """_ping answers on both trees, with and without a version (never version-checked)."""
+    """_ping answers on both trees, with and without a version (libpod: never checked)."""
     code, body = await get(api, path)
     assert (code, body) == (200, b"OK")
 
@@ -43,6 +44,33 @@ async def test_unknown_paths_are_json_404(api: StubTreq, path: str) -> None:
     code, body = await get(api, path)
     assert code == 404
     assert b'"response":404' in body
+
+
+@pytest.mark.parametrize(
+    ("path", "message"),
+    [
+        ("/v9.99/version", "client version 9.99 is too new. Maximum supported API version is 1.44"),
+        ("/v1.45/_ping", "client version 1.45 is too new. Maximum supported API version is 1.44"),
+        (
+            "/v1.11/containers/json",
+            "client version 1.11 is too old. Minimum supported API version is 1.24, "
+            "please upgrade your client to a newer version",
+        ),
+        (
+            "/v1/info",
+            "client version 1 is too old. Minimum supported API version is 1.24, "
+            "please upgrade your client to a newer version",
+        ),
+    ],
+)
+@pytest_twisted.ensureDeferred
+async def test_compat_versions_out_of_range_are_400(api: StubTreq, path: str, message: str) -> None:
+    """Docker's version middleware, on the compat tree only (Podman accepts any version)."""
+    response = await api.get("http://d" + path)
+    assert response.code == 400
+    body = await response.json()
+    assert body["message"] == message
+    assert body["response"] == 400
 
 
 @pytest_twisted.ensureDeferred

@@ -17,7 +17,8 @@ from podapi.engine.times import parse_timestamp
 from podapi.http.call import ApiCall
 from podapi.http.streams import JsonLines
 
-Encoder = Callable[[Event, ApiCall], dict[str, Any]]
+#: An event in a dialect's shape, or None for an event the dialect does not have.
+Encoder = Callable[[Event, ApiCall], dict[str, Any] | None]
 
 
 def event_message(
@@ -59,6 +60,12 @@ async def stream_events(call: ApiCall, bus: EventBus, clock: IReactorTime, encod
     follow = call.flag("stream", default=True) and (until is None or until > now)
 
     out = JsonLines(call.request)
+
+    def send(event: Event) -> None:
+        body = encode(event, call)
+        if body is not None:
+            out.write(body)
+
     queue: DeferredQueue[Event | None] = DeferredQueue()
     unsubscribe = bus.subscribe(queue.put) if follow else None
     timer = clock.callLater((until - now) / 1e9, queue.put, None) if follow and until else None
@@ -68,7 +75,7 @@ async def stream_events(call: ApiCall, bus: EventBus, clock: IReactorTime, encod
         if since is not None or until is not None or not follow:
             for event in await bus.history(since, until):
                 if wanted.matches(event):
-                    out.write(encode(event, call))
+                    send(event)
                     if event.time_nano >= now:  # may also be queued as live: skip it there
                         sent.add(event.key)
         while follow:
@@ -76,7 +83,7 @@ async def stream_events(call: ApiCall, bus: EventBus, clock: IReactorTime, encod
             if live is None:
                 break
             if live.key not in sent and wanted.matches(live):
-                out.write(encode(live, call))
+                send(live)
     finally:
         if unsubscribe is not None:
             unsubscribe()

@@ -1,5 +1,5 @@
 """Docker's registry-facing image routes: ``/images/create`` (pull or import), push,
-search and ``/auth``.
+search, ``/auth`` and ``/distribution/{name}/json``.
 
 Pull and push progress is Docker's ``JSONMessage`` stream (``status``, ``id``,
 ``progressDetail``, ``progress``).  As in Docker, a pull that fails before any
@@ -23,7 +23,7 @@ from podapi.http.responses import json_response
 from podapi.http.routing import Router
 from podapi.http.streams import JsonLines
 from podapi.storage import reference
-from podapi.storage.registry import Credentials, Platform, RegistryUnauthorized
+from podapi.storage.registry import Credentials, Inspected, Platform, RegistryUnauthorized
 
 BAR = 50
 
@@ -149,8 +149,21 @@ class DockerProgress:
         self._out.write(body)
 
 
+def distribution_inspect(inspected: Inspected) -> dict[str, Any]:
+    """Docker's ``registry.DistributionInspect`` (``Platforms`` is null when none is known)."""
+    return {
+        "Descriptor": {
+            "mediaType": inspected.media_type,
+            "digest": inspected.digest,
+            "size": inspected.size,
+        },
+        "Platforms": [dict(p) for p in inspected.platforms] or None,
+    }
+
+
 class CompatDistributionRoutes:
-    """``/images/create``, ``/images/{name}/push``, ``/images/search``, ``/auth``."""
+    """``/images/create``, ``/images/{name}/push``, ``/images/search``, ``/auth``,
+    ``/distribution/{name}/json``."""
 
     def __init__(self, engine: Engine) -> None:
         self._engine = engine
@@ -161,6 +174,7 @@ class CompatDistributionRoutes:
         router.compat("GET", "/images/search", self.search)
         router.compat("POST", "/images/<path:name>/push", self.push)
         router.compat("POST", "/auth", self.auth)
+        router.compat("GET", "/distribution/<path:name>/json", self.distribution)
 
     async def create(self, call: ApiCall) -> Response | None:
         """``POST /images/create``: ``fromImage`` pulls, ``fromSrc`` imports (body or URL)."""
@@ -326,3 +340,22 @@ class CompatDistributionRoutes:
         except RegistryUnauthorized as e:
             raise Unauthorized(e.message) from e
         return json_response({"Status": status, "IdentityToken": ""})
+
+    async def distribution(self, call: ApiCall, name: str) -> Response:
+        """``GET /distribution/{name}/json``: the registry's manifest descriptor and the
+        platforms it serves, without pulling (credentials from ``X-Registry-Auth``).
+
+        Podman answers 404 "not supported" here; we answer as Docker does.  Unlike
+        Docker, an OCI image manifest's platform is read from its config too (Docker
+        reads it only for Docker schema 2 manifests and leaves OCI ones without).
+        """
+        try:
+            inspected = await self._engine.distribution.inspect(
+                name,
+                short_names=call.short_names,
+                creds=credentials(call),
+                tls_verify=tls_verify(call),
+            )
+        except RegistryUnauthorized as e:
+            raise Unauthorized(e.message) from e
+        return json_response(distribution_inspect(inspected))

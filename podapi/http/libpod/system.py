@@ -22,9 +22,38 @@ DEFAULT_CAPABILITIES = (
 )
 
 
-def encode_event(event: Event, call: ApiCall) -> dict[str, Any]:
-    """Podman's ``entities.Event``: Podman's action names, and always Docker's old fields."""
-    return event_message(event, event.action, dict(event.attributes), legacy=True)
+#: Actions we record that Podman has no event status for (Docker's ``oom``; Podman
+#: reports an OOM kill on the ``died`` event).  Its clients turn an unknown status
+#: into a nil event and fail on it, so the libpod tree leaves them out.
+NOT_PODMAN_ACTIONS = frozenset({"oom"})
+#: Actions we record under Docker's name that Podman names otherwise.
+PODMAN_ACTIONS = {("image", "load"): "loadfromarchive"}
+
+
+def encode_event(event: Event, call: ApiCall) -> dict[str, Any] | None:
+    """Podman's ``entities.Event``: Podman's action names (``loadfromarchive`` for an
+    image load), and always Docker's old fields.
+
+    Every event carries the ``image``, ``name``, ``podId`` and ``containerExitCode``
+    attributes, as Podman 4's ``ConvertToEntitiesEvent`` sent them: Podman 4's
+    client (``ConvertToLibpodEvent``) drops an event whose ``containerExitCode`` is
+    not an integer, and ``podman --remote events --format`` then fails on the nil
+    event.  Newer Podman sends ``containerExitCode`` only when it is known; we keep
+    sending ``"0"`` otherwise so the older clients work.  Health events also carry
+    the top-level ``HealthStatus``.
+    """
+    if event.action in NOT_PODMAN_ACTIONS:
+        return None
+    attributes = dict(event.attributes)
+    for key in ("image", "name", "podId"):
+        attributes.setdefault(key, "")
+    attributes.setdefault("containerExitCode", "0")
+    action = PODMAN_ACTIONS.get((event.type, event.action), event.action)
+    body = event_message(event, action, attributes, legacy=True)
+    health = attributes.get("health_status")
+    if event.action == "health_status" and health:
+        body["HealthStatus"] = health
+    return body
 
 
 def _component(component: Component | None) -> dict[str, str]:
@@ -162,5 +191,5 @@ class LibpodSystemRoutes:
         return json_response(encode_info(await self._engine.info()))
 
     async def events(self, call: ApiCall) -> None:
-        """``GET /libpod/events``: Podman event names (``died``, ``remove``)."""
+        """``GET /libpod/events``: Podman event names (``died``, ``loadfromarchive``)."""
         await stream_events(call, self._engine.events, self._clock, encode_event)

@@ -40,10 +40,17 @@ from podapi.storage.registry.errors import (
     _Transient,
     error_for_status,
 )
-from podapi.storage.registry.manifests import Descriptor, Platform, Resolved, sha256_digest
+from podapi.storage.registry.manifests import (
+    Descriptor,
+    Inspected,
+    Platform,
+    Resolved,
+    sha256_digest,
+)
 from podapi.storage.registry.operations import (
     blob_exists_at,
     download,
+    inspect_at,
     paged,
     resolve_at,
     upload,
@@ -116,6 +123,20 @@ class RegistryClient:
 
         async def at(endpoint: _Endpoint) -> Resolved:
             return await resolve_at(self._session, endpoint, ref, creds, want)
+
+        return await self._from_sources(ref, tls_verify, at)
+
+    async def inspect(
+        self, ref: Reference, *, creds: Credentials | None = None, tls_verify: bool | None = None
+    ) -> Inspected:
+        """The manifest or index ``ref`` names and its platforms, without pulling.
+
+        :raises ManifestUnknown: no such tag, digest or repository.
+        :raises RegistryError: any registry failure.
+        """
+
+        async def at(endpoint: _Endpoint) -> Inspected:
+            return await inspect_at(self._session, endpoint, ref, creds)
 
         return await self._from_sources(ref, tls_verify, at)
 

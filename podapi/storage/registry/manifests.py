@@ -93,6 +93,37 @@ class Resolved:
 
 
 @frozen
+class Inspected:
+    """What a reference names at the registry, without pulling (Docker's
+    ``DistributionInspect``).
+
+    :ivar media_type: the manifest's or index's media type.
+    :ivar digest: its digest.
+    :ivar size: its size in bytes.
+    :ivar platforms: OCI platform objects: an index's entries, or a manifest's config.
+    """
+
+    media_type: str
+    digest: str
+    size: int
+    platforms: tuple[Mapping[str, Any], ...] = field(hash=False)
+
+
+def oci_platform(data: Mapping[str, Any]) -> dict[str, Any]:
+    """An OCI ``Platform`` object from an index entry's ``platform`` or an image config:
+    ``architecture`` and ``os`` always, ``os.version``, ``os.features`` and ``variant``
+    when set (their ``omitempty``)."""
+    platform: dict[str, Any] = {
+        "architecture": str(data.get("architecture") or ""),
+        "os": str(data.get("os") or ""),
+    }
+    for key in ("os.version", "os.features", "variant"):
+        if data.get(key):
+            platform[key] = data[key]
+    return platform
+
+
+@frozen
 class Platform:
     """The platform to pick from an index; defaults to this host."""
 

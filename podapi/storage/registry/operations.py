@@ -35,11 +35,13 @@ from podapi.storage.registry.manifests import (
     ACCEPT,
     MAX_MANIFEST,
     Descriptor,
+    Inspected,
     Manifest,
     Platform,
     Resolved,
     _Index,
     choose_platform,
+    oci_platform,
     parse_manifest,
     sha256_digest,
 )
@@ -95,6 +97,55 @@ async def resolve_at(
     raise RegistryError(f"reading manifest {reference} in {endpoint.name}: nested index too deep")
 
 
+async def inspect_at(
+    session: Session, endpoint: _Endpoint, ref: Reference, creds: Credentials | None
+) -> Inspected:
+    """The manifest or index ``ref`` names at ``endpoint`` and the platforms it is for.
+
+    An index lists its entries' platforms; an image manifest's platform is read from
+    its config blob (in memory, never stored).
+    """
+    reference = ref.digest or ref.tag or DEFAULT_TAG
+    parsed, digest, size = await _manifest_sized(session, endpoint, reference, ref.digest, creds)
+    if isinstance(parsed, _Index):
+        platforms = [oci_platform(e.platform) for e in parsed.manifests if e.platform]
+        return Inspected(parsed.media_type, digest, size, tuple(platforms))
+    config = await _small_blob(session, endpoint, parsed.config, creds)
+    platforms = []
+    if isinstance(config, dict) and (config.get("os") or config.get("architecture")):
+        platforms.append(oci_platform(config))
+    return Inspected(parsed.media_type, digest, size, tuple(platforms))
+
+
+async def _small_blob(
+    session: Session, endpoint: _Endpoint, desc: Descriptor, creds: Credentials | None
+) -> object:
+    """A JSON blob (an image config) read into memory and checked against ``desc``."""
+    what = f"fetching blob {desc.digest} from {endpoint.name}"
+
+    async def attempt() -> bytes:
+        response = await session.send(
+            endpoint,
+            "GET",
+            f"/v2/{endpoint.path}/blobs/{desc.digest}",
+            what=what,
+            scope="pull",
+            creds=creds,
+            redirects=True,
+        )
+        if response.code != 200:
+            raise error_for_status(what, await _error_detail(response), response.code)
+        return await _body(response, MAX_JSON, what)
+
+    raw = await session.retrying(attempt)
+    if sha256_digest(raw) != desc.digest:
+        raise RegistryError(f"{what}: content does not match its digest")
+    try:
+        return json.loads(raw)
+    except ValueError as e:
+        raise RegistryError(f"{what}: invalid JSON: {e}") from e
+
+
 async def _manifest(
     session: Session,
     endpoint: _Endpoint,
@@ -103,6 +154,18 @@ async def _manifest(
     creds: Credentials | None,
 ) -> tuple[Manifest | _Index, str]:
     """GET one manifest or index; check it against ``expected`` when fetched by digest."""
+    parsed, digest, _ = await _manifest_sized(session, endpoint, reference, expected, creds)
+    return parsed, digest
+
+
+async def _manifest_sized(
+    session: Session,
+    endpoint: _Endpoint,
+    reference: str,
+    expected: str | None,
+    creds: Credentials | None,
+) -> tuple[Manifest | _Index, str, int]:
+    """:func:`_manifest`, and the manifest's size in bytes."""
     what = f"reading manifest {reference} in {endpoint.name}"
 
     async def attempt() -> tuple[bytes, str]:
@@ -127,7 +190,7 @@ async def _manifest(
     if expected is not None and expected != digest:
         raise RegistryError(f"{what}: manifest digest {digest} does not match {expected}")
     try:
-        return parse_manifest(raw, media_type, digest), digest
+        return parse_manifest(raw, media_type, digest), digest, len(raw)
     except ValueError as e:
         raise RegistryError(f"{what}: {e}") from e
 
