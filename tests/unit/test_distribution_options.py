@@ -7,7 +7,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from podapi.engine import searchfilters
-from podapi.engine.distribution import check_push_compression, image_manifest, push_manifest_type
+from podapi.engine.push import check_push_compression, image_manifest, push_manifest_type
 from podapi.engine.searchfilters import SearchFilter
 from podapi.errors import InvalidArgument
 from podapi.storage.imageformats import DOCKER_CONFIG, OCI_CONFIG

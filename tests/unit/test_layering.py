@@ -165,3 +165,13 @@ def test_no_bare_logger() -> None:
             ):
                 bare.append(f"{path.relative_to(ROOT)}:{node.lineno}")
     assert bare == []
+
+
+def test_engine_modules_hold_one_concern() -> None:
+    """No engine module grows past 600 lines (past that it usually holds two concerns)."""
+    large = [
+        f"{path.relative_to(ROOT)}: {count} lines"
+        for path in sorted((ROOT / "podapi" / "engine").rglob("*.py"))
+        if (count := len(path.read_text().splitlines())) > 600
+    ]
+    assert large == []

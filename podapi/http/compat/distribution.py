@@ -13,9 +13,10 @@ from typing import Any
 from klein import Response
 
 from podapi.engine import searchfilters
-from podapi.engine.distribution import Progress, PullNotFound, SearchResult
+from podapi.engine.distribution import PullNotFound, SearchResult
 from podapi.engine.engine import Engine
 from podapi.engine.imagearchives import ImportRequest
+from podapi.engine.progress import Progress
 from podapi.engine.searchfilters import SearchFilter
 from podapi.errors import NotFound, PodapiError, Unauthorized
 from podapi.http.call import ApiCall, BadRequest

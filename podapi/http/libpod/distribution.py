@@ -11,8 +11,9 @@ from functools import partial
 
 from klein import Response
 
-from podapi.engine.distribution import Progress, check_push_compression, push_manifest_type
 from podapi.engine.engine import Engine
+from podapi.engine.progress import Progress
+from podapi.engine.push import check_push_compression, push_manifest_type
 from podapi.errors import PodapiError
 from podapi.http.call import ApiCall, BadRequest
 from podapi.http.compat.distribution import (
