@@ -97,7 +97,12 @@ class Lifecycle:
         self._attach_hooks: defaultdict[str, list[AttachHook]] = defaultdict(list)
         self.health = HealthChecks(containers, lambda: self.runtime, clock)
         self._bundles = BundleWriter(
-            images, io=io, seccomp=seccomp, init_binary=init_binary, mounts=mounts
+            images,
+            io=io,
+            seccomp=seccomp,
+            init_binary=init_binary,
+            mounts=mounts,
+            containers=containers,
         )
         self._rootfs = RootfsAccess(containers, images, io)
         self._network = NetworkAttach(containers, networks)

@@ -334,7 +334,12 @@ class NetworkService:
                 named = _merge(endpoints[network.name], named)
             _check_endpoint(named)
             endpoints[network.name] = named
-        return evolve(spec, network_mode="bridge", networks=tuple(endpoints.values()))
+        chosen = list(endpoints.values())
+        if spec.mac_address and not chosen[0].static_mac:
+            # Docker's Config.MacAddress: the MAC on the first network.
+            chosen[0] = evolve(chosen[0], static_mac=spec.mac_address)
+            _check_endpoint(chosen[0])
+        return evolve(spec, network_mode="bridge", networks=tuple(chosen))
 
     # --- containers: start and stop ---------------------------------------------------
 
@@ -502,11 +507,14 @@ def _merge(first: NetworkEndpoint, second: NetworkEndpoint) -> NetworkEndpoint:
         aliases=tuple(dict.fromkeys((*first.aliases, *second.aliases))),
         static_ips=second.static_ips or first.static_ips,
         static_mac=second.static_mac or first.static_mac,
+        links=tuple(dict.fromkeys((*first.links, *second.links))),
+        driver_opts={**first.driver_opts, **second.driver_opts},
+        link_local_ips=second.link_local_ips or first.link_local_ips,
     )
 
 
 def _check_endpoint(endpoint: NetworkEndpoint) -> None:
-    for address in endpoint.static_ips:
+    for address in (*endpoint.static_ips, *endpoint.link_local_ips):
         ipam.parse_address(address)
     if endpoint.static_mac and not MAC_PATTERN.match(endpoint.static_mac):
         raise InvalidArgument(f"invalid MAC address {endpoint.static_mac!r}")
