@@ -370,6 +370,13 @@ class Lifecycle:
             this many seconds (libpod's ``timeout``).  Without it we KILL at once,
             as Docker; Podman would use the container's stop timeout.
         """
+        if not force and not record.alive and self._restarts.pending(record.id):
+            # Between an exit and the restart its policy makes: Docker's "restarting".
+            raise Conflict(
+                f"You cannot remove a restarting container {record.id}. Stop the container "
+                "before attempting removal or force remove",
+                cause="container state improper",
+            )
         if record.alive:
             if not force:
                 raise Conflict(

@@ -54,6 +54,8 @@ SaveSetup = Callable[[NetworkSetup], Awaitable[object]]
 NETWORK_MODES = ("bridge", "none", "host")
 #: Podman's rule for network names.
 NAME_PATTERN = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9_.-]*$")
+#: Docker's (libnetwork's) rule: inner spaces too.
+DOCKER_NAME_PATTERN = re.compile(r"^[a-zA-Z0-9_]+[a-zA-Z0-9_. -]*[a-zA-Z0-9_]+$")
 MAC_PATTERN = re.compile(r"^[0-9a-fA-F]{2}(:[0-9a-fA-F]{2}){5}$")
 #: Where IPv6 subnets of dual-stack networks come from (Podman's unique local range).
 IPV6_POOL = "fd00:0:0:ff00::/56"
@@ -158,13 +160,20 @@ class NetworkService:
         dns: bool = True,
         labels: Mapping[str, str] | None = None,
         options: Mapping[str, str] | None = None,
+        docker_names: bool = False,
     ) -> Network:
-        """A new bridge network; free subnets and a free bridge name when not given."""
+        """A new bridge network; free subnets and a free bridge name when not given.
+
+        :param docker_names: Docker's name rule too (the compat tree), which allows
+            spaces (``test 01``) where Podman refuses them.  netavark copes: the bridge
+            name is ours, firewall chains are named by hashes, and aardvark-dns keeps a
+            file per network name.
+        """
         if driver != "bridge":
             raise InvalidArgument(f"unsupported network driver {driver!r}: only bridge")
         if not name:
             name = f"{self.config.bridge_prefix}{secrets.token_hex(3)}"
-        if not NAME_PATTERN.match(name):
+        if not NAME_PATTERN.match(name) and not (docker_names and DOCKER_NAME_PATTERN.match(name)):
             raise InvalidArgument(
                 f"invalid network name {name!r}: only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed"
             )

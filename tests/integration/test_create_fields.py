@@ -199,3 +199,30 @@ def test_volume_create_answers_what_inspect_shows(client: docker.DockerClient) -
     created = client.api.create_volume("answered")
     assert created["Options"] == {}
     assert created == client.api.inspect_volume("answered")
+
+
+def test_network_name_with_a_space(box: ServerProcess, client: docker.DockerClient) -> None:
+    """Docker's name rule on the compat tree: netavark wires a container up on it."""
+    api = client.api
+    network = api.create_network("test 01")["Id"]
+    assert api.inspect_network("test 01")["Id"] == network
+    container = api.create_container(
+        IMAGE,
+        ["sleep", "1000"],
+        ports=[80],
+        host_config=api.create_host_config(network_mode="test 01", port_bindings={80: None}),
+    )["Id"]
+    api.start(container)
+    settings = api.inspect_container(container)["NetworkSettings"]
+    assert settings["Networks"]["test 01"]["IPAddress"]
+    assert settings["Ports"]["80/tcp"][0]["HostPort"]
+    api.remove_container(container, force=True)
+    api.remove_network("test 01")
+    status, message = _error(
+        box.request("POST", "/libpod/networks/create", json.dumps({"name": "a b"}).encode())
+    )
+    assert (status, "invalid network name" in message) == (400, True)  # Podman's rule there
+    status, _ = _error(
+        box.request("POST", "/v1.44/networks/create", json.dumps({"Name": "bad name!"}).encode())
+    )
+    assert status == 400

@@ -141,6 +141,7 @@ class CompatNetworkRoutes:
             internal=bool(field(body, "Internal")),
             labels=string_map(body, "Labels", what),
             options={"isolate": "true"} | {k: v for k, v in options.items() if k == "mtu"},
+            docker_names=True,
         )
         return json_response({"Id": network.id, "Warning": "; ".join(warnings)}, 201)
 
