@@ -219,7 +219,7 @@ def test_network_name_with_a_space(box: ServerProcess, client: docker.DockerClie
     api.remove_container(container, force=True)
     api.remove_network("test 01")
     status, message = _error(
-        box.request("POST", "/libpod/networks/create", json.dumps({"name": "a b"}).encode())
+        box.request("POST", "/v5.0.0/libpod/networks/create", json.dumps({"name": "a b"}).encode())
     )
     assert (status, "invalid network name" in message) == (400, True)  # Podman's rule there
     status, _ = _error(
