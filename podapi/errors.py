@@ -73,6 +73,12 @@ class Unsupported(PodapiError):
     cause = "not supported"
 
 
+class NotImplementedHere(PodapiError):
+    """Asked of something that cannot do it (501), e.g. logs of a ``none`` log driver."""
+
+    cause = "not implemented"
+
+
 class ServiceUnavailable(PodapiError):
     """Swarm and other services we do not run (503)."""
 

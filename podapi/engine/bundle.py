@@ -10,22 +10,24 @@ the OCI runtime configuration (``podapi.oci.spec``) with Podman's defaults.
 import json
 import os
 import sys
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from attrs import evolve
 
 from podapi.engine.containermounts import ContainerMounts
-from podapi.engine.containerspec import signal_number
+from podapi.engine.containers import ContainerService
+from podapi.engine.containerspec import merge_env, process_env, signal_number
 from podapi.engine.images import ImageService
 from podapi.engine.layout import ContainerPaths, Layout
+from podapi.engine.ports import parse_exposed
 from podapi.engine.state.containers import ContainerRecord
 from podapi.engine.times import rfc3339_nano
 from podapi.errors import InvalidArgument
 from podapi.oci import capabilities, conmon, rlimits, rootfs
 from podapi.oci.process import DEFAULT_PATH
 from podapi.oci.seccomp import Converter
-from podapi.oci.spec import SpecInputs, generate
+from podapi.oci.spec import SpecInputs, device_cgroup_rule, generate
 from podapi.threads import Blocking
 
 #: The cgroup every container's own cgroup is made under (``podapi/<id>``).
@@ -92,6 +94,7 @@ class BundleWriter:
     :param seccomp: converts the default seccomp profile per capability set.
     :param init_binary: catatonit/tini for ``--init``.
     :param mounts: volumes and image mounts, held while a container runs.
+    :param containers: the containers a legacy link names (None: links are not resolved).
     """
 
     def __init__(
@@ -102,7 +105,9 @@ class BundleWriter:
         seccomp: Converter | None,
         init_binary: str | None,
         mounts: ContainerMounts,
+        containers: ContainerService | None = None,
     ) -> None:
+        self._containers = containers
         self._images = images
         self._io = io
         self._seccomp = seccomp
@@ -121,6 +126,7 @@ class BundleWriter:
         """
         if record.spec.init and self._init is None:
             raise InvalidArgument("--init needs catatonit or tini installed on the host")
+        links = await self._links(record)
         await self._io(mount_rootfs, await image_lowers(self._images, record), paths)
         try:
             spec = record.spec
@@ -131,9 +137,11 @@ class BundleWriter:
             hostname = (
                 os.uname().nodename if host_network and not spec.hostname else (record.run.hostname)
             )
-            await self._io(_write_etc, paths, hostname, record, host_network)
+            link_hosts = [f"{' '.join(names)}:{ip}" for names, ip, _ in links if ip]
+            await self._io(_write_etc, paths, hostname, record, host_network, link_hosts)
             user_mounts = await self._container_mounts.attach(record.id, record.run.mounts, paths)
-            env = list(record.run.env)
+            link_env = [item for _, _, variables in links for item in variables]
+            env = list(merge_env(link_env, process_env(record.run.env)))
             if not any(e.startswith("HOME=") for e in env):
                 env.append(f"HOME={user.home}")
             caps = capabilities.effective(spec.cap_add, spec.cap_drop, spec.privileged)
@@ -158,6 +166,8 @@ class BundleWriter:
             ):
                 if mode == "host":
                     namespaces.remove((kind, None))
+            if spec.cgroupns_mode == "private":
+                namespaces.append(("cgroup", None))
             resources = spec.resources
             inputs = SpecInputs(
                 rootfs=paths.merged,
@@ -188,6 +198,7 @@ class BundleWriter:
                     pids_limit=resources.pids_limit if resources.pids_limit is not None else 2048,
                 ),
                 seccomp=seccomp,
+                device_rules=[device_cgroup_rule(r) for r in spec.device_cgroup_rules],
                 sysctl=_sysctls(spec.sysctls, host_network),
                 annotations=_podman_annotations(record, rfc3339_nano(record.created)),
                 init_path=self._init if spec.init else None,
@@ -197,6 +208,78 @@ class BundleWriter:
             await self._container_mounts.detach(record.id, record.run.mounts, paths)
             await self._io(rootfs.unmount, paths.merged)
             raise
+
+    async def _links(self, record: ContainerRecord) -> list[tuple[list[str], str, list[str]]]:
+        """Each legacy link's /etc/hosts names, the linked container's IP and its env vars."""
+        if not record.spec.links or self._containers is None:
+            return []
+        found = []
+        for alias, linked in await self._containers.linked(record):
+            ip = linked_ip(record, linked)
+            names = [alias, linked.run.hostname, *([linked.name] if alias != linked.name else [])]
+            variables = link_env(
+                alias, f"/{record.name}/{alias}", ip, linked.run.exposed_ports, linked.run.env
+            )
+            found.append((list(dict.fromkeys(names)), ip, variables))
+        return found
+
+
+def linked_ip(record: ContainerRecord, linked: ContainerRecord) -> str:
+    """The IPv4 address of ``linked`` on a network both containers join (else its first)."""
+    shared = [n for n in record.network_status.joined if n in linked.network_status.joined]
+    networks = [*shared, *linked.network_status.joined]
+    for name in networks:
+        for address in linked.network_status.joined[name].attached.addresses:
+            if ":" not in address.ip:
+                return address.ip
+    return ""
+
+
+def link_env(
+    alias: str, name: str, ip: str, exposed: Sequence[str], child_env: Sequence[str]
+) -> list[str]:
+    """The variables Docker's legacy link gives (moby ``links.Link.ToEnv``):
+    ``ALIAS_PORT``, ``ALIAS_PORT_<port>_<PROTO>[_ADDR|_PORT|_PROTO]`` (and ``_START``/
+    ``_END`` ones for runs of consecutive ports), ``ALIAS_NAME`` and ``ALIAS_ENV_<name>``
+    for the linked container's variables but HOME and PATH."""
+    prefix = alias.upper().replace("-", "_")
+    # tcp first among equal numbers, lowest first (Docker's ``withTCPPriority``)
+    ports = sorted({parse_exposed(p) for p in exposed}, key=lambda p: (p[0], p[1] != "tcp", p[1]))
+    env = []
+    if ports:
+        number, proto = ports[0]
+        env.append(f"{prefix}_PORT={proto}://{ip}:{number}")
+    runs: list[list[tuple[int, str]]] = []
+    for port in ports:
+        last = runs[-1][-1] if runs else None
+        if last is not None and port[1] == last[1] and port[0] == last[0] + 1:
+            runs[-1].append(port)
+        else:
+            runs.append([port])
+    for run in runs:
+        if len(run) > 1:
+            (start, proto), (end, _) = run[0], run[-1]
+            key = f"{prefix}_PORT_{start}_{proto.upper()}"
+            env += [
+                f"{key}_START={proto}://{ip}:{start}",
+                f"{key}_ADDR={ip}",
+                f"{key}_PORT_START={start}",
+                f"{key}_PORT_END={end}",
+            ]
+    for number, proto in ports:
+        key = f"{prefix}_PORT_{number}_{proto.upper()}"
+        env += [
+            f"{key}={proto}://{ip}:{number}",
+            f"{key}_ADDR={ip}",
+            f"{key}_PORT={number}",
+            f"{key}_PROTO={proto}",
+        ]
+    env.append(f"{prefix}_NAME={name}")
+    for item in child_env:
+        key, sep, value = item.partition("=")
+        if sep and key not in ("HOME", "PATH"):
+            env.append(f"{prefix}_ENV_{key}={value}")
+    return env
 
 
 def _write_json(path: str, value: Any) -> None:
@@ -221,14 +304,18 @@ def _podman_annotations(record: ContainerRecord, now: str) -> dict[str, str]:
 
 
 def _write_etc(
-    paths: ContainerPaths, hostname: str, record: ContainerRecord, host_network: bool
+    paths: ContainerPaths,
+    hostname: str,
+    record: ContainerRecord,
+    host_network: bool,
+    link_hosts: list[str],
 ) -> None:
     spec = record.spec
     joined = record.network_status.joined.values()
     addresses = [a.ip for j in joined for a in j.attached.addresses]
+    extra = [*link_hosts, *spec.extra_hosts]
     rootfs.write_file(
-        paths.hosts,
-        rootfs.hosts_file(hostname, record.name, spec.extra_hosts, host_network, addresses),
+        paths.hosts, rootfs.hosts_file(hostname, record.name, extra, host_network, addresses)
     )
     rootfs.write_file(paths.hostname, hostname + "\n")
     dns = [j.attached for j in joined if j.network.dns_enabled]

@@ -19,6 +19,7 @@ from attrs import evolve
 from twisted.internet.defer import DeferredLock
 
 from podapi.engine.containerspec import (
+    LOG_DRIVERS,
     ContainerSpec,
     RunConfig,
     check_name,
@@ -47,6 +48,7 @@ from podapi.engine.state.images import ImageRecord
 from podapi.engine.volumes import VolumeService
 from podapi.errors import Conflict, InvalidArgument, NoSuchContainer
 from podapi.oci import rootfs
+from podapi.oci.spec import device_cgroup_rule
 from podapi.threads import Blocking
 
 DEFAULT_PATH = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
@@ -77,7 +79,7 @@ def run_config(
             "no command specified: the image has no Cmd or Entrypoint and the request gives none",
             cause="no command specified",
         )
-    env = merge_env(section.get("Env") or (), spec.env)
+    env = merge_env(section.get("Env") or (), spec.env, keep_bare=True)
     if not any(e.startswith("PATH=") for e in env):
         env = (DEFAULT_PATH, *env)
     extra = [f"HOSTNAME={hostname}", "container=podman"] + (["TERM=xterm"] if spec.tty else [])
@@ -135,6 +137,29 @@ def check_spec(spec: ContainerSpec) -> ContainerSpec:
         raise InvalidArgument("Minimum memoryswap limit should be larger than memory limit")
     if spec.stop_signal:
         signal_number(spec.stop_signal)
+    if spec.log_driver and spec.log_driver not in LOG_DRIVERS:
+        raise InvalidArgument(
+            f"logger: no log driver named '{spec.log_driver}' is registered",
+            cause="unknown log driver",
+        )
+    for rule in spec.device_cgroup_rules:
+        device_cgroup_rule(rule)
+    if spec.cgroupns_mode not in ("", "private", "host"):
+        raise InvalidArgument(f"invalid cgroup namespace mode: {spec.cgroupns_mode}")
+    if spec.isolation not in ("", "default"):
+        raise InvalidArgument(
+            f"invalid isolation '{spec.isolation}' on linux: only 'default' is supported"
+        )
+    if spec.nano_cpus:
+        ncpu = os.cpu_count() or 1
+        if not 10_000_000 <= spec.nano_cpus <= ncpu * 1_000_000_000:
+            raise InvalidArgument(
+                f"Range of CPUs is from 0.01 to {ncpu}.00, as there are only {ncpu} CPUs available"
+            )
+    for link in spec.links:
+        target, _, alias = link.partition(":")
+        if not target.strip("/") or (alias and not alias.strip("/")):
+            raise InvalidArgument(f"invalid link {link!r}: use name:alias")
     return evolve(spec, restart_policy=policy)
 
 
@@ -280,6 +305,8 @@ class ContainerService:
     async def create(self, spec: ContainerSpec, *, short_names: ShortNames) -> ContainerRecord:
         """Store a new container (files prepared, nothing running yet)."""
         spec = await self._networks.normalize(check_spec(spec))
+        if spec.links:
+            spec = evolve(spec, links=await self._resolve_links(spec.links))
         image = await self._images.resolve(spec.image, short_names=short_names)
         config = await self._images.config(image)
         container_id = secrets.token_hex(32)
@@ -321,6 +348,52 @@ class ContainerService:
             raise
         self.emit(record, "create")
         return record
+
+    async def _resolve_links(self, links: tuple[str, ...]) -> tuple[str, ...]:
+        """``name[:alias]`` -> ``name:alias`` with the linked container's name (404 if none)."""
+        resolved = []
+        for link in links:
+            target, _, alias = link.partition(":")
+            found = await self._state.read(partial(rows.resolve, text=target.strip("/")))
+            if found is None:
+                raise NoSuchContainer(
+                    f"could not get container for {target.strip('/')}",
+                    cause="no such container",
+                )
+            linked = await self.get(found)
+            resolved.append(f"{linked.name}:{alias.strip('/') or linked.name}")
+        return tuple(dict.fromkeys(resolved))
+
+    async def linked(self, record: ContainerRecord) -> list[tuple[str, ContainerRecord]]:
+        """``(alias, linked container)`` of each legacy link; 409 when one is not running
+        (Docker's rule at start)."""
+        found = []
+        for link in record.spec.links:
+            target, _, alias = link.partition(":")
+            resolved = await self._state.read(partial(rows.resolve, text=target))
+            if resolved is None:
+                raise NoSuchContainer(f"could not get container for {target}")
+            linked = await self.get(resolved)
+            if not linked.alive:
+                raise Conflict(
+                    f"Cannot link to a non running container: /{linked.name} AS "
+                    f"/{record.name}/{alias}",
+                    cause="container state improper",
+                )
+            found.append((alias, linked))
+        return found
+
+    async def remove_link(self, record: ContainerRecord, alias: str) -> None:
+        """``DELETE /containers/{parent}/{alias}?link=true``: forget one legacy link."""
+        async with self.lock(record.id):
+            current = await self.get(record.id)
+            kept = tuple(k for k in current.spec.links if k.partition(":")[2] != alias)
+            if kept == current.spec.links:
+                raise NoSuchContainer(
+                    f"could not get container for /{record.name}/{alias}",
+                    cause="no such container",
+                )
+            await self.update_record(record.id, spec=evolve(current.spec, links=kept))
 
     def emit(self, record: ContainerRecord, action: str, **extra: str) -> None:
         """A container event with Podman's attributes (name, image, labels)."""

@@ -19,6 +19,11 @@ from podapi.oci.spec import Resources
 
 NAME = re.compile(r"^/?[a-zA-Z0-9][a-zA-Z0-9_.-]+$")
 RESTART_POLICIES = ("no", "always", "on-failure", "unless-stopped")
+#: The log drivers we serve: conmon writes a k8s-file log for all of them.  Docker
+#: clients ask ``json-file`` (their default) and read it back through ``logs`` like a
+#: ``k8s-file`` one; ``none`` keeps no log to read (``logs`` refuses, as Docker's).
+#: Any other name is refused at create with Docker's message.
+LOG_DRIVERS = ("json-file", "k8s-file", "none")
 
 
 @frozen
@@ -83,6 +88,12 @@ class NetworkEndpoint:
     aliases: tuple[str, ...] = ()
     static_ips: tuple[str, ...] = ()
     static_mac: str = ""
+    #: Docker's endpoint ``Links`` (``name:alias``), kept and shown as given.
+    links: tuple[str, ...] = ()
+    #: Docker's endpoint ``DriverOpts``, kept and shown as given (netavark has no use for them).
+    driver_opts: Mapping[str, str] = field(factory=dict)
+    #: Docker's ``IPAMConfig.LinkLocalIPs``, kept and shown as given.
+    link_local_ips: tuple[str, ...] = ()
 
 
 @frozen
@@ -127,6 +138,11 @@ class ContainerSpec:
     network_mode: str = "bridge"
     #: For ``bridge``: the networks to join; none listed means the default network.
     networks: tuple[NetworkEndpoint, ...] = ()
+    #: Docker's ``Config.MacAddress``: the MAC on the first network (unless its endpoint has one).
+    mac_address: str = ""
+    #: Docker's legacy ``HostConfig.Links``: ``name:alias`` (the linked container's env
+    #: and an /etc/hosts entry at start).
+    links: tuple[str, ...] = ()
     ports: tuple[PortSpec, ...] = ()
     publish_all: bool = False
     mounts: tuple[MountSpec, ...] = ()
@@ -148,6 +164,20 @@ class ContainerSpec:
     restart_policy: RestartPolicy = field(factory=RestartPolicy)
     auto_remove: bool = False
     log_max_size: int | None = None
+    #: The log driver asked for ("": the default, ``json-file`` to Docker clients), and its
+    #: options as given (``max-size`` is applied; the others are kept and shown).
+    log_driver: str = ""
+    log_options: Mapping[str, str] = field(factory=dict)
+    #: ``HostConfig.NanoCpus`` as given (its CPU quota and period are in ``resources``).
+    nano_cpus: int = 0
+    #: ``c 7:128 rwm``: device cgroup rules (``HostConfig.DeviceCgroupRules``).
+    device_cgroup_rules: tuple[str, ...] = ()
+    #: ``private`` or ``host`` ("": not asked, a cgroup namespace of the host's).
+    cgroupns_mode: str = ""
+    #: Docker's ``HostConfig.Isolation`` (only ``default`` exists on Linux) and
+    #: ``HostConfig.VolumeDriver``: kept and shown as given.
+    isolation: str = ""
+    volume_driver: str = ""
     extra_hosts: tuple[str, ...] = ()
     dns: tuple[str, ...] = ()
     dns_search: tuple[str, ...] = ()
@@ -262,12 +292,15 @@ def check_restart_policy(policy: RestartPolicy) -> RestartPolicy:
     name = policy.name or "no"
     if name not in RESTART_POLICIES:
         raise InvalidArgument(
-            f"invalid restart policy {name!r}: use one of {', '.join(RESTART_POLICIES)}"
+            f"invalid restart policy: unknown policy '{name}'; use one of "
+            "'no', 'always', 'on-failure', or 'unless-stopped'"
         )
     if policy.max_retries < 0:
-        raise InvalidArgument("maximum retry count cannot be negative")
+        raise InvalidArgument("invalid restart policy: maximum retry count cannot be negative")
     if policy.max_retries and name != "on-failure":
-        raise InvalidArgument(f"maximum retry count cannot be used with restart policy {name!r}")
+        raise InvalidArgument(
+            "invalid restart policy: maximum retry count can only be used with 'on-failure'"
+        )
     return RestartPolicy(name, policy.max_retries)
 
 
@@ -284,10 +317,15 @@ def parse_size(value: str | int) -> int:
     return int(float(number) * 1024 ** " kmgtp".index(unit or " "))
 
 
-def merge_env(base: Sequence[str], overrides: Sequence[str]) -> tuple[str, ...]:
+def merge_env(
+    base: Sequence[str], overrides: Sequence[str], *, keep_bare: bool = False
+) -> tuple[str, ...]:
     """Image env then the client's, later keys replacing earlier ones, order kept.
 
-    As in Docker's API, a client entry without ``=`` removes the variable.
+    A client entry without ``=`` removes the variable (Docker's rule for the
+    process's environment, and for exec's).  With ``keep_bare`` the bare name
+    stays in its place instead, as Docker keeps it in a container's
+    ``Config.Env``; the process never gets it (see :func:`process_env`).
     """
     merged: dict[str, str] = {}
     for item in base:
@@ -296,11 +334,16 @@ def merge_env(base: Sequence[str], overrides: Sequence[str]) -> tuple[str, ...]:
         key, sep, _ = item.partition("=")
         if not key:
             raise InvalidArgument(f"invalid environment variable: {item!r}")
-        if sep:
+        if sep or keep_bare:
             merged[key] = item
         else:
             merged.pop(key, None)
     return tuple(merged.values())
+
+
+def process_env(env: Sequence[str]) -> list[str]:
+    """A container's ``Config.Env`` as its process gets it: bare names (unset) left out."""
+    return [item for item in env if "=" in item]
 
 
 def healthcheck_from_docker(config: Mapping[str, Any]) -> Healthcheck:

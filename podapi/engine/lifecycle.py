@@ -97,7 +97,12 @@ class Lifecycle:
         self._attach_hooks: defaultdict[str, list[AttachHook]] = defaultdict(list)
         self.health = HealthChecks(containers, lambda: self.runtime, clock)
         self._bundles = BundleWriter(
-            images, io=io, seccomp=seccomp, init_binary=init_binary, mounts=mounts
+            images,
+            io=io,
+            seccomp=seccomp,
+            init_binary=init_binary,
+            mounts=mounts,
+            containers=containers,
         )
         self._rootfs = RootfsAccess(containers, images, io)
         self._network = NetworkAttach(containers, networks)
@@ -365,6 +370,13 @@ class Lifecycle:
             this many seconds (libpod's ``timeout``).  Without it we KILL at once,
             as Docker; Podman would use the container's stop timeout.
         """
+        if not force and not record.alive and self._restarts.pending(record.id):
+            # Between an exit and the restart its policy makes: Docker's "restarting".
+            raise Conflict(
+                f"You cannot remove a restarting container {record.id}. Stop the container "
+                "before attempting removal or force remove",
+                cause="container state improper",
+            )
         if record.alive:
             if not force:
                 raise Conflict(

@@ -13,6 +13,7 @@ from twisted.internet.interfaces import IReactorFDSet
 from podapi.engine.containers import ContainerService
 from podapi.engine.lifecycle import Lifecycle
 from podapi.engine.state.containers import ContainerRecord
+from podapi.errors import NotImplementedHere
 from podapi.storage.k8slog import LogFollower, LogLine, read_lines
 from podapi.threads import Blocking
 
@@ -94,8 +95,14 @@ class ContainerLogs:
         """The log's lines as ``query`` selects them; a follower only for a live container.
 
         A partial last line is included unless the log is followed (the
-        follower sends it once its end arrives).
+        follower sends it once its end arrives).  A container with the ``none``
+        log driver has no log to read: 501, as Docker's.
         """
+        if record.spec.log_driver == "none":
+            raise NotImplementedHere(
+                "configured logging driver does not support reading",
+                cause="logs not supported",
+            )
         path = self._containers.paths(record.id).log
         follow = query.follow and record.alive
         lines, offset = await self._io(

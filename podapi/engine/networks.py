@@ -54,6 +54,8 @@ SaveSetup = Callable[[NetworkSetup], Awaitable[object]]
 NETWORK_MODES = ("bridge", "none", "host")
 #: Podman's rule for network names.
 NAME_PATTERN = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9_.-]*$")
+#: Docker's (libnetwork's) rule: inner spaces too.
+DOCKER_NAME_PATTERN = re.compile(r"^[a-zA-Z0-9_]+[a-zA-Z0-9_. -]*[a-zA-Z0-9_]+$")
 MAC_PATTERN = re.compile(r"^[0-9a-fA-F]{2}(:[0-9a-fA-F]{2}){5}$")
 #: Where IPv6 subnets of dual-stack networks come from (Podman's unique local range).
 IPV6_POOL = "fd00:0:0:ff00::/56"
@@ -158,13 +160,20 @@ class NetworkService:
         dns: bool = True,
         labels: Mapping[str, str] | None = None,
         options: Mapping[str, str] | None = None,
+        docker_names: bool = False,
     ) -> Network:
-        """A new bridge network; free subnets and a free bridge name when not given."""
+        """A new bridge network; free subnets and a free bridge name when not given.
+
+        :param docker_names: Docker's name rule too (the compat tree), which allows
+            spaces (``test 01``) where Podman refuses them.  netavark copes: the bridge
+            name is ours, firewall chains are named by hashes, and aardvark-dns keeps a
+            file per network name.
+        """
         if driver != "bridge":
             raise InvalidArgument(f"unsupported network driver {driver!r}: only bridge")
         if not name:
             name = f"{self.config.bridge_prefix}{secrets.token_hex(3)}"
-        if not NAME_PATTERN.match(name):
+        if not NAME_PATTERN.match(name) and not (docker_names and DOCKER_NAME_PATTERN.match(name)):
             raise InvalidArgument(
                 f"invalid network name {name!r}: only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed"
             )
@@ -334,7 +343,12 @@ class NetworkService:
                 named = _merge(endpoints[network.name], named)
             _check_endpoint(named)
             endpoints[network.name] = named
-        return evolve(spec, network_mode="bridge", networks=tuple(endpoints.values()))
+        chosen = list(endpoints.values())
+        if spec.mac_address and not chosen[0].static_mac:
+            # Docker's Config.MacAddress: the MAC on the first network.
+            chosen[0] = evolve(chosen[0], static_mac=spec.mac_address)
+            _check_endpoint(chosen[0])
+        return evolve(spec, network_mode="bridge", networks=tuple(chosen))
 
     # --- containers: start and stop ---------------------------------------------------
 
@@ -502,11 +516,14 @@ def _merge(first: NetworkEndpoint, second: NetworkEndpoint) -> NetworkEndpoint:
         aliases=tuple(dict.fromkeys((*first.aliases, *second.aliases))),
         static_ips=second.static_ips or first.static_ips,
         static_mac=second.static_mac or first.static_mac,
+        links=tuple(dict.fromkeys((*first.links, *second.links))),
+        driver_opts={**first.driver_opts, **second.driver_opts},
+        link_local_ips=second.link_local_ips or first.link_local_ips,
     )
 
 
 def _check_endpoint(endpoint: NetworkEndpoint) -> None:
-    for address in endpoint.static_ips:
+    for address in (*endpoint.static_ips, *endpoint.link_local_ips):
         ipam.parse_address(address)
     if endpoint.static_mac and not MAC_PATTERN.match(endpoint.static_mac):
         raise InvalidArgument(f"invalid MAC address {endpoint.static_mac!r}")

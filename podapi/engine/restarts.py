@@ -84,6 +84,10 @@ class Restarts:
         if done is not None:
             attempt.addBoth(lambda _: done.callback(None))
 
+    def pending(self, container_id: str) -> bool:
+        """Whether a restart is scheduled or under way (Docker's ``restarting`` state)."""
+        return container_id in self._done
+
     async def settled(self, container_id: str) -> None:
         """Wait for a scheduled restart to have been made (or given up)."""
         pending = self._done.get(container_id)

@@ -28,6 +28,7 @@ STATUS: dict[type[errors.PodapiError], int] = {
     errors.Unauthorized: 401,
     errors.NotModified: 304,
     errors.Unsupported: 404,
+    errors.NotImplementedHere: 501,
     errors.ServiceUnavailable: 503,
     errors.UpstreamError: 500,
 }

@@ -9,6 +9,7 @@ converted seccomp profile, capabilities) is computed by the caller with
 """
 
 import os.path
+import re
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -132,6 +133,9 @@ class SpecInputs:
     #: OCI ``linux.devices`` entries (``--device``); each is also allowed ``rwm`` in the
     #: device cgroup.
     devices: Sequence[Mapping[str, Any]] = ()
+    #: OCI ``linux.resources.devices`` entries from :func:`device_cgroup_rule`
+    #: (``--device-cgroup-rule``), after the default deny.
+    device_rules: Sequence[Mapping[str, Any]] = ()
     annotations: Mapping[str, str] = field(factory=dict)
     #: Host path of an init binary (catatonit) to run as PID 1 (``--init``).
     init_path: str | None = None
@@ -276,7 +280,26 @@ def _resources(inputs: SpecInputs) -> dict[str, Any]:
             }
             for d in inputs.devices
         )
+        devices.extend(dict(rule) for rule in inputs.device_rules)
     return {"devices": devices, **limits(inputs.resources)}
+
+
+DEVICE_RULE = re.compile(r"^([acb]) ([0-9]+|\*):([0-9]+|\*) ([rwm]{1,3})$")
+
+
+def device_cgroup_rule(text: str) -> dict[str, Any]:
+    """Docker's ``c 7:128 rwm`` (type, major:minor with ``*``, access) as an allowing
+    OCI ``LinuxDeviceCgroup``; InvalidArgument when malformed (Docker's pattern)."""
+    match = DEVICE_RULE.match(text)
+    if not match:
+        raise InvalidArgument(f"invalid device cgroup rule format: '{text}'")
+    kind, major, minor, access = match.groups()
+    rule: dict[str, Any] = {"allow": True, "type": kind, "access": access}
+    if major != "*":
+        rule["major"] = int(major)
+    if minor != "*":
+        rule["minor"] = int(minor)
+    return rule
 
 
 def limits(r: Resources) -> dict[str, Any]:

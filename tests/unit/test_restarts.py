@@ -186,3 +186,15 @@ async def test_settled_waits_for_the_scheduled_restart(tmp_path: Path) -> None:
     assert not waiting.called
     h.store.clock.advance(BACKOFF_START)
     assert waiting.called and h.started == [1]
+
+
+@pytest_twisted.ensureDeferred
+async def test_pending_between_the_exit_and_the_restart(tmp_path: Path) -> None:
+    """Docker's ``restarting``: a removal without force is refused meanwhile."""
+    h = await harness(tmp_path, RestartPolicy("always"))
+    assert not h.restarts.pending(CID)
+    await h.exit(ran=1)
+    assert h.restarts.pending(CID)
+    h.store.clock.advance(BACKOFF_START)
+    await h.restarts.settled(CID)
+    assert not h.restarts.pending(CID)

@@ -3,7 +3,7 @@
 import pytest
 
 from podapi.engine.containers import run_config
-from podapi.engine.containerspec import ContainerSpec
+from podapi.engine.containerspec import ContainerSpec, merge_env, process_env
 from podapi.errors import InvalidArgument
 
 IMAGE = {
@@ -68,3 +68,15 @@ def test_unknown_stop_signal_is_an_error() -> None:
         run_config(
             ContainerSpec(image="x", command=("a",), stop_signal="SIGNOPE"), {}, "c" * 64, "h"
         )
+
+
+def test_a_bare_env_name_stays_in_config_env_but_not_in_the_process_env() -> None:
+    """Docker keeps ``Foo`` in ``Config.Env`` (replacing the image's ``Foo=``); the
+    process gets no variable of that name."""
+    spec = ContainerSpec(image="x", env=("MODE", "Blank=", "NEW=1"))
+    run = run_config(spec, IMAGE, "c" * 64, "host1")
+    assert "MODE" in run.env and "MODE=prod" not in run.env
+    assert process_env(run.env)[-2:] == ["Blank=", "NEW=1"]
+    assert not any(e.startswith("MODE") for e in process_env(run.env))
+    # exec's rule is unchanged: a bare name removes the variable
+    assert merge_env(["A=1", "B=2"], ["A"]) == ("B=2",)

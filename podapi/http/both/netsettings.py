@@ -1,7 +1,8 @@
 """A container's network settings in Docker's shapes, for both trees' inspect and list.
 
 Configured networks are listed whether or not the container runs; addresses,
-MACs and published host ports only while it runs (as in Docker and Podman).
+MACs and published host ports only while it runs (as in Docker and Podman),
+but a MAC asked for is shown from the start (as Docker does).
 The compat tree calls the default network ``bridge``, as Podman's does.
 """
 
@@ -33,16 +34,21 @@ def _endpoint(record: ContainerRecord, name: str, joined: Joined | None) -> dict
     for endpoint in record.spec.networks:
         if endpoint.name == name:
             body["Aliases"] = [*endpoint.aliases, record.id[:12]]
-            if endpoint.static_ips:
+            body["Links"] = list(endpoint.links) or None
+            body["DriverOpts"] = dict(endpoint.driver_opts) or None
+            body["MacAddress"] = endpoint.static_mac
+            if endpoint.static_ips or endpoint.link_local_ips:
                 body["IPAMConfig"] = {
                     "IPv4Address": next((a for a in endpoint.static_ips if ":" not in a), ""),
                     "IPv6Address": next((a for a in endpoint.static_ips if ":" in a), ""),
                 }
+            if endpoint.link_local_ips:
+                body["IPAMConfig"]["LinkLocalIPs"] = list(endpoint.link_local_ips)
     if joined is None:
         return body
     body["NetworkID"] = joined.network.id
     body["EndpointID"] = joined.network.id[:12] + record.id[:12]
-    body["MacAddress"] = joined.attached.mac
+    body["MacAddress"] = joined.attached.mac or body["MacAddress"]
     for address in joined.attached.addresses:
         if ":" in address.ip:
             body["GlobalIPv6Address"] = address.ip

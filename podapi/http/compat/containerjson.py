@@ -9,7 +9,7 @@ import shlex
 from typing import Any
 
 from podapi.engine.containerfilters import docker_state
-from podapi.engine.containerspec import MountSpec
+from podapi.engine.containerspec import ContainerSpec, MountSpec
 from podapi.engine.inspection import ContainerDetails
 from podapi.engine.ocimodel import mount_propagation
 from podapi.engine.state.containers import ContainerRecord
@@ -145,27 +145,37 @@ def _restart_policy(record: ContainerRecord) -> dict[str, Any]:
     }
 
 
-def encode_host_config(record: ContainerRecord, default_network: str) -> dict[str, Any]:
-    """Docker's ``HostConfig`` as stored."""
+def _log_options(spec: ContainerSpec) -> dict[str, str]:
+    """``LogConfig.Config`` as given (older records kept only ``max-size``, in bytes)."""
+    if spec.log_options:
+        return dict(spec.log_options)
+    return {"max-size": str(spec.log_max_size)} if spec.log_max_size else {}
+
+
+def encode_host_config(
+    record: ContainerRecord, default_network: str, runtime: str = ""
+) -> dict[str, Any]:
+    """Docker's ``HostConfig`` as stored.
+
+    ``LogConfig.Type`` is the driver asked for, ``json-file`` (the ``LoggingDriver``
+    /info reports) when none was; ``Runtime`` is the OCI runtime's name (``runtime``).
+    """
     spec = record.spec
     resources = spec.resources
     return {
         "Binds": [_bind_text(m) for m in spec.mounts if m.origin == "Binds"],
         "ContainerIDFile": "",
-        "LogConfig": {
-            "Type": "json-file",
-            "Config": {"max-size": str(spec.log_max_size)} if spec.log_max_size else {},
-        },
+        "LogConfig": {"Type": spec.log_driver or "json-file", "Config": _log_options(spec)},
         "NetworkMode": _network_mode(record, default_network),
         "PortBindings": netsettings.port_bindings(record),
         "RestartPolicy": _restart_policy(record),
         "AutoRemove": spec.auto_remove,
         "ConsoleSize": list(spec.console_size or (0, 0)),
-        "VolumeDriver": "",
+        "VolumeDriver": spec.volume_driver,
         "VolumesFrom": list(spec.volumes_from) or None,
         "CapAdd": list(spec.cap_add),
         "CapDrop": list(spec.cap_drop),
-        "CgroupnsMode": "host",
+        "CgroupnsMode": spec.cgroupns_mode or "host",
         "Dns": list(spec.dns),
         "DnsOptions": list(spec.dns_options),
         "DnsSearch": list(spec.dns_search),
@@ -173,7 +183,11 @@ def encode_host_config(record: ContainerRecord, default_network: str) -> dict[st
         "GroupAdd": list(spec.group_add),
         "IpcMode": spec.ipc_mode or "private",
         "Cgroup": "",
-        "Links": None,
+        "Links": [
+            f"/{target}:/{record.name}/{alias}"
+            for target, _, alias in (link.partition(":") for link in spec.links)
+        ]
+        or None,
         "OomScoreAdj": spec.oom_score_adj or 0,
         "PidMode": spec.pid_mode or "private",
         "Privileged": spec.privileged,
@@ -189,18 +203,20 @@ def encode_host_config(record: ContainerRecord, default_network: str) -> dict[st
         "UTSMode": spec.uts_mode or "private",
         "UsernsMode": "",
         "ShmSize": spec.shm_size or 64 * 1024 * 1024,
-        "Runtime": "oci",
-        "Isolation": "",
+        "Runtime": runtime or "oci",
+        "Isolation": spec.isolation,
         "CpuShares": resources.cpu_shares or 0,
         "Memory": resources.memory or 0,
-        "NanoCpus": 0,
+        "NanoCpus": spec.nano_cpus,
         "CgroupParent": "",
         "BlkioWeight": 0,
-        "CpuPeriod": resources.cpu_period or 0,
-        "CpuQuota": resources.cpu_quota or 0,
+        # With NanoCpus, Docker shows the quota and period as asked: none.
+        "CpuPeriod": 0 if spec.nano_cpus else resources.cpu_period or 0,
+        "CpuQuota": 0 if spec.nano_cpus else resources.cpu_quota or 0,
         "CpusetCpus": resources.cpuset_cpus or "",
         "CpusetMems": resources.cpuset_mems or "",
         "Devices": [],
+        "DeviceCgroupRules": list(spec.device_cgroup_rules) or None,
         "MemoryReservation": resources.memory_reservation or 0,
         "MemorySwap": resources.memory_swap or 0,
         "MemorySwappiness": 0,
@@ -246,6 +262,7 @@ def encode_config(record: ContainerRecord) -> dict[str, Any]:
         "OnBuild": None,
         "Labels": dict(run.labels),
         "StopSignal": run.stop_signal,
+        **({"MacAddress": spec.mac_address} if spec.mac_address else {}),
         "StopTimeout": run.stop_timeout,
     }
 
@@ -288,7 +305,7 @@ def encode_inspect(details: ContainerDetails) -> dict[str, Any]:
         "ProcessLabel": "",
         "AppArmorProfile": "",
         "ExecIDs": [],
-        "HostConfig": encode_host_config(record, details.default_network),
+        "HostConfig": encode_host_config(record, details.default_network, details.runtime),
         "GraphDriver": {
             "Name": "overlay",
             "Data": {"MergedDir": paths.merged, "UpperDir": paths.upper, "WorkDir": paths.work},

@@ -15,7 +15,7 @@ from twisted.web.server import Request
 from podapi.engine.containerspec import RestartPolicy, check_restart_policy
 from podapi.engine.engine import Engine
 from podapi.engine.state.containers import ContainerRecord
-from podapi.errors import NoSuchContainer
+from podapi.errors import Conflict, NoSuchContainer
 from podapi.http.both.attach import attach, attach_ws
 from podapi.http.both.containers import (
     changes_response,
@@ -87,6 +87,7 @@ class CompatContainerRoutes:
         add("POST", "/containers/<name>/attach", self.attach)
         add("GET", "/containers/<name>/attach/ws", self.attach_ws)
         add("DELETE", "/containers/<name>", self.remove)
+        add("DELETE", "/containers/<name>/<alias>", self.remove_link)
 
     async def _get(self, name: str) -> ContainerRecord:
         return await self._engine.containers.resolve(name)
@@ -174,12 +175,30 @@ class CompatContainerRoutes:
         request.write(encode_json(wait_body(final)))
 
     async def remove(self, call: ApiCall, name: str) -> Response:
-        """``DELETE /containers/{name}?force=&v=``: 204; 409 if running without force."""
+        """``DELETE /containers/{name}?force=&v=``: 204; 409 if running without force.
+
+        ``link=true`` removes a legacy link, named ``parent/alias`` (see
+        :meth:`remove_link`): a bare name is a container's own name, which Docker
+        refuses to remove as a link (409).
+        """
         if call.flag("link"):
-            raise BadRequest("link is not supported")
+            await self._get(name)
+            raise Conflict(
+                "Conflict, cannot remove the default link name of the container",
+                cause="conflict",
+            )
         await self._engine.lifecycle.remove(
             await self._get(name), force=call.flag("force"), volumes=call.flag("v")
         )
+        return no_content()
+
+    async def remove_link(self, call: ApiCall, name: str, alias: str) -> Response:
+        """``DELETE /containers/{parent}/{alias}?link=true``: 204, the container ``parent``
+        forgets its legacy link ``alias`` (both containers stay); 404 without ``link``
+        (no container has a name with ``/``) or when there is no such link."""
+        if not call.flag("link"):
+            raise NoSuchContainer(f'no container with name or ID "{name}/{alias}" found')
+        await self._engine.containers.remove_link(await self._get(name), alias)
         return no_content()
 
     async def rename(self, call: ApiCall, name: str) -> Response:

@@ -162,8 +162,11 @@ def _resources(host: Mapping[str, Any]) -> Resources:
     nano = _non_negative(host, "NanoCpus")
     if nano:
         if quota:
-            raise BadRequest("conflicting options: NanoCpus and CpuQuota cannot both be set")
-        period = period or CPU_PERIOD
+            raise BadRequest("Conflicting options: Nano CPUs and CPU Quota cannot both be set")
+        if period:
+            raise BadRequest("Conflicting options: Nano CPUs and CPU Period cannot both be set")
+        # Docker's derivation: the default period, and the quota the CPUs make of it.
+        period = CPU_PERIOD
         quota = nano * period // 1_000_000_000
     return Resources(
         memory=_non_negative(host, "Memory"),
@@ -188,7 +191,9 @@ def decode_create(body: Any, name: str | None) -> ContainerSpec:
     host = _get(body, "HostConfig", dict, {}) or {}
     restart = _get(host, "RestartPolicy", dict, {}, "HostConfig.") or {}
     log_config = _get(host, "LogConfig", dict, {}, "HostConfig.") or {}
-    log_options = log_config.get("Config") or {}
+    log_options = _get(log_config, "Config", dict, {}, "HostConfig.LogConfig.") or {}
+    if not all(isinstance(v, str) for v in log_options.values()):
+        raise BadRequest("json: HostConfig.LogConfig.Config values must be strings")
     network = _get(host, "NetworkMode", str, "", "HostConfig.")
     ulimits = []
     for item in _get(host, "Ulimits", list, [], "HostConfig.") or []:
@@ -240,6 +245,15 @@ def decode_create(body: Any, name: str | None) -> ContainerSpec:
         ),
         auto_remove=bool(_get(host, "AutoRemove", bool, False, "HostConfig.")),
         log_max_size=parse_size(log_options["max-size"]) if log_options.get("max-size") else None,
+        log_driver=_get(log_config, "Type", str, "", "HostConfig.LogConfig."),
+        log_options=log_options,
+        nano_cpus=_non_negative(host, "NanoCpus") or 0,
+        device_cgroup_rules=_strings(host, "DeviceCgroupRules", "HostConfig.") or (),
+        cgroupns_mode=_get(host, "CgroupnsMode", str, "", "HostConfig."),
+        isolation=_get(host, "Isolation", str, "", "HostConfig."),
+        volume_driver=_get(host, "VolumeDriver", str, "", "HostConfig."),
+        mac_address=_get(body, "MacAddress", str, ""),
+        links=_strings(host, "Links", "HostConfig.") or (),
         extra_hosts=_strings(host, "ExtraHosts", "HostConfig.") or (),
         dns=_strings(host, "Dns", "HostConfig.") or (),
         dns_search=_strings(host, "DnsSearch", "HostConfig.") or (),
@@ -263,20 +277,32 @@ def _endpoints(body: Mapping[str, Any]) -> tuple[NetworkEndpoint, ...]:
         settings = {} if given is None else given
         if not isinstance(settings, dict):
             raise BadRequest(f"json: {where[:-1]} must be an object")
-        ipam = _get(settings, "IPAMConfig", dict, {}, where) or {}
-        addresses = [_get(settings, "IPAddress", str, "", where)] + [
-            _get(ipam, key, str, "", where + "IPAMConfig.")
-            for key in ("IPv4Address", "IPv6Address")
-        ]
         found.append(
-            NetworkEndpoint(
-                name="bridge" if name in ("bridge", "default") else name,
-                aliases=_strings(settings, "Aliases", where) or (),
-                static_ips=tuple(dict.fromkeys(a for a in addresses if a)),
-                static_mac=_get(settings, "MacAddress", str, "", where),
-            )
+            decode_endpoint(settings, "bridge" if name in ("bridge", "default") else name, where)
         )
     return tuple(found)
+
+
+def decode_endpoint(settings: Mapping[str, Any], name: str, where: str) -> NetworkEndpoint:
+    """Docker's ``EndpointSettings`` as asked (create's ``EndpointsConfig``, connect's
+    ``EndpointConfig``): aliases, static IPs and MAC, and links, driver options and
+    link-local IPs, which are kept and shown as given."""
+    ipam = _get(settings, "IPAMConfig", dict, {}, where) or {}
+    addresses = [_get(settings, "IPAddress", str, "", where)] + [
+        _get(ipam, key, str, "", where + "IPAMConfig.") for key in ("IPv4Address", "IPv6Address")
+    ]
+    driver_opts = _get(settings, "DriverOpts", dict, {}, where) or {}
+    if not all(isinstance(v, str) for v in driver_opts.values()):
+        raise BadRequest(f"json: {where}DriverOpts values must be strings")
+    return NetworkEndpoint(
+        name=name,
+        aliases=_strings(settings, "Aliases", where) or (),
+        static_ips=tuple(dict.fromkeys(a for a in addresses if a)),
+        static_mac=_get(settings, "MacAddress", str, "", where),
+        links=_strings(settings, "Links", where) or (),
+        driver_opts=driver_opts,
+        link_local_ips=_strings(ipam, "LinkLocalIPs", where + "IPAMConfig.") or (),
+    )
 
 
 def parse_port(text: str) -> tuple[int, int, str]:

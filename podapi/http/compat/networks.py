@@ -10,13 +10,13 @@ from typing import Any
 from klein import Response
 
 from podapi.engine import ipam
-from podapi.engine.containerspec import NetworkEndpoint
 from podapi.engine.engine import Engine
 from podapi.engine.ocimodel import Network, Subnet
 from podapi.errors import NoSuchContainer
-from podapi.http.bodyfields import field, json_object, string_map, strings, text
+from podapi.http.bodyfields import field, json_object, string_map, text
 from podapi.http.both.networks import join_network, leave_network
 from podapi.http.call import ApiCall, BadRequest
+from podapi.http.compat.createbody import decode_endpoint
 from podapi.http.responses import json_response, no_content, text_response
 from podapi.http.routing import Router
 
@@ -141,6 +141,7 @@ class CompatNetworkRoutes:
             internal=bool(field(body, "Internal")),
             labels=string_map(body, "Labels", what),
             options={"isolate": "true"} | {k: v for k, v in options.items() if k == "mtu"},
+            docker_names=True,
         )
         return json_response({"Id": network.id, "Warning": "; ".join(warnings)}, 201)
 
@@ -153,18 +154,7 @@ class CompatNetworkRoutes:
         """``POST /networks/{name}/connect``: ``{"Container", "EndpointConfig"}``."""
         body = json_object(call.json_body(empty_ok=False), "the connect request")
         config = json_object(field(body, "EndpointConfig") or {}, "EndpointConfig")
-        ipam = json_object(field(config, "IPAMConfig") or {}, "EndpointConfig.IPAMConfig")
-        addresses = [
-            text(config, "IPAddress", "EndpointConfig"),
-            text(ipam, "IPv4Address", "IPAMConfig"),
-            text(ipam, "IPv6Address", "IPAMConfig"),
-        ]
-        endpoint = NetworkEndpoint(
-            name=self._name(name),
-            aliases=strings(config, "Aliases", "EndpointConfig"),
-            static_ips=tuple(dict.fromkeys(a for a in addresses if a)),
-            static_mac=text(config, "MacAddress", "EndpointConfig"),
-        )
+        endpoint = decode_endpoint(config, self._name(name), "EndpointConfig.")
         await join_network(self._engine, text(body, "Container", "connect request"), endpoint)
         return text_response("OK")
 

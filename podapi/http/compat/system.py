@@ -82,7 +82,7 @@ def encode_info(info: Info) -> dict[str, Any]:
         "OomKillDisable": True,
         "NGoroutines": 0,
         "SystemTime": rfc3339_nano(info.now_ns),
-        "LoggingDriver": "k8s-file",
+        "LoggingDriver": "json-file",
         "CgroupDriver": "cgroupfs",
         "CgroupVersion": facts.cgroup_mode.version.lstrip("v"),
         "NEventsListener": info.event_listeners,

@@ -75,8 +75,9 @@ class CompatVolumeRoutes:
         """``POST /volumes/create`` (``Name``, ``Driver``, ``DriverOpts``, ``Labels``): 201.
 
         An existing name answers 201 with that volume, as Podman (and Docker) do.
-        A new volume made without ``DriverOpts`` shows ``"Options": null``, as
-        Podman 4.3.1's create answer has it (inspect and list show ``{}``).
+        The answer is the volume as inspect shows it, ``"Options": {}`` without
+        ``DriverOpts`` included, as Docker's (clients compare the two); we
+        deliberately differ from Podman 4.3.1, whose create answer has ``null``.
         """
         body = json_object(call.json_body(), WHAT)
         name = text(body, "Name", WHAT)
@@ -91,10 +92,7 @@ class CompatVolumeRoutes:
             options=options,
             anonymous=not name,
         )
-        created = encode_compat(self._volumes, record)
-        if not options:
-            created["Options"] = None
-        return json_response(created, 201)
+        return json_response(encode_compat(self._volumes, record), 201)
 
     async def inspect(self, call: ApiCall, name: str) -> Response:
         """``GET /volumes/{name}``."""
