@@ -6,10 +6,12 @@ containers are handled alike.  Paths are resolved inside the rootfs only
 (:mod:`podapi.storage.pathstat`, :mod:`podapi.storage.tarextract`): nothing a
 container holds (symlinks, hostile names in an uploaded tar) reaches the host.
 
-Differences from Podman, on purpose: archives keep the files' owners (Docker
-does; Podman rewrites them to the container user), and only the rootfs is seen,
-not volumes or bind mounts over it (Podman joins a running container's mount
-namespace).
+A stopped or created container's volumes and bind mounts are mounted over its
+rootfs for the operation (:meth:`RootfsAccess.access`), so ``docker cp``
+reaches a volume's data as Docker's does.  Differences from Podman, on purpose:
+archives keep the files' owners (Docker does; Podman rewrites them to the
+container user), and a running container shows its rootfs only, not the
+mounts over it (Podman joins its mount namespace).
 """
 
 import contextlib

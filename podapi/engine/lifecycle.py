@@ -99,7 +99,7 @@ class Lifecycle:
         self._bundles = BundleWriter(
             images, io=io, seccomp=seccomp, init_binary=init_binary, mounts=mounts
         )
-        self._rootfs = RootfsAccess(containers, images, io)
+        self._rootfs = RootfsAccess(containers, images, io, mounts)
         self._network = NetworkAttach(containers, networks)
         self._waiters = Waiters()
         self._restarts = Restarts(containers, clock, self.start)

@@ -185,6 +185,29 @@ def test_docker_py_put_and_get_archive(client: docker.DockerClient, tmp_path: Pa
         container.get_archive("/tmp/absent")
 
 
+def test_docker_py_archive_through_a_stopped_containers_volume(
+    box: ServerProcess, client: docker.DockerClient
+) -> None:
+    """put/get_archive under an anonymous volume's path reach the volume, running or not."""
+    container = client.containers.create(
+        IMAGE, ["sh", "-c", "cat /vol1/in.txt; echo written > /vol1/out.txt"], volumes=["/vol1"]
+    )
+    try:
+        assert container.put_archive("/vol1", tar_of(file_entry("in.txt", b"given\n")))
+        container.start()
+        assert container.wait()["StatusCode"] == 0
+        assert container.logs() == b"given\n"
+        chunks, stat = container.get_archive("/vol1/out.txt")
+        assert stat["name"] == "out.txt" and stat["size"] == len(b"written\n")
+        with tarfile.open(fileobj=io.BytesIO(b"".join(chunks))) as tar:
+            member = tar.extractfile("out.txt")
+            assert member is not None and member.read() == b"written\n"
+        merged = str(rootfs_dir(box, container.id) / "merged")
+        assert not [m for m in mounts_below(box.base) if m.startswith(merged)]
+    finally:
+        container.remove(v=True, force=True)
+
+
 @needs_podman
 def test_podman_remote_cp_both_ways(box: ServerProcess, tmp_path: Path) -> None:
     """``podman --remote cp`` of a file and a directory, in and out."""
