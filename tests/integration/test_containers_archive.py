@@ -6,14 +6,17 @@ write outside the container root and must fail with a 4xx or land inside it.
 """
 
 import base64
+import bz2
+import gzip
 import io
 import json
+import lzma
 import os
 import socket
 import subprocess
 import tarfile
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import docker
@@ -206,6 +209,16 @@ def test_docker_py_archive_through_a_stopped_containers_volume(
         assert not [m for m in mounts_below(box.base) if m.startswith(merged)]
     finally:
         container.remove(v=True, force=True)
+
+
+@pytest.mark.parametrize("compress", [gzip.compress, bz2.compress, lzma.compress])
+def test_put_archive_takes_compressed_tars(
+    box: ServerProcess, created: str, compress: Callable[[bytes], bytes]
+) -> None:
+    """PUT .../archive unpacks gzip, bzip2 and xz bodies, as Docker's API documents."""
+    body = compress(tar_of(file_entry("packed/in.txt", b"squeezed")))
+    assert put(box, created, "/tmp", body).status == 200
+    assert in_container(box, created, "/tmp/packed/in.txt") == b"squeezed"
 
 
 @needs_podman
