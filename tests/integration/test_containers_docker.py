@@ -138,6 +138,18 @@ def test_docker_py_kill_answers_once_the_container_is_dead(client: docker.Docker
             container.remove(force=True)
 
 
+def test_docker_py_diff_lists_only_what_the_container_changed(
+    client: docker.DockerClient,
+) -> None:
+    """``container.diff()`` of ``touch /test``: no /etc, /run or mounted files beside it."""
+    container = client.containers.run(IMAGE, ["touch", "/test"], detach=True)
+    try:
+        assert container.wait()["StatusCode"] == 0
+        assert container.diff() == [{"Path": "/test", "Kind": 1}]
+    finally:
+        container.remove(force=True)
+
+
 def test_docker_py_overrides(client: docker.DockerClient) -> None:
     out = client.containers.run(
         IMAGE,
