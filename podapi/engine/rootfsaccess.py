@@ -75,8 +75,10 @@ class RootfsAccess:
         mount under the container's lock, so the files stay reachable until the
         block ends even if a running container exits meanwhile (its rootfs is
         unmounted lazily); the final ``.`` lets ``O_NOFOLLOW`` opens of it work.
-        A running or paused container's lock is released at once: its exit and
-        stop are not held up by a slow reader.  A stopped container's rootfs is
+        A running or paused container's root is its init process's
+        (``/proc/PID/root``), so its volumes and bind mounts are seen as the
+        container sees them, as with Docker; its lock is released at once: its
+        exit and stop are not held up by a slow reader.  A stopped container's rootfs is
         mounted for the block and unmounted afterwards unless it was mounted
         already (libpod ``mount``), under its lock throughout: a concurrent start
         waits rather than have the mount removed under it.
@@ -93,7 +95,8 @@ class RootfsAccess:
                 mounted_here = await self._io(mount_rootfs, lowers, paths)
             try:
                 async with self._volumes_of(current, paths):
-                    root = await self._io(os.open, paths.merged, DIR_FLAGS)
+                    pid = current.pid if current.alive else 0
+                    root = await self._io(_open_root, paths.merged, pid)
                     if current.alive:
                         lock.release()
                         locked = False
@@ -119,8 +122,8 @@ class RootfsAccess:
         volumes over its rootfs for the copy); so the mounts a start would make
         (volumes held and copied up, binds, image mounts; not tmpfs, which holds
         nothing while stopped) are bound at their destinations, resolved inside
-        the rootfs, and taken down after.  A running container's rootfs is left
-        as it is.
+        the rootfs, and taken down after.  A running container's are seen through
+        its process's root (:func:`_open_root`).
         """
         if record.alive or not record.run.mounts:
             yield
@@ -147,3 +150,28 @@ class RootfsAccess:
             for host_path in reversed(bound):
                 await self._io(rootfs.unmount_bound, host_path)
             await self._mounts.detach(record.id, record.run.mounts, paths)
+
+
+def _open_root(merged: str, pid: int) -> int:
+    """A descriptor on the container's root: its process's view (mounts included) if
+    ``pid`` runs in it, else the rootfs mount at ``merged``.
+
+    ``/proc/PID/root`` is trusted only when it is the very directory mounted at
+    ``merged`` (same device and inode): a pid reused by another process after the
+    container's exit must never hand out that process's root.
+    """
+    if pid > 0:
+        try:
+            fd = os.open(f"/proc/{pid}/root", os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+        except OSError:
+            pass
+        else:
+            try:
+                seen, expected = os.fstat(fd), os.stat(merged)
+            except OSError:
+                os.close(fd)
+            else:
+                if (seen.st_dev, seen.st_ino) == (expected.st_dev, expected.st_ino):
+                    return fd
+                os.close(fd)
+    return os.open(merged, DIR_FLAGS)

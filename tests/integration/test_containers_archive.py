@@ -211,6 +211,26 @@ def test_docker_py_archive_through_a_stopped_containers_volume(
         container.remove(v=True, force=True)
 
 
+def test_docker_py_archive_through_a_running_containers_volume(
+    client: docker.DockerClient,
+) -> None:
+    """A running container's volume is read and written as the container sees it."""
+    container = client.containers.run(
+        IMAGE, ["sh", "-c", "echo mine > /vol2/own.txt; sleep 1000"], volumes=["/vol2"], detach=True
+    )
+    try:
+        wait_for(lambda: container.exec_run(["test", "-e", "/vol2/own.txt"]).exit_code == 0, 30)
+        assert container.put_archive("/vol2", tar_of(file_entry("in.txt", b"live\n")))
+        assert container.exec_run(["cat", "/vol2/in.txt"]).output == b"live\n"
+        chunks, stat = container.get_archive("/vol2/own.txt")
+        assert stat["size"] == len(b"mine\n")
+        with tarfile.open(fileobj=io.BytesIO(b"".join(chunks))) as tar:
+            member = tar.extractfile("own.txt")
+            assert member is not None and member.read() == b"mine\n"
+    finally:
+        container.remove(v=True, force=True)
+
+
 @pytest.mark.parametrize("compress", [gzip.compress, bz2.compress, lzma.compress])
 def test_put_archive_takes_compressed_tars(
     box: ServerProcess, created: str, compress: Callable[[bytes], bytes]
