@@ -129,7 +129,7 @@ class RootfsAccess:
             yield
             return
         bound: list[str] = []
-        oci = await self._mounts.attach(record.id, record.run.mounts, paths)
+        oci = await self._mounts.attach(record.id, record.run.mounts, paths, announce=False)
         try:
             for mount in oci:
                 if mount["type"] != "bind" or not mount["destination"].strip("/"):
@@ -149,7 +149,7 @@ class RootfsAccess:
         finally:
             for host_path in reversed(bound):
                 await self._io(rootfs.unmount_bound, host_path)
-            await self._mounts.detach(record.id, record.run.mounts, paths)
+            await self._mounts.detach(record.id, record.run.mounts, paths, announce=False)
 
 
 def _open_root(merged: str, pid: int) -> int:

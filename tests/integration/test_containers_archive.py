@@ -15,6 +15,7 @@ import os
 import socket
 import subprocess
 import tarfile
+import time
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -196,7 +197,12 @@ def test_docker_py_archive_through_a_stopped_containers_volume(
         IMAGE, ["sh", "-c", "cat /vol1/in.txt; echo written > /vol1/out.txt"], volumes=["/vol1"]
     )
     try:
+        before = time.time()
         assert container.put_archive("/vol1", tar_of(file_entry("in.txt", b"given\n")))
+        window = {"since": int(before), "until": int(time.time()) + 1}
+        volume_events = client.events(**window, filters={"type": "volume"}, decode=True)
+        actions = {e["Action"] for e in volume_events}  # the volume's create may be in it
+        assert not actions & {"mount", "unmount"}  # docker cp is no volume mount (Docker's)
         container.start()
         assert container.wait()["StatusCode"] == 0
         assert container.logs() == b"given\n"
@@ -207,6 +213,29 @@ def test_docker_py_archive_through_a_stopped_containers_volume(
             assert member is not None and member.read() == b"written\n"
         merged = str(rootfs_dir(box, container.id) / "merged")
         assert not [m for m in mounts_below(box.base) if m.startswith(merged)]
+    finally:
+        container.remove(v=True, force=True)
+
+
+def test_a_symlink_over_a_volume_path_keeps_the_mount_inside(
+    client: docker.DockerClient, tmp_path: Path
+) -> None:
+    """A stopped container that turned its volume's parent into a link to a host path:
+    the volume is mounted inside its rootfs for ``docker cp``, never on the host."""
+    host = tmp_path / "host-target"
+    host.mkdir()
+    script = f"echo data > /trap/vol/f; mv /trap /moved; ln -s {host} /trap"
+    container = client.containers.run(
+        IMAGE, ["sh", "-c", script], volumes=["/trap/vol"], detach=True
+    )
+    try:
+        assert container.wait()["StatusCode"] == 0
+        chunks, stat = container.get_archive("/trap/vol")
+        assert stat["name"] == "vol"
+        with tarfile.open(fileobj=io.BytesIO(b"".join(chunks))) as tar:
+            member = tar.extractfile("vol/f")
+            assert member is not None and member.read() == b"data\n"  # the volume's data
+        assert list(host.iterdir()) == []
     finally:
         container.remove(v=True, force=True)
 
