@@ -28,6 +28,7 @@ from podapi.engine.times import rfc3339_nano
 from podapi.errors import Conflict, PodapiError
 from podapi.logs import get_logger
 from podapi.oci.host import go_arch
+from podapi.oci.runtime import RuntimeFailure
 from podapi.storage.difflayer import ingest_tree
 
 log = get_logger(__name__)
@@ -284,6 +285,16 @@ class Committer:
             await self._lifecycle.pause(record)
         except Conflict:
             return False  # it stopped meanwhile: nothing runs to change the files
+        except RuntimeFailure:
+            # The process ended and its exit is not recorded yet (``docker start``
+            # of a short command, then ``commit``): nothing runs, nothing to pause.
+            # Docker commits it all the same (moby ``daemon/commit.go`` does not
+            # fail the commit on a failed pause).  A runtime error on a live
+            # container is still an error.
+            state = await self._lifecycle.runtime.state(record.id)
+            if state is None or state.status == "stopped":
+                return False
+            raise
         return True
 
     async def _unpause(self, container_id: str) -> None:

@@ -6,10 +6,11 @@ containers are handled alike.  Paths are resolved inside the rootfs only
 (:mod:`podapi.storage.pathstat`, :mod:`podapi.storage.tarextract`): nothing a
 container holds (symlinks, hostile names in an uploaded tar) reaches the host.
 
-Differences from Podman, on purpose: archives keep the files' owners (Docker
-does; Podman rewrites them to the container user), and only the rootfs is seen,
-not volumes or bind mounts over it (Podman joins a running container's mount
-namespace).
+Volumes and bind mounts are seen as the container sees them, running or not
+(:meth:`RootfsAccess.access`: a running container's process root, a stopped
+one's mounts made over its rootfs for the operation), as with Docker.
+Difference from Podman, on purpose: archives keep the files' owners (Docker
+does; Podman rewrites them to the container user).
 """
 
 import contextlib

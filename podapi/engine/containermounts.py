@@ -31,11 +31,19 @@ class ContainerMounts:
         return os.path.join(paths.root, "image-mounts", str(index))
 
     async def attach(
-        self, container_id: str, mounts: Sequence[MountSpec], paths: ContainerPaths
+        self,
+        container_id: str,
+        mounts: Sequence[MountSpec],
+        paths: ContainerPaths,
+        *,
+        announce: bool = True,
     ) -> list[dict[str, Any]]:
         """Hold volumes, mount images and return the OCI mounts, parents first.
 
         The rootfs must be mounted: a new volume is filled from it (copy-up).
+
+        :param announce: emit the volumes' ``mount`` events (a start does; the
+            short-lived mounts of ``docker cp`` do not, as in Docker).
         """
         oci: list[dict[str, Any]] = []
         try:
@@ -44,14 +52,15 @@ class ContainerMounts:
                 if mount.type == "volume":
                     copy = None if "nocopy" in mount.options else (paths.merged, mount.destination)
                     await self._volumes.hold(mount.name, container_id, copy)
-                    self._volumes.emit(
-                        "mount",
-                        mount.name,
-                        container=container_id,
-                        destination=mount.destination,
-                        propagation=mountopts.propagation(mount.options),
-                        **{"read/write": str(not mount.readonly).lower()},
-                    )
+                    if announce:
+                        self._volumes.emit(
+                            "mount",
+                            mount.name,
+                            container=container_id,
+                            destination=mount.destination,
+                            propagation=mountopts.propagation(mount.options),
+                            **{"read/write": str(not mount.readonly).lower()},
+                        )
                 elif mount.type == "image":
                     source = await self._mount_image(mount.source, self._image_dir(paths, index))
                 options = mountopts.for_runtime(mount.options)
@@ -66,7 +75,7 @@ class ContainerMounts:
                     }
                 )
         except BaseException:
-            await self.detach(container_id, mounts, paths)
+            await self.detach(container_id, mounts, paths, announce=announce)
             raise
         return sorted(oci, key=_sort_key)
 
@@ -79,12 +88,17 @@ class ContainerMounts:
         return merged
 
     async def detach(
-        self, container_id: str, mounts: Sequence[MountSpec], paths: ContainerPaths
+        self,
+        container_id: str,
+        mounts: Sequence[MountSpec],
+        paths: ContainerPaths,
+        *,
+        announce: bool = True,
     ) -> None:
         """Release what :meth:`attach` took (safe to call again, or without an attach)."""
         for index, mount in enumerate(mounts):
             if mount.type == "volume":
-                if await self._volumes.release(mount.name, container_id):
+                if await self._volumes.release(mount.name, container_id) and announce:
                     self._volumes.emit("unmount", mount.name, container=container_id)
             elif mount.type == "image":
                 directory = self._image_dir(paths, index)

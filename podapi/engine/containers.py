@@ -11,7 +11,7 @@ import secrets
 import shutil
 import sqlite3
 from collections import defaultdict
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from functools import partial
 from typing import Any
 
@@ -431,10 +431,15 @@ class ContainerService:
         await self._volumes.discard(gone)
 
     async def changes(self, record: ContainerRecord) -> list[tuple[str, int]]:
-        """Docker's filesystem diff: ``(path, kind)``, kind 0 changed, 1 added, 2 deleted."""
+        """Docker's filesystem diff: ``(path, kind)``, kind 0 changed, 1 added, 2 deleted.
+
+        What the engine mounts into every container is not the container's change
+        (:func:`without_runtime_mounts`).
+        """
         image = await self._images.get(record.image_id)
         lowers = [self._images.layers.path(d) for d in reversed(image.layers)]
-        return await self._io(rootfs.changes, self.paths(record.id).upper, lowers)
+        found = await self._io(rootfs.changes, self.paths(record.id).upper, lowers)
+        return without_runtime_mounts(found)
 
     async def sizes(self, record: ContainerRecord) -> tuple[int, int]:
         """``(SizeRw, SizeRootFs)``: the container's own writes, and those plus its image."""
@@ -445,3 +450,51 @@ class ContainerService:
     async def prunable(self, keep: Callable[[ContainerRecord], bool]) -> list[ContainerRecord]:
         """Stopped containers a prune may remove (those ``keep`` does not spare)."""
         return [c for c in await self.all() if not c.alive and not keep(c)]
+
+
+#: Mount points the engine and the runtime make in every container (Podman's
+#: ``containerMounts`` in ``libpod/diff.go``, which our own bundle mounts match).
+RUNTIME_MOUNTS = frozenset(
+    {
+        "/dev",
+        "/etc/hostname",
+        "/etc/hosts",
+        "/etc/resolv.conf",
+        "/proc",
+        "/run",
+        "/run/notify",
+        "/run/.containerenv",
+        "/run/secrets",
+        "/sys",
+    }
+)
+
+
+def without_runtime_mounts(
+    found: Sequence[tuple[str, int]], hidden: frozenset[str] = RUNTIME_MOUNTS
+) -> list[tuple[str, int]]:
+    """The container's own changes: ``found`` without the mount points we made.
+
+    Podman drops the mount points themselves; Docker shows neither them nor the
+    directories created or copied up only to hold them (its ``-init`` layer holds
+    ``/etc/hosts`` & co., below the container's layer), so ``docker diff`` of
+    ``touch /test`` is just ``A /test``.  We do as Docker on both trees: a
+    directory above a hidden mount point is dropped too unless something else
+    listed lies inside it (``/etc`` stays, as ``C /etc``, beside ``A /etc/foo``).
+    """
+    kept = [(path, kind) for path, kind in found if path not in hidden]
+    holders = {
+        "/".join(parts[:i])
+        for path in hidden
+        if (parts := path.split("/"))
+        for i in range(2, len(parts))
+    }
+    listed = [path for path, _ in kept]
+
+    def only_holds_mounts(path: str) -> bool:
+        prefix = path + "/"
+        return path in holders and not any(other.startswith(prefix) for other in listed)
+
+    return [
+        (path, kind) for path, kind in kept if kind == rootfs.DELETED or not only_holds_mounts(path)
+    ]

@@ -35,7 +35,8 @@ from podapi.threads import Blocking
 
 log = get_logger(__name__)
 
-#: Docker's exit codes for a command that cannot run (and Podman's ``define.ExecErrorCode*``).
+#: Podman's exit codes for a command that cannot run (``define.ExecErrorCode*``); Docker
+#: uses 126 for all.
 NOT_FOUND, CANNOT_INVOKE, GENERIC = 127, 126, 125
 
 #: Called with the session's attach point to connect to it.
@@ -56,7 +57,7 @@ class ExecFailed(InvalidArgument):
 
 
 def failure_exit_code(message: str) -> int:
-    """Docker's code for a runtime's refusal to run a command (``runc exec`` stderr)."""
+    """Podman's code for a runtime's refusal to run a command (``runc exec`` stderr)."""
     text = message.lower()
     if "executable file not found" in text or "no such file or directory" in text:
         return NOT_FOUND
@@ -129,13 +130,23 @@ class ExecService:
         return record
 
     async def start(
-        self, record: ExecRecord, attach: Attach | None, size: tuple[int, int] | None = None
+        self,
+        record: ExecRecord,
+        attach: Attach | None,
+        size: tuple[int, int] | None = None,
+        *,
+        docker_exit_codes: bool = False,
     ) -> ExecRecord:
         """Run the session (once); ``attach`` is connected before the process starts.
 
         :param size: ``(height, width)`` of the session's terminal.
+        :param docker_exit_codes: a command the runtime cannot run exits 126
+            whatever the reason, as Docker's does (moby ``daemon/exec.go``: any
+            error starting the exec sets ``ExitCode`` 126); otherwise Podman's
+            codes (127 not found, 126 cannot invoke, 125 other;
+            :func:`failure_exit_code`).
         :raises ExecFailed: the runtime refused the command; the session is
-            then exited with Docker's code for that (127, 126 or 125).
+            then exited with that code.
         """
         container = await self._containers.get(record.container_id)
         check_running(container)
@@ -154,7 +165,7 @@ class ExecService:
             started = await conmon.exec_in_container(self._clock, config, connect)
         except RuntimeFailure as e:
             self._live.discard(record.id)
-            code = failure_exit_code(e.message)
+            code = CANNOT_INVOKE if docker_exit_codes else failure_exit_code(e.message)
             await self._finish(claimed, code)
             raise ExecFailed(e.message, code) from e
         except BaseException:

@@ -7,10 +7,8 @@ compressed is spooled, decompressed, under ``--root`` first, since tar members
 are read out of order.
 """
 
-import bz2
-import gzip
+import contextlib
 import json
-import lzma
 import shutil
 import tarfile
 import tempfile
@@ -31,8 +29,9 @@ from podapi.engine.times import rfc3339_nano
 from podapi.errors import InvalidArgument, NoSuchImage
 from podapi.oci.host import go_arch
 from podapi.storage import imageformats
-from podapi.storage.layers import GZIP_MAGIC, GZIP_MEDIA, Ingested, LayerStore
+from podapi.storage.layers import GZIP_MEDIA, Ingested, LayerStore
 from podapi.storage.registry import UrlDownloader
+from podapi.storage.tarextract import MAGIC_SIZE, InvalidArchive, compression_of, open_decompressed
 from podapi.threads import Blocking
 
 SPOOL_CHUNK = 1024 * 1024
@@ -292,24 +291,18 @@ class ImageArchives:
 def _plain_tar(source: BinaryIO, spool_dir: str) -> BinaryIO:
     """``source`` if it is a plain tar, else a decompressed copy spooled under ``--root``."""
     source.seek(0)
-    head = source.read(6)
+    head = source.read(MAGIC_SIZE)
     source.seek(0)
-    opener: Callable[..., Any] | None = None
-    if head.startswith(GZIP_MAGIC):
-        opener = gzip.open
-    elif head.startswith(b"BZh"):
-        opener = bz2.open
-    elif head.startswith(b"\xfd7zXZ"):
-        opener = lzma.open
-    if opener is None:
+    compression = compression_of(head)
+    if compression is None:
         return source
     spooled = tempfile.TemporaryFile(dir=spool_dir)  # noqa: SIM115 - the caller closes it
     try:
-        with opener(source, "rb") as stream:
+        with contextlib.closing(open_decompressed(source, compression)) as stream:
             shutil.copyfileobj(stream, spooled, SPOOL_CHUNK)
-    except (OSError, EOFError, lzma.LZMAError) as e:
+    except InvalidArchive as e:
         spooled.close()
-        raise imageformats.InvalidImageArchive(f"cannot decompress the archive: {e}") from None
+        raise imageformats.InvalidImageArchive(e.message) from None
     spooled.seek(0)
     return spooled
 

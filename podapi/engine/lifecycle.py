@@ -104,7 +104,7 @@ class Lifecycle:
             mounts=mounts,
             containers=containers,
         )
-        self._rootfs = RootfsAccess(containers, images, io)
+        self._rootfs = RootfsAccess(containers, images, io, mounts)
         self._network = NetworkAttach(containers, networks)
         self._waiters = Waiters()
         self._restarts = Restarts(containers, clock, self.start)
@@ -277,8 +277,19 @@ class Lifecycle:
 
     # --- stopping -------------------------------------------------------------------
 
-    async def kill(self, record: ContainerRecord, signal: str | int = "KILL") -> None:
-        """``docker kill``: 409 when the container is not running."""
+    async def kill(
+        self, record: ContainerRecord, signal: str | int = "KILL", *, wait_killed: bool = False
+    ) -> None:
+        """``docker kill``: 409 when the container is not running.
+
+        :param wait_killed: for ``SIGKILL``, return only once the exit is recorded
+            (at most ``KILL_WAIT`` seconds), so an inspect or a remove right after
+            sees the container stopped with 137.  Docker does it for every client
+            (moby ``daemon/kill.go``: ``ContainerKill`` -> ``Kill``, SIGKILL and a
+            bounded wait for the exit); Podman 4.3.1 only on the compat tree
+            (``compat.KillContainer`` waits when ``!IsLibpodRequest``), which is
+            what the handler asks for.
+        """
         number = signal_number(signal)
         if not record.alive:
             raise Conflict(
@@ -287,8 +298,25 @@ class Lifecycle:
             )
         if number in (9, 15, 2):
             await self._containers.update_record(record.id, stopped_by_user=True)
+        waiting = wait_killed and number == 9
+        # Taken before the signal, so an exit claimed at once still wakes it.
+        exited = self._waiters.exit_of(record.id) if waiting else None
         await self.runtime.kill(record.id, number, all=True)
         self._containers.emit(record, "kill", signal=str(number))
+        if exited is None:
+            return
+        if not (await self._containers.get(record.id)).alive:
+            return  # the exit was recorded between the signal and now
+        try:
+            await within(exited, KILL_WAIT, self._clock)
+        except NoSuchContainer:
+            pass  # removed meanwhile: dead all the same
+        except TimeoutError:
+            log.warn(
+                "container {container_id} did not exit within {seconds} s of SIGKILL",
+                container_id=record.id,
+                seconds=KILL_WAIT,
+            )
 
     async def stop(
         self, record: ContainerRecord, timeout: int | None = None, signal: str | None = None

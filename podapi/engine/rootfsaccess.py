@@ -3,10 +3,13 @@
 import contextlib
 import os
 from collections.abc import AsyncIterator
+from functools import partial
 
 from podapi.engine.bundle import image_lowers, mount_rootfs
+from podapi.engine.containermounts import ContainerMounts
 from podapi.engine.containers import ContainerService
 from podapi.engine.images import ImageService
+from podapi.engine.layout import ContainerPaths
 from podapi.engine.state.containers import ContainerRecord
 from podapi.errors import Conflict
 from podapi.oci import rootfs
@@ -20,12 +23,20 @@ class RootfsAccess:
     :param containers: records, paths, locks and events.
     :param images: the image a container runs (its layer directories).
     :param io: the blocking-work executor.
+    :param mounts: a stopped container's volumes and binds, for ``docker cp``.
     """
 
-    def __init__(self, containers: ContainerService, images: ImageService, io: Blocking) -> None:
+    def __init__(
+        self,
+        containers: ContainerService,
+        images: ImageService,
+        io: Blocking,
+        mounts: ContainerMounts,
+    ) -> None:
         self._containers = containers
         self._images = images
         self._io = io
+        self._mounts = mounts
 
     async def mount(self, record: ContainerRecord) -> str:
         """Libpod ``mount``: the rootfs, mounted (if it was not) for the host to look at."""
@@ -64,8 +75,10 @@ class RootfsAccess:
         mount under the container's lock, so the files stay reachable until the
         block ends even if a running container exits meanwhile (its rootfs is
         unmounted lazily); the final ``.`` lets ``O_NOFOLLOW`` opens of it work.
-        A running or paused container's lock is released at once: its exit and
-        stop are not held up by a slow reader.  A stopped container's rootfs is
+        A running or paused container's root is its init process's
+        (``/proc/PID/root``), so its volumes and bind mounts are seen as the
+        container sees them, as with Docker; its lock is released at once: its
+        exit and stop are not held up by a slow reader.  A stopped container's rootfs is
         mounted for the block and unmounted afterwards unless it was mounted
         already (libpod ``mount``), under its lock throughout: a concurrent start
         waits rather than have the mount removed under it.
@@ -81,17 +94,84 @@ class RootfsAccess:
                 lowers = await image_lowers(self._images, current)
                 mounted_here = await self._io(mount_rootfs, lowers, paths)
             try:
-                root = await self._io(os.open, paths.merged, DIR_FLAGS)
-                if current.alive:
-                    lock.release()
-                    locked = False
-                try:
-                    yield f"/proc/self/fd/{root}/."
-                finally:
-                    await self._io(os.close, root)
+                async with self._volumes_of(current, paths):
+                    pid = current.pid if current.alive else 0
+                    root = await self._io(_open_root, paths.merged, pid)
+                    if current.alive:
+                        lock.release()
+                        locked = False
+                    try:
+                        yield f"/proc/self/fd/{root}/."
+                    finally:
+                        await self._io(os.close, root)
             finally:
                 if mounted_here:
                     await self._io(rootfs.unmount, paths.merged)
         finally:
             if locked:
                 lock.release()
+
+    @contextlib.asynccontextmanager
+    async def _volumes_of(
+        self, record: ContainerRecord, paths: ContainerPaths
+    ) -> AsyncIterator[None]:
+        """A stopped container's volumes and bind mounts over its mounted rootfs, for the block.
+
+        Docker reads and writes a volume's data through ``docker cp`` whether the
+        container runs or not (moby ``daemon/archive.go`` mounts the container's
+        volumes over its rootfs for the copy); so the mounts a start would make
+        (volumes held and copied up, binds, image mounts; not tmpfs, which holds
+        nothing while stopped) are bound at their destinations, resolved inside
+        the rootfs, and taken down after.  A running container's are seen through
+        its process's root (:func:`_open_root`).
+        """
+        if record.alive or not record.run.mounts:
+            yield
+            return
+        bound: list[str] = []
+        oci = await self._mounts.attach(record.id, record.run.mounts, paths, announce=False)
+        try:
+            for mount in oci:
+                if mount["type"] != "bind" or not mount["destination"].strip("/"):
+                    continue
+                bound.append(
+                    await self._io(
+                        partial(
+                            rootfs.bind_into,
+                            paths.merged,
+                            mount["destination"],
+                            mount["source"],
+                            readonly="ro" in mount["options"],
+                        )
+                    )
+                )
+            yield
+        finally:
+            for host_path in reversed(bound):
+                await self._io(rootfs.unmount_bound, host_path)
+            await self._mounts.detach(record.id, record.run.mounts, paths, announce=False)
+
+
+def _open_root(merged: str, pid: int) -> int:
+    """A descriptor on the container's root: its process's view (mounts included) if
+    ``pid`` runs in it, else the rootfs mount at ``merged``.
+
+    ``/proc/PID/root`` is trusted only when it is the very directory mounted at
+    ``merged`` (same device and inode): a pid reused by another process after the
+    container's exit must never hand out that process's root.
+    """
+    if pid > 0:
+        try:
+            fd = os.open(f"/proc/{pid}/root", os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+        except OSError:
+            pass
+        else:
+            try:
+                seen, expected = os.fstat(fd), os.stat(merged)
+            except OSError:
+                os.close(fd)
+            else:
+                if (seen.st_dev, seen.st_ino) == (expected.st_dev, expected.st_ino):
+                    return fd
+                os.close(fd)
+    return os.open(merged, DIR_FLAGS)

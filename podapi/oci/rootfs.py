@@ -7,6 +7,7 @@ resolved in the image's own ``/etc/passwd`` and ``/etc/group``, read without
 ever following a link out of the rootfs.  Blocking: call from a thread.
 """
 
+import contextlib
 import ctypes
 import errno
 import os
@@ -18,7 +19,7 @@ from attrs import frozen
 
 from podapi.errors import InvalidArgument
 from podapi.oci.host import mounts
-from podapi.oci.scope import read_file
+from podapi.oci.scope import DIR_FLAGS, read_file, walk
 
 MNT_DETACH = 2
 _libc = ctypes.CDLL(None, use_errno=True)
@@ -62,6 +63,76 @@ def unmount(target: str) -> bool:
             raise OSError(code, f"unmounting {target}: {os.strerror(code)}")
         return False
     return True
+
+
+MS_RDONLY, MS_REMOUNT, MS_BIND, MS_REC = 1, 32, 4096, 16384
+UMOUNT_NOFOLLOW = 8
+
+
+def bind_into(root: str, destination: str, source: str, *, readonly: bool) -> str:
+    """Bind ``source`` (a host path we chose) at ``destination`` inside ``root``.
+
+    ``destination`` is resolved in scope (:func:`podapi.oci.scope.walk`): a symlink
+    in the container's tree never sends the mount out of ``root``.  Missing
+    directories are made, as runc makes a mount's destination, and a missing file
+    is created for a file ``source``.
+
+    :returns: the mount point's link-free host path, for :func:`unmount_bound`.
+    """
+    parent, _, name = destination.strip("/").rpartition("/")
+    root_fd = os.open(root, DIR_FLAGS)
+    try:
+        names, dir_fd = walk(root_fd, parent.split("/"), mkdir=_mkdir_in, fail=_not_dir)
+        try:
+            if os.path.isdir(source):
+                try:
+                    target = os.open(name, DIR_FLAGS, dir_fd=dir_fd)
+                except FileNotFoundError:
+                    target = _mkdir_in(name, dir_fd)
+            else:
+                target = os.open(
+                    name,
+                    os.O_RDONLY | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC,
+                    0o644,
+                    dir_fd=dir_fd,
+                )
+        except OSError as e:
+            raise _not_dir(f"{destination!r} cannot hold a mount: {e.strerror}") from None
+        finally:
+            os.close(dir_fd)
+    finally:
+        os.close(root_fd)
+    try:
+        point = f"/proc/self/fd/{target}".encode()
+        _check(_libc.mount(source.encode(), point, None, MS_BIND | MS_REC, None), "bind mount")
+        host_path = os.path.join(root, *names, name)
+        if readonly:
+            flags = MS_BIND | MS_REC | MS_REMOUNT | MS_RDONLY
+            if _libc.mount(None, host_path.encode(), None, flags, None) != 0:
+                code = ctypes.get_errno()
+                unmount_bound(host_path)
+                raise OSError(code, f"read-only remount of {destination}: {os.strerror(code)}")
+        return host_path
+    finally:
+        os.close(target)
+
+
+def unmount_bound(host_path: str) -> None:
+    """Detach a mount :func:`bind_into` made (never following a link at its end)."""
+    if _libc.umount2(host_path.encode(), MNT_DETACH | UMOUNT_NOFOLLOW) != 0:
+        code = ctypes.get_errno()
+        if code not in (errno.EINVAL, errno.ENOENT):
+            raise OSError(code, f"unmounting {host_path}: {os.strerror(code)}")
+
+
+def _mkdir_in(name: str, dir_fd: int) -> int:
+    with contextlib.suppress(FileExistsError):
+        os.mkdir(name, 0o755, dir_fd=dir_fd)
+    return os.open(name, DIR_FLAGS, dir_fd=dir_fd)
+
+
+def _not_dir(reason: str) -> Exception:
+    return InvalidArgument(f"cannot mount into the container: {reason}")
 
 
 def unmount_all(target: str) -> None:

@@ -20,10 +20,8 @@ from typing import IO, BinaryIO, Protocol, cast
 from attrs import frozen
 
 from podapi.storage.blobs import Blob, BlobStore, BlobWriter, DigestMismatch
-from podapi.storage.tarextract import extract_layer
+from podapi.storage.tarextract import MAGIC_SIZE, compression_of, extract_layer
 
-GZIP_MAGIC = b"\x1f\x8b"
-ZSTD_MAGIC = b"\x28\xb5\x2f\xfd"
 TAR_MEDIA = "application/vnd.oci.image.layer.v1.tar"
 GZIP_MEDIA = "application/vnd.oci.image.layer.v1.tar+gzip"
 DOCKER_GZIP_MEDIA = "application/vnd.docker.image.rootfs.diff.tar.gzip"
@@ -85,17 +83,18 @@ class _Tee:
 def _peek(source: BinaryIO) -> bytes:
     """The first bytes of a seekable stream, without consuming them."""
     position = source.tell()
-    head = source.read(4)
+    head = source.read(MAGIC_SIZE)
     source.seek(position)
     return head
 
 
 def media_type_for(head: bytes) -> str:
     """The OCI layer media type for content starting with ``head``."""
-    if head.startswith(GZIP_MAGIC):
+    compression = compression_of(head)
+    if compression == "gzip":
         return GZIP_MEDIA
-    if head.startswith(ZSTD_MAGIC):
-        raise UnsupportedCompression("zstd-compressed layers are not supported")
+    if compression is not None:
+        raise UnsupportedCompression(f"{compression}-compressed layers are not supported")
     return TAR_MEDIA
 
 

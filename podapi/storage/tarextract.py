@@ -18,15 +18,19 @@ chowns anything outside the directory it extracts into.  Three rules make that s
 Every function blocks: run it in a thread.
 """
 
+import bz2
 import contextlib
 import errno
+import gzip
 import io
+import lzma
 import os
 import shutil
 import stat
 import tarfile
-from collections.abc import Sequence
-from typing import BinaryIO, cast
+import zlib
+from collections.abc import Callable, Sequence
+from typing import Any, BinaryIO, cast
 
 from attrs import frozen
 
@@ -57,6 +61,106 @@ class InvalidArchive(InvalidArgument):
     """The tar stream is corrupt or tries to reach outside its root."""
 
     cause = "invalid tar"
+
+
+# -- compression: the one detector (layers, image archives, docker cp uploads) --
+
+GZIP_MAGIC = b"\x1f\x8b"
+BZIP2_MAGIC = b"BZh"
+XZ_MAGIC = b"\xfd7zXZ\x00"
+ZSTD_MAGIC = b"\x28\xb5\x2f\xfd"
+#: Bytes :func:`compression_of` needs to look at.
+MAGIC_SIZE = 6
+_OPENERS: dict[str, Callable[[Any], BinaryIO]] = {
+    "gzip": lambda f: cast(BinaryIO, gzip.GzipFile(fileobj=f, mode="rb")),
+    "bzip2": lambda f: cast(BinaryIO, bz2.BZ2File(f, mode="rb")),
+    "xz": lambda f: cast(BinaryIO, lzma.LZMAFile(f, mode="rb")),  # noqa: SIM115 - returned
+}
+
+
+def compression_of(head: bytes) -> str | None:
+    """``gzip``, ``bzip2``, ``xz`` or ``zstd`` for content starting with ``head``; None: plain.
+
+    The magic numbers Docker's ``archive.DetectCompression`` checks.
+    """
+    for name, magic in (
+        ("gzip", GZIP_MAGIC),
+        ("bzip2", BZIP2_MAGIC),
+        ("xz", XZ_MAGIC),
+        ("zstd", ZSTD_MAGIC),
+    ):
+        if head.startswith(magic):
+            return name
+    return None
+
+
+def open_decompressed(source: BinaryIO, compression: str) -> BinaryIO:
+    """A streaming reader of ``source`` decompressed in-process (gzip, bzip2, xz).
+
+    Python's own decompressors only: nothing is run, least of all a program found
+    in a container.  Corrupt data reads as :class:`InvalidArchive`.
+
+    :raises InvalidArchive: for a compression we cannot read (zstd).
+    """
+    opener = _OPENERS.get(compression)
+    if opener is None:
+        raise InvalidArchive(f"{compression}-compressed archives are not supported")
+    return cast(BinaryIO, _Decompressing(opener(source)))
+
+
+def decompressed(stream: BinaryIO) -> BinaryIO:
+    """``stream`` as a plain tar: as it is, or decompressed as it is read.
+
+    The first bytes are read to detect the compression and handed back in front
+    of the rest, so ``stream`` need not be seekable.
+    """
+    head = _read_exactly(stream, MAGIC_SIZE)
+    whole = cast(BinaryIO, _Prefixed(head, stream))
+    compression = compression_of(head)
+    return whole if compression is None else open_decompressed(whole, compression)
+
+
+def _read_exactly(stream: BinaryIO, size: int) -> bytes:
+    data = b""
+    while len(data) < size:
+        more = stream.read(size - len(data))
+        if not more:
+            break
+        data += more
+    return data
+
+
+class _Prefixed:
+    """``head`` (already read) and then the rest of ``stream``."""
+
+    def __init__(self, head: bytes, stream: BinaryIO) -> None:
+        self._head = head
+        self._stream = stream
+
+    def read(self, size: int = -1) -> bytes:
+        if self._head:
+            if size < 0:
+                data, self._head = self._head + self._stream.read(), b""
+                return data
+            data, self._head = self._head[:size], self._head[size:]
+            return data
+        return self._stream.read(size)
+
+
+class _Decompressing:
+    """A decompressor's reads, its errors (truncated or corrupt data) as InvalidArchive."""
+
+    def __init__(self, stream: BinaryIO) -> None:
+        self._stream = stream
+
+    def read(self, size: int = -1) -> bytes:
+        try:
+            return self._stream.read(size)
+        except (OSError, EOFError, lzma.LZMAError, zlib.error) as e:
+            raise InvalidArchive(f"cannot decompress the archive: {e}") from None
+
+    def close(self) -> None:
+        self._stream.close()
 
 
 @frozen
@@ -179,7 +283,8 @@ def extract_into(
     breakout check); symlinks met on the way may point anywhere inside ``root``.
     Whiteout names are ordinary files here.
 
-    :param stream: the uncompressed tar, read sequentially and then to EOF.
+    :param stream: the tar, plain or compressed with gzip, bzip2 or xz (Docker's
+        API allows each; :func:`decompressed`), read sequentially and then to EOF.
     :param root: the directory that plays ``/``.
     :param target: where to extract, as a path inside ``root``.
     :param no_overwrite_dir_non_dir: refuse to replace a directory with a
@@ -200,7 +305,7 @@ def extract_into(
             no_overwrite_dir_non_dir=no_overwrite_dir_non_dir,
             owner=owner,
         )
-        return extractor.run(stream)
+        return extractor.run(decompressed(stream))
     finally:
         os.close(root_fd)
 

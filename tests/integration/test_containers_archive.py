@@ -6,14 +6,18 @@ write outside the container root and must fail with a 4xx or land inside it.
 """
 
 import base64
+import bz2
+import gzip
 import io
 import json
+import lzma
 import os
 import socket
 import subprocess
 import tarfile
+import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import docker
@@ -183,6 +187,87 @@ def test_docker_py_put_and_get_archive(client: docker.DockerClient, tmp_path: Pa
         assert only.issym() and only.linkname == "note.txt"
     with pytest.raises(NotFound):
         container.get_archive("/tmp/absent")
+
+
+def test_docker_py_archive_through_a_stopped_containers_volume(
+    box: ServerProcess, client: docker.DockerClient
+) -> None:
+    """put/get_archive under an anonymous volume's path reach the volume, running or not."""
+    container = client.containers.create(
+        IMAGE, ["sh", "-c", "cat /vol1/in.txt; echo written > /vol1/out.txt"], volumes=["/vol1"]
+    )
+    try:
+        before = time.time()
+        assert container.put_archive("/vol1", tar_of(file_entry("in.txt", b"given\n")))
+        window = {"since": int(before), "until": int(time.time()) + 1}
+        volume_events = client.events(**window, filters={"type": "volume"}, decode=True)
+        actions = {e["Action"] for e in volume_events}  # the volume's create may be in it
+        assert not actions & {"mount", "unmount"}  # docker cp is no volume mount (Docker's)
+        container.start()
+        assert container.wait()["StatusCode"] == 0
+        assert container.logs() == b"given\n"
+        chunks, stat = container.get_archive("/vol1/out.txt")
+        assert stat["name"] == "out.txt" and stat["size"] == len(b"written\n")
+        with tarfile.open(fileobj=io.BytesIO(b"".join(chunks))) as tar:
+            member = tar.extractfile("out.txt")
+            assert member is not None and member.read() == b"written\n"
+        merged = str(rootfs_dir(box, container.id) / "merged")
+        assert not [m for m in mounts_below(box.base) if m.startswith(merged)]
+    finally:
+        container.remove(v=True, force=True)
+
+
+def test_a_symlink_over_a_volume_path_keeps_the_mount_inside(
+    client: docker.DockerClient, tmp_path: Path
+) -> None:
+    """A stopped container that turned its volume's parent into a link to a host path:
+    the volume is mounted inside its rootfs for ``docker cp``, never on the host."""
+    host = tmp_path / "host-target"
+    host.mkdir()
+    script = f"echo data > /trap/vol/f; mv /trap /moved; ln -s {host} /trap"
+    container = client.containers.run(
+        IMAGE, ["sh", "-c", script], volumes=["/trap/vol"], detach=True
+    )
+    try:
+        assert container.wait()["StatusCode"] == 0
+        chunks, stat = container.get_archive("/trap/vol")
+        assert stat["name"] == "vol"
+        with tarfile.open(fileobj=io.BytesIO(b"".join(chunks))) as tar:
+            member = tar.extractfile("vol/f")
+            assert member is not None and member.read() == b"data\n"  # the volume's data
+        assert list(host.iterdir()) == []
+    finally:
+        container.remove(v=True, force=True)
+
+
+def test_docker_py_archive_through_a_running_containers_volume(
+    client: docker.DockerClient,
+) -> None:
+    """A running container's volume is read and written as the container sees it."""
+    container = client.containers.run(
+        IMAGE, ["sh", "-c", "echo mine > /vol2/own.txt; sleep 1000"], volumes=["/vol2"], detach=True
+    )
+    try:
+        wait_for(lambda: container.exec_run(["test", "-e", "/vol2/own.txt"]).exit_code == 0, 30)
+        assert container.put_archive("/vol2", tar_of(file_entry("in.txt", b"live\n")))
+        assert container.exec_run(["cat", "/vol2/in.txt"]).output == b"live\n"
+        chunks, stat = container.get_archive("/vol2/own.txt")
+        assert stat["size"] == len(b"mine\n")
+        with tarfile.open(fileobj=io.BytesIO(b"".join(chunks))) as tar:
+            member = tar.extractfile("own.txt")
+            assert member is not None and member.read() == b"mine\n"
+    finally:
+        container.remove(v=True, force=True)
+
+
+@pytest.mark.parametrize("compress", [gzip.compress, bz2.compress, lzma.compress])
+def test_put_archive_takes_compressed_tars(
+    box: ServerProcess, created: str, compress: Callable[[bytes], bytes]
+) -> None:
+    """PUT .../archive unpacks gzip, bzip2 and xz bodies, as Docker's API documents."""
+    body = compress(tar_of(file_entry("packed/in.txt", b"squeezed")))
+    assert put(box, created, "/tmp", body).status == 200
+    assert in_container(box, created, "/tmp/packed/in.txt") == b"squeezed"
 
 
 @needs_podman

@@ -89,6 +89,22 @@ def test_docker_py_commit_with_config_overrides(client: docker.DockerClient) -> 
     assert client.containers.run("commit-py:t1", remove=True) == b"py\n"
 
 
+def test_commit_right_after_the_process_ended_is_not_a_pause_error(
+    client: docker.DockerClient,
+) -> None:
+    """Committing a container whose process just ended (exit not yet recorded) pauses nothing."""
+    images = []
+    for _ in range(5):
+        container = client.api.create_container(IMAGE, ["touch", "/ran"])
+        try:
+            client.api.start(container)
+            images.append(client.api.commit(container, pause=True)["Id"])
+        finally:
+            client.api.remove_container(container, force=True)
+    for image in images:
+        client.images.remove(image)
+
+
 def test_committing_a_running_container_pauses_it_and_leaves_it_running(
     box: ServerProcess, client: docker.DockerClient
 ) -> None:

@@ -1,5 +1,6 @@
 """Containers through Docker clients: the docker CLI and docker-py, real runc and conmon."""
 
+import contextlib
 import threading
 import time
 
@@ -121,6 +122,32 @@ def test_docker_py_run_detach_and_not(client: docker.DockerClient) -> None:
     container.remove()
     with pytest.raises(NotFound):
         client.containers.get("pydetached")
+
+
+def test_docker_py_kill_answers_once_the_container_is_dead(client: docker.DockerClient) -> None:
+    """A SIGKILL on the compat tree returns after the exit: inspect shows 137, remove works."""
+    container = client.containers.run(IMAGE, ["sleep", "1000"], detach=True)
+    try:
+        container.kill()
+        container.reload()
+        assert container.attrs["State"]["Running"] is False
+        assert container.attrs["State"]["ExitCode"] == 137
+        container.remove()  # no force: the kill left nothing running
+    finally:
+        with contextlib.suppress(NotFound):
+            container.remove(force=True)
+
+
+def test_docker_py_diff_lists_only_what_the_container_changed(
+    client: docker.DockerClient,
+) -> None:
+    """``container.diff()`` of ``touch /test``: no /etc, /run or mounted files beside it."""
+    container = client.containers.run(IMAGE, ["touch", "/test"], detach=True)
+    try:
+        assert container.wait()["StatusCode"] == 0
+        assert container.diff() == [{"Path": "/test", "Kind": 1}]
+    finally:
+        container.remove(force=True)
 
 
 def test_docker_py_overrides(client: docker.DockerClient) -> None:

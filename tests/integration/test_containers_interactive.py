@@ -107,7 +107,7 @@ def test_docker_exec_with_stdin_and_exit_codes(
     failed = docker_cli(box, "exec", container.id, "sh", "-c", "echo oops >&2; exit 5", check=False)
     assert (failed.returncode, failed.stderr) == (5, "oops\n")
     missing = docker_cli(box, "exec", container.id, "no-such-command", check=False)
-    assert missing.returncode == 127
+    assert missing.returncode == 126  # Docker's code for any exec that cannot start
     assert "no-such-command" in missing.stderr
     term = terminal(box, "exec", "-it", container.id, "sh")
     try:
@@ -122,7 +122,8 @@ def test_docker_exec_with_stdin_and_exit_codes(
 def test_docker_py_exec_run(client: docker.DockerClient) -> None:
     container = client.containers.run(IMAGE, ["sleep", "1000"], detach=True)
     assert container.exec_run(["sh", "-c", "echo hi; exit 42"]) == (42, b"hi\n")
-    assert container.exec_run("no-such-command").exit_code == 127
+    # Docker: 126 for any command the runtime cannot start, missing or not executable.
+    assert container.exec_run("no-such-command").exit_code == 126
     assert container.exec_run(["/etc/passwd"]).exit_code == 126
     cmd = ["sh", "-c", "echo out; sleep 0.1; echo err >&2"]
     assert container.exec_run(cmd, demux=True).output == (b"out\n", b"err\n")
@@ -238,6 +239,8 @@ def test_podman_remote_exec_and_attach(
         box, tmp_path, "exec", container.id, "sh", "-c", "echo in-podman; exit 6", check=False
     )
     assert (ran.returncode, ran.stdout) == (6, "in-podman\n")
+    missing = podman(box, tmp_path, "exec", container.id, "no-such-command", check=False)
+    assert missing.returncode == 127  # Podman's code for "not found" on its own tree
     piped = podman(box, tmp_path, "exec", "-i", container.id, "cat", stdin="via-stdin\n")
     assert piped.stdout == "via-stdin\n"
     attach = subprocess.Popen(

@@ -1,8 +1,11 @@
 """Safe tar extraction: layer whiteouts, metadata, and hostile archives that must stay inside."""
 
+import bz2
 import contextlib
+import gzip
 import hashlib
 import io
+import lzma
 import os
 import stat
 import tarfile
@@ -18,6 +21,7 @@ from podapi.storage.tarextract import (
     ExtractStats,
     InvalidArchive,
     clean_name,
+    compression_of,
     extract_into,
     extract_layer,
 )
@@ -332,6 +336,34 @@ def test_corrupt_tar_is_invalid(tmp_path: Path, data: bytes) -> None:
     with pytest.raises(InvalidArchive) as info:
         layer(data, tmp_path)
     assert info.value.cause == "invalid tar"
+
+
+COMPRESSORS = {"gzip": gzip.compress, "bzip2": bz2.compress, "xz": lzma.compress}
+
+
+@pytest.mark.parametrize("compression", sorted(COMPRESSORS))
+def test_extract_into_reads_compressed_tars(tmp_path: Path, compression: str) -> None:
+    """Docker's archive upload may be gzip, bzip2 or xz: decompressed as it is read."""
+    data = COMPRESSORS[compression](make_tar(reg("d/f", b"inside"), reg("g", os.urandom(70_000))))
+    assert compression_of(data) == compression
+    reader = CountingReader(data)
+    stats = extract_into(reader, str(tmp_path))  # type: ignore[arg-type]
+    assert (tmp_path / "d" / "f").read_bytes() == b"inside"
+    assert stats.files == 2 and reader.count == len(data)
+
+
+@pytest.mark.parametrize("compression", sorted(COMPRESSORS))
+def test_corrupt_compressed_tar_is_invalid(tmp_path: Path, compression: str) -> None:
+    """A truncated compressed stream is a 400-class InvalidArchive, not an OSError."""
+    data = COMPRESSORS[compression](make_tar(reg("a", os.urandom(20_000))))
+    with pytest.raises(InvalidArchive):
+        extract_into(io.BytesIO(data[: len(data) // 2]), str(tmp_path))
+
+
+def test_zstd_upload_is_refused(tmp_path: Path) -> None:
+    """zstd is detected and refused (Docker's API lists gzip, bzip2 and xz only)."""
+    with pytest.raises(InvalidArchive):
+        extract_into(io.BytesIO(b"\x28\xb5\x2f\xfd" + b"\0" * 100), str(tmp_path))
 
 
 # -- hostile archives ----------------------------------------------------------------

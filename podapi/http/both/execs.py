@@ -10,8 +10,10 @@ start (or one with no stream to attach) answers 200 with an empty body.
 
 Differences from Podman 4.3.1, on purpose: creating an exec session in a stopped
 container is 409 (Docker's status; 4.3.1 says 500); a command the runtime cannot
-run is reported in the stream as ``Error: ...`` and by the session's exit code
-(127 not found, 126 not executable), or as 400 for a detached start.
+run is reported in the stream as ``Error: ...`` and by the session's exit code,
+or as 400 for a detached start.  That code is Docker's 126 on the compat tree
+(moby sets 126 for any failed exec start; 4.3.1 answers Podman's codes there
+too), Podman's on the libpod tree (127 not found, 126 not executable).
 """
 
 from typing import Any
@@ -173,14 +175,14 @@ class ExecRoutes:
         check_running(await self._engine.containers.get(record.container_id))
         spec = record.spec
         if detach or not (spec.attach_stdin or spec.attach_stdout or spec.attach_stderr):
-            await execs.start(record, None, size)
+            await execs.start(record, None, size, docker_exit_codes=not call.libpod)
             return text_response("", newline=False)  # Docker's empty body (Podman adds "\n")
 
         started_exec: Deferred[None] = Deferred()
 
         async def run(session: StreamSession) -> None:
             try:
-                await execs.start(record, session.connect, size)
+                await execs.start(record, session.connect, size, docker_exit_codes=not call.libpod)
             except PodapiError as e:
                 # Written before anything closes the stream (see before_end).
                 session.write_error(str(e))

@@ -141,8 +141,14 @@ class CompatContainerRoutes:
         return no_content()
 
     async def kill(self, call: ApiCall, name: str) -> Response:
-        """``POST /containers/{name}/kill?signal=``: 409 if not running."""
-        await self._engine.lifecycle.kill(await self._get(name), call.text("signal") or "KILL")
+        """``POST /containers/{name}/kill?signal=``: 409 if not running.
+
+        On the compat tree a SIGKILL answers once the container is dead, as Docker
+        and Podman's compat handler do; the libpod tree answers at once, as Podman's.
+        """
+        await self._engine.lifecycle.kill(
+            await self._get(name), call.text("signal") or "KILL", wait_killed=not call.libpod
+        )
         return no_content()
 
     async def pause(self, call: ApiCall, name: str) -> Response:
