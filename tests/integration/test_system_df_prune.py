@@ -98,17 +98,21 @@ def _tree_size(path: Path) -> int:
     return total
 
 
+def _entries(directory: Path) -> list[Path]:
+    return list(directory.iterdir()) if directory.is_dir() else []
+
+
 def removable_files(root: Path) -> dict[Path, int]:
     """Every layer dir, blob, container writable layer and volume's data, with its bytes."""
     found: dict[Path, int] = {}
-    for layer in (root / "storage" / "layers").iterdir():
+    for layer in _entries(root / "storage" / "layers"):
         found[layer] = _tree_size(layer)
-    for blob in (root / "storage" / "blobs" / "sha256").iterdir():
+    for blob in _entries(root / "storage" / "blobs" / "sha256"):
         found[blob] = blob.stat().st_size
-    for container in (root / "containers").iterdir():
+    for container in _entries(root / "containers"):
         if (container / "upper").is_dir():
             found[container / "upper"] = _tree_size(container / "upper")
-    for volume in (root / "volumes").iterdir():
+    for volume in _entries(root / "volumes"):
         if (volume / "_data").is_dir():
             found[volume / "_data"] = _tree_size(volume / "_data")
     return found
@@ -315,3 +319,41 @@ def test_build_prune_reports_nothing_to_free(server: ServerProcess) -> None:
     reply = server.request("POST", "/v1.44/build/prune?all=1&keep-storage=0")
     assert reply.status == 200, reply.body
     assert reply.json() == {"CachesDeleted": [], "SpaceReclaimed": 0}
+
+
+@needs_cli
+def test_docker_prunes_read_the_cli_filters_and_report_freed_bytes(fresh: ServerProcess) -> None:
+    base = BuiltImage(layers=[BASE])
+    kept = BuiltImage(layers=[BASE, UNUSED_LAYER], config_extra={"Labels": {"keep": "yes"}})
+    gone = BuiltImage(layers=[BASE, CHILD_LAYER])
+    _load(fresh, base, "acc-busybox:latest")
+    _load(fresh, kept, "acc-kept:latest")
+    _load(fresh, gone, "acc-gone:latest")
+    for name, label in (("labelled", "team=a"), ("other", "team=b")):
+        docker(
+            fresh,
+            "run",
+            "--name",
+            name,
+            "--label",
+            label,
+            "acc-busybox",
+            "sh",
+            "-c",
+            "head -c 12000 /dev/zero > /f",
+        )
+
+    before = removable_files(fresh.root)
+    pruned = docker(fresh, "container", "prune", "-f", "--filter", "label=team=a").stdout
+    assert {c["Names"][0] for c in fresh.get_json("/v1.44/containers/json?all=1")} == {"/other"}
+    assert f"Total reclaimed space: {human_size(freed(before))}" in pruned
+    assert freed(before) >= 12000
+
+    # -a sends dangling=false: every image no container uses, here those without the label.
+    before = removable_files(fresh.root)
+    pruned = docker(fresh, "image", "prune", "-af", "--filter", "label!=keep").stdout
+    left = {i["Id"] for i in fresh.get_json("/v1.44/images/json")}
+    assert left == {base.id, kept.id}  # acc-busybox is used by "other"
+    assert f"Total reclaimed space: {human_size(freed(before))}" in pruned
+    assert freed(before) >= len(CHILD_LAYER)
+    assert docker(fresh, "image", "prune", "-af", "--filter", "until=1h").returncode == 0
