@@ -14,6 +14,7 @@ from podapi.engine.containerfiles import ContainerFiles
 from podapi.engine.containermounts import ContainerMounts
 from podapi.engine.containers import ContainerService
 from podapi.engine.containerspec import NetworkEndpoint
+from podapi.engine.diskusage import DiskUsageReader
 from podapi.engine.distribution import Distribution
 from podapi.engine.events import EventBus, EventLog
 from podapi.engine.execs import ExecService
@@ -32,6 +33,7 @@ from podapi.engine.state.database import State, meta_value
 from podapi.engine.state.images import ImageRecord, count_images
 from podapi.engine.stats import StatsReader
 from podapi.engine.system import HostFacts, Info, ObjectCounts, System, server_id
+from podapi.engine.systemprune import SystemPrune
 from podapi.engine.top import ContainerTop
 from podapi.engine.volumes import VolumeService
 from podapi.errors import NotFound, PodapiError
@@ -210,6 +212,18 @@ class Engine:
     def removal(self) -> ContainerRemoval:
         """Container removal with dependents, and prune (available once started)."""
         return ContainerRemoval(self.containers, self.lifecycle, self.events.now_ns)
+
+    @property
+    def disk_usage(self) -> DiskUsageReader:
+        """``system df``: what images, containers and volumes use."""
+        return DiskUsageReader(self.images, self.containers, self.volumes)
+
+    @property
+    def system_prune(self) -> SystemPrune:
+        """``system prune`` and the build-cache prune (available once started)."""
+        return SystemPrune(
+            self.removal, self.images, self.networks, self.volumes, now_ns=self.events.now_ns
+        )
 
     @property
     def files(self) -> ContainerFiles:

@@ -47,11 +47,17 @@ class RemoveReport:
 
 @frozen
 class PruneReport:
-    """Images deleted by a prune and the bytes their layers freed."""
+    """Images deleted by a prune and the bytes their layers and blobs freed.
+
+    ``sizes`` holds ``(image ID, bytes)`` for each deleted image: what collecting
+    garbage right after its deletion removed (layer directories and blobs no
+    other image keeps); ``reclaimed`` is their sum.
+    """
 
     deleted: list[str] = field(factory=list)
     untagged: list[str] = field(factory=list)
     reclaimed: int = 0
+    sizes: list[tuple[str, int]] = field(factory=list)
 
 
 def created_ns(config: dict[str, Any]) -> int:
@@ -207,6 +213,10 @@ class ImageService:
     async def layer_sizes(self, image: ImageRecord) -> list[int]:
         """Uncompressed size of each layer, bottom first."""
         return await self._state.read(lambda c: [images.layer_size(c, d) for d in image.layers])
+
+    async def layer_size_map(self, diff_ids: set[str]) -> dict[str, int]:
+        """Uncompressed size of each of these layers."""
+        return await self._state.read(lambda c: {d: images.layer_size(c, d) for d in diff_ids})
 
     async def known_installed(self, diff_ids: Sequence[str]) -> set[str]:
         """Which of these layers are recorded and on disk."""
@@ -428,6 +438,7 @@ class ImageService:
     ) -> PruneReport:
         """Delete dangling (or, with ``dangling_only=False``, all) images ``keep`` spares."""
         report = RemoveReport()
+        sizes: list[tuple[str, int]] = []
         async with self._lock:
             for image in reversed(await self._state.read(images.load_images)):
                 if (dangling_only and image.names) or keep(image) or await self._users(image):
@@ -435,10 +446,15 @@ class ImageService:
                 if await self._state.read(partial(images.children, image_id=image.id)):
                     continue
                 await self._delete(image, report)
-            freed = await self._collect()
+                sizes.append((image.id, await self._collect()))
         for image_id in report.deleted:
             self._events.emit("image", "prune", image_id)
-        return PruneReport(deleted=report.deleted, untagged=report.untagged, reclaimed=freed)
+        return PruneReport(
+            deleted=report.deleted,
+            untagged=report.untagged,
+            reclaimed=sum(size for _, size in sizes),
+            sizes=sizes,
+        )
 
 
 def _normalise_for_lookup(text: str, image: ImageRecord) -> str | None:

@@ -3,21 +3,28 @@
 import contextlib
 from collections.abc import Callable, Mapping, Sequence
 
-from attrs import frozen
+from attrs import field, frozen
 
 from podapi.engine import containerfilters
 from podapi.engine.containers import ContainerService
 from podapi.engine.lifecycle import Lifecycle
 from podapi.engine.state.containers import ContainerRecord
-from podapi.errors import NoSuchContainer, NotFound
+from podapi.errors import InvalidArgument, NoSuchContainer, NotFound
+
+#: The filters a container prune takes (moby's and libpod's prune filters).
+PRUNE_FILTERS = frozenset({"until", "label", "label!"})
 
 
 @frozen
 class Pruned:
-    """What a prune removed: container IDs and the bytes their writable layers held."""
+    """What a prune removed: container IDs and the bytes their writable layers held.
+
+    ``sizes`` pairs each removed ID with its writable layer's bytes.
+    """
 
     removed: list[str]
     space: int
+    sizes: list[tuple[str, int]] = field(factory=list)
 
 
 class ContainerRemoval:
@@ -57,15 +64,18 @@ class ContainerRemoval:
         return ordered
 
     async def prune(self, filters: Mapping[str, Sequence[str]]) -> Pruned:
-        """Remove the stopped containers ``filters`` (``until``, ``label``) select."""
+        """Remove the stopped containers ``filters`` (``until``, ``label``, ``label!``)
+        select; another filter is a 400 (Podman 4.3.1 and Docker refuse it too)."""
+        unknown = set(filters) - PRUNE_FILTERS
+        if unknown:
+            raise InvalidArgument(f"{sorted(unknown)[0]} is an invalid filter")
         keep = containerfilters.build(filters, anchors={}, image_ids={}, now_ns=self._now_ns())
-        removed, space = [], 0
+        sizes: list[tuple[str, int]] = []
         for record in await self._containers.prunable(lambda c: not keep(c)):
             size, _ = await self._containers.sizes(record)
             try:
                 await self._lifecycle.remove(record)
             except NotFound:
                 continue
-            removed.append(record.id)
-            space += size
-        return Pruned(removed, space)
+            sizes.append((record.id, size))
+        return Pruned([i for i, _ in sizes], sum(s for _, s in sizes), sizes)

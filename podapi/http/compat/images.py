@@ -12,7 +12,7 @@ from klein import Response
 from podapi.engine.engine import Engine
 from podapi.engine.state.images import ImageRecord
 from podapi.engine.times import NS, rfc3339_nano
-from podapi.errors import PodapiError
+from podapi.errors import InvalidArgument, PodapiError
 from podapi.http.both.commit import commit_image
 from podapi.http.both.images import filtered_images, history_response, prune_keeper, send_archive
 from podapi.http.call import ApiCall, BadRequest
@@ -172,9 +172,22 @@ class CompatImageRoutes:
         return json_response(body)
 
     async def prune(self, call: ApiCall) -> Response:
-        """``POST /images/prune``: dangling images unless ``dangling=false``."""
+        """``POST /images/prune``: dangling images unless ``dangling=false``, which
+        ``docker image prune -a`` sends: every image no container uses (Podman 4.3.1
+        answers an error).  Docker's filters only (``dangling``, ``label``, ``label!``,
+        ``until``); another key or a ``dangling`` that is no boolean is a 400.
+        ``SpaceReclaimed`` is the bytes of the layers and blobs removed."""
         filters = call.filters()
+        unknown = set(filters) - {"dangling", "label", "label!", "until"}
+        if unknown:
+            raise InvalidArgument(f"invalid filter '{sorted(unknown)[0]}'")
         dangling = filters.pop("dangling", ["true"])
+        values = {v.lower() for v in dangling}
+        if (
+            not values <= {"true", "1", "false", "0"}
+            or len({v in ("true", "1") for v in values}) > 1
+        ):
+            raise InvalidArgument(f"invalid filter 'dangling={dangling[-1]}'")
         dangling_only = dangling[-1].lower() in ("true", "1")
         keep = prune_keeper(self._engine, filters)
         report = await self._engine.images.prune(dangling_only=dangling_only, keep=keep)

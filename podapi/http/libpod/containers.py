@@ -378,6 +378,7 @@ class LibpodContainerRoutes:
         )
 
     async def prune(self, call: ApiCall) -> Response:
-        """``POST /libpod/containers/prune``: ``[{"Id", "Size"}]``."""
+        """``POST /libpod/containers/prune``: ``[{"Id", "Size"}]``, each with the bytes
+        its writable layer held."""
         pruned = await prune_containers(call, self._engine)
-        return json_response([{"Id": i, "Size": 0} for i in pruned.removed])
+        return json_response([{"Id": i, "Size": size} for i, size in pruned.sizes])

@@ -208,13 +208,13 @@ class LibpodImageRoutes:
         return json_response(encode_report(report, errors, exit_code))
 
     async def prune(self, call: ApiCall) -> Response:
-        """``POST /libpod/images/prune?all=&filters=``: ``[{"Id", "Size"}]``."""
+        """``POST /libpod/images/prune?all=&filters=``: ``[{"Id", "Size"}]``, each with the
+        bytes of the layers and blobs its removal freed."""
         filters = call.filters()
         filters.pop("dangling", None)
         keep = prune_keeper(self._engine, filters)
         report = await self._engine.images.prune(dangling_only=not call.flag("all"), keep=keep)
-        share = report.reclaimed // max(len(report.deleted), 1)
-        return json_response([{"Id": i, "Size": share, "Err": None} for i in report.deleted])
+        return json_response([{"Id": i, "Size": size, "Err": None} for i, size in report.sizes])
 
     async def load(self, call: ApiCall) -> Response:
         """``POST /libpod/images/load``: ``{"Names": [...]}``."""

@@ -1,4 +1,5 @@
-"""Libpod system routes: ``/libpod/info`` and ``/libpod/events`` in Podman's shapes."""
+"""Libpod system routes: ``/libpod/info``, ``/libpod/events``, ``/libpod/system/df`` and
+``/libpod/system/prune`` in Podman's shapes."""
 
 from typing import Any
 
@@ -6,10 +7,13 @@ from klein import Response
 from twisted.internet.interfaces import IReactorTime
 
 from podapi import COMPAT_API_VERSION, LIBPOD_API_VERSION
+from podapi.engine.diskusage import DiskUsage
 from podapi.engine.engine import Engine
 from podapi.engine.events import Event
 from podapi.engine.ocimodel import Component
 from podapi.engine.system import Info
+from podapi.engine.systemprune import SystemPruned
+from podapi.engine.times import rfc3339_nano
 from podapi.http.both.events import event_message, stream_events
 from podapi.http.call import ApiCall
 from podapi.http.responses import json_response
@@ -174,6 +178,78 @@ def encode_info(info: Info) -> dict[str, Any]:
     }
 
 
+def _repository_tag(names: tuple[str, ...]) -> tuple[str, str]:
+    if not names:
+        return "<none>", "<none>"
+    repository, _, tag = names[0].rpartition(":")
+    return repository, tag
+
+
+def encode_disk_usage(usage: DiskUsage) -> dict[str, Any]:
+    """Podman's ``SystemDfReport``.
+
+    One image entry per image (its first name; Podman 4.3.1 lists one per name,
+    so ``podman system df`` counted an image with two tags twice), with
+    ``SharedSize`` the bytes of its layers other images use too and
+    ``UniqueSize`` the rest (Podman 4.3.1 derives them from the parent image).
+    """
+    found_images = []
+    for item in usage.images or []:
+        repository, tag = _repository_tag(item.image.names)
+        found_images.append(
+            {
+                "Repository": repository,
+                "Tag": tag,
+                "ImageID": item.image.id,
+                "Created": rfc3339_nano(item.image.created),
+                "Size": item.size,
+                "SharedSize": item.shared,
+                "UniqueSize": item.unique,
+                "Containers": item.containers,
+            }
+        )
+    found_containers = [
+        {
+            "ContainerID": entry.record.id,
+            "Image": entry.record.image_id,
+            "Command": [entry.record.run.path, *entry.record.run.args],
+            "LocalVolumes": sum(1 for m in entry.record.run.mounts if m.type == "volume"),
+            "Size": entry.rootfs,
+            "RWSize": entry.rw,
+            "Created": rfc3339_nano(entry.record.created),
+            "Status": entry.record.state,
+            "Names": entry.record.name,
+        }
+        for entry in usage.containers or []
+    ]
+    found_volumes = [
+        {
+            "VolumeName": volume.usage.record.name,
+            "Links": volume.links,
+            "Size": volume.size,
+            "ReclaimableSize": 0 if volume.links else volume.size,
+        }
+        for volume in usage.volumes or []
+    ]
+    return {"Images": found_images, "Containers": found_containers, "Volumes": found_volumes}
+
+
+def encode_system_prune(report: SystemPruned) -> dict[str, Any]:
+    """Podman's ``SystemPruneReport`` (no errors: what could not go is left out)."""
+
+    def sized(items: list[tuple[str, int]]) -> list[dict[str, Any]]:
+        return [{"Id": i, "Err": None, "Size": size} for i, size in items]
+
+    return {
+        "PodPruneReport": [{"Err": None, "Id": i} for i in report.pods],
+        "ContainerPruneReports": sized(report.containers),
+        "ImagePruneReports": sized(report.images),
+        "NetworkPruneReports": [{"Name": n, "Error": None} for n in report.networks],
+        "VolumePruneReports": sized(report.volumes),
+        "ReclaimedSpace": report.reclaimed,
+    }
+
+
 class LibpodSystemRoutes:
     """``/libpod/info`` and ``/libpod/events``."""
 
@@ -185,6 +261,8 @@ class LibpodSystemRoutes:
         """Add the routes."""
         router.libpod("GET", "/info", self.info)
         router.libpod("GET", "/events", self.events)
+        router.libpod("GET", "/system/df", self.disk_usage)
+        router.libpod("POST", "/system/prune", self.prune)
 
     async def info(self, call: ApiCall) -> Response:
         """``GET /libpod/info``: the same document as ``podman info``."""
@@ -193,3 +271,17 @@ class LibpodSystemRoutes:
     async def events(self, call: ApiCall) -> None:
         """``GET /libpod/events``: Podman event names (``died``, ``loadfromarchive``)."""
         await stream_events(call, self._engine.events, self._clock, encode_event)
+
+    async def disk_usage(self, call: ApiCall) -> Response:
+        """``GET /libpod/system/df``: Podman's ``SystemDfReport``."""
+        return json_response(encode_disk_usage(await self._engine.disk_usage.usage()))
+
+    async def prune(self, call: ApiCall) -> Response:
+        """``POST /libpod/system/prune?all=&volumes=&filters=``: stopped containers,
+        pods without containers, dangling (``all``: unused) images, unused networks,
+        with ``volumes`` unused volumes, build cache; ``filters`` ``until``, ``label``,
+        ``label!`` (another is a 400; Podman 4.3.1 answers 500)."""
+        report = await self._engine.system_prune.prune(
+            all_images=call.flag("all"), volumes=call.flag("volumes"), filters=call.filters()
+        )
+        return json_response(encode_system_prune(report))
