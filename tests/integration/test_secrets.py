@@ -16,7 +16,14 @@ import pytest
 from podman import PodmanClient
 from podman.errors import APIError, NotFound
 
-from tests.integration.containers_support import IMAGE, load_image, needs_podman, podman
+from tests.integration.containers_support import (
+    IMAGE,
+    load_image,
+    needs_cli,
+    needs_podman,
+    podman,
+)
+from tests.integration.containers_support import docker as docker_cli
 from tests.support import ServerProcess
 
 pytestmark = pytest.mark.integration
@@ -69,6 +76,35 @@ def test_podman_remote_secret_create_ls_inspect_rm(box: ServerProcess, tmp_path:
     big = podman(box, tmp_path, "secret", "create", "big", "-", stdin="x" * 512000, check=False)
     assert big.returncode != 0
     assert "less than 512000 bytes" in big.stderr
+
+
+@needs_cli
+def test_docker_cli_secret_create_ls_inspect_rm(box: ServerProcess) -> None:
+    """The docker CLI's swarm-shaped secret commands work on Podman's compat secrets:
+    labels as given, ``--pretty``, a duplicate refused, rm."""
+    data = "docker-" + secrets.token_hex(8)
+    created = docker_cli(
+        box, "secret", "create", "--label", "x=y", "dsec", "-", stdin=data.encode()
+    )
+    secret_id = created.stdout.strip()
+    try:
+        listed = docker_cli(box, "secret", "ls", "--format", "{{.ID}} {{.Name}} {{.Driver}}")
+        assert f"{secret_id} dsec file" in listed.stdout
+        inspect = docker_cli(box, "secret", "inspect", "dsec")
+        report = json.loads(inspect.stdout)[0]
+        assert report["Spec"]["Labels"] == {"x": "y"}
+        assert report["Version"] == {"Index": 1}
+        pretty = docker_cli(box, "secret", "inspect", "--pretty", "dsec").stdout
+        assert " - x=y" in pretty
+        assert data not in inspect.stdout + listed.stdout + pretty
+        again = docker_cli(box, "secret", "create", "dsec", "-", stdin=b"x", check=False)
+        assert again.returncode != 0
+        assert "secret name in use" in again.stderr
+    finally:
+        assert docker_cli(box, "secret", "rm", "dsec").stdout.strip() == "dsec"
+    assert "dsec" not in docker_cli(box, "secret", "ls").stdout
+    missing = docker_cli(box, "secret", "inspect", "dsec", check=False)
+    assert missing.returncode != 0
 
 
 def test_podman_py_secrets(box: ServerProcess) -> None:
