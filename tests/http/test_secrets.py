@@ -14,6 +14,7 @@ from podapi.engine.engine import Engine
 from podapi.engine.secrets import mount_destination
 from podapi.http.call import BadRequest
 from podapi.http.libpod.specgen import decode_specgen
+from tests.http.conftest import Time
 
 LIBPOD = "http://d/v4.3.1/libpod"
 SECRET = b"hunter2-s3cret-value"
@@ -62,16 +63,21 @@ async def test_libpod_create_inspect_list_exists_remove(api: StubTreq, engine: E
 
 
 @pytest_twisted.ensureDeferred
-async def test_duplicate_is_409_and_replace_gives_a_new_id(api: StubTreq, engine: Engine) -> None:
+async def test_duplicate_is_409_and_replace_gives_a_new_id(
+    api: StubTreq, engine: Engine, now: Time
+) -> None:
     first = await _create(api, "token")
     await _error(
         await api.post(f"{LIBPOD}/secrets/create?name=token", data=b"x"), 409, "secret name in use"
     )
+    created = (await (await api.get(f"{LIBPOD}/secrets/token/json")).json())["CreatedAt"]
+    now.ns += 5_000_000_000
     second = await _create(api, "token", b"new-data", "&replace=true")
     assert second != first
     assert not (Path(engine.layout.secrets_dir) / first).exists()
     shown = await (await api.get(f"{LIBPOD}/secrets/token/json?showsecret=1")).json()
     assert shown["SecretData"] == "new-data"
+    assert shown["CreatedAt"] == created != shown["UpdatedAt"]
     assert await _create(api, "token", b"ignored", "&ignore=true") == second
 
 
