@@ -140,8 +140,10 @@ class BundleWriter:
             link_hosts = [f"{' '.join(names)}:{ip}" for names, ip, _ in links if ip]
             await self._io(_write_etc, paths, hostname, record, host_network, link_hosts)
             user_mounts = await self._container_mounts.attach(record.id, record.run.mounts, paths)
+            secret_mounts, secret_env = await self._container_mounts.secrets(spec, paths)
             link_env = [item for _, _, variables in links for item in variables]
             env = list(merge_env(link_env, process_env(record.run.env)))
+            env = list(merge_env(env, secret_env))
             if not any(e.startswith("HOME=") for e in env):
                 env.append(f"HOME={user.home}")
             caps = capabilities.effective(spec.cap_add, spec.cap_drop, spec.privileged)
@@ -190,7 +192,7 @@ class BundleWriter:
                 oom_score_adj=spec.oom_score_adj,
                 privileged=spec.privileged,
                 shm_size=spec.shm_size or 64 * 1024 * 1024,
-                mounts=[*_mounts(paths), *user_mounts],
+                mounts=[*_mounts(paths), *user_mounts, *secret_mounts],
                 namespaces=namespaces,
                 cgroups_path=f"{CGROUP_PARENT}/{record.id}",
                 resources=evolve(

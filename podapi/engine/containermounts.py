@@ -1,12 +1,13 @@
-"""What a container start mounts (volumes, images) and what its exit lets go of."""
+"""What a container start mounts (volumes, images, secrets) and what its exit lets go of."""
 
 import os
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from podapi.engine.containerspec import MountSpec
+from podapi.engine.containerspec import ContainerSpec, MountSpec
 from podapi.engine.images import ImageService
 from podapi.engine.layout import ContainerPaths
+from podapi.engine.secrets import SecretService
 from podapi.engine.shortnames import ShortNames
 from podapi.engine.volumes import VolumeService
 from podapi.oci import mountopts, rootfs
@@ -21,10 +22,36 @@ class ContainerMounts:
     :param io: the blocking-work executor.
     """
 
-    def __init__(self, volumes: VolumeService, images: ImageService, io: Blocking) -> None:
+    def __init__(
+        self,
+        volumes: VolumeService,
+        images: ImageService,
+        io: Blocking,
+        secrets: SecretService | None = None,
+    ) -> None:
         self._volumes = volumes
         self._images = images
         self._io = io
+        self._secrets = secrets
+
+    async def secrets(
+        self, spec: ContainerSpec, paths: ContainerPaths
+    ) -> tuple[list[dict[str, Any]], list[str]]:
+        """The container's secrets: read-only bind mounts of copies made in its run
+        directory (owner and mode as asked), and ``VAR=data`` for its process's env."""
+        if self._secrets is None or not (spec.secrets or spec.env_secrets):
+            return [], []
+        files, env = await self._secrets.for_container(spec, paths.secrets)
+        mounts = [
+            {
+                "destination": f.destination,
+                "type": "bind",
+                "source": f.source,
+                "options": ["bind", "rprivate", "ro", "nosuid", "nodev", "noexec"],
+            }
+            for f in files
+        ]
+        return mounts, env
 
     @staticmethod
     def _image_dir(paths: ContainerPaths, index: int) -> str:

@@ -39,8 +39,11 @@ from podapi.engine.mountplan import (
 )
 from podapi.engine.naming import generate_name
 from podapi.engine.networks import NetworkService
+from podapi.engine.secrets import resolve_spec as resolve_secrets
+from podapi.engine.secrets import secret_names
 from podapi.engine.shortnames import ShortNames
 from podapi.engine.state import containers as rows
+from podapi.engine.state import secrets as secret_rows
 from podapi.engine.state import volumes as volume_rows
 from podapi.engine.state.containers import CREATED, EXITED, ContainerRecord
 from podapi.engine.state.database import State
@@ -177,9 +180,11 @@ def _insert(
     record: ContainerRecord,
     name_for: Callable[[Callable[[str], bool]], str] | None,
 ) -> ContainerRecord:
-    """Store a new container and the volumes it uses, in one transaction."""
+    """Store a new container and the volumes and secrets it uses, in one transaction."""
+    record = evolve(record, spec=resolve_secrets(conn, record.spec))
     record = rows.insert(conn, record, name_for)
     volume_rows.add_users(conn, record.id, volume_names(record.run.mounts))
+    secret_rows.add_users(conn, record.id, secret_names(record.spec))
     return record
 
 

@@ -108,6 +108,22 @@ class PortSpec:
 
 
 @frozen
+class SecretMount:
+    """A secret a container reads as a file (libpod ``SpecGenerator.secrets``).
+
+    ``source`` is the secret's name (a name, ID or ID prefix as asked; the
+    name once stored); ``target`` "" means ``/run/secrets/<name>``, a relative
+    one is under ``/run/secrets``; ``mode`` 0 means Podman's default 0444.
+    """
+
+    source: str
+    target: str = ""
+    uid: int = 0
+    gid: int = 0
+    mode: int = 0
+
+
+@frozen
 class ContainerSpec:
     """A container as the client described it (either dialect)."""
 
@@ -188,6 +204,10 @@ class ContainerSpec:
     pid_mode: str = ""
     ipc_mode: str = ""
     uts_mode: str = ""
+    #: Secrets mounted as files, and ``{"VARIABLE": "secret name"}`` given as the process's
+    #: environment at start (only the names are stored, never the data).
+    secrets: tuple[SecretMount, ...] = ()
+    env_secrets: Mapping[str, str] = field(factory=dict)
 
 
 @frozen

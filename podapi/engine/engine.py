@@ -29,6 +29,7 @@ from podapi.engine.ocimodel import effective_capabilities
 from podapi.engine.processes import ContainerProcesses
 from podapi.engine.reactors import IEngineReactor
 from podapi.engine.removal import ContainerRemoval
+from podapi.engine.secrets import SecretService
 from podapi.engine.state.database import State, meta_value
 from podapi.engine.state.images import ImageRecord, count_images
 from podapi.engine.stats import StatsReader
@@ -148,6 +149,13 @@ class Engine:
             events=self.events,
             now_ns=now_ns,
             remove_container=self._remove_container,
+        )
+        self.secrets = SecretService(
+            self.layout.secrets_dir,
+            state=self.state,
+            io=io,
+            events=self.events,
+            now_ns=now_ns,
         )
         self.containers = ContainerService(
             self.layout,
@@ -303,7 +311,7 @@ class Engine:
             seccomp=await self._io(_seccomp_converter, facts) if facts.seccomp_profile else None,
             init_binary=facts.init_binary,
             networks=self.networks,
-            mounts=ContainerMounts(self.volumes, self.images, self._io),
+            mounts=ContainerMounts(self.volumes, self.images, self._io, self.secrets),
         )
         self._committer = Committer(self.containers, self.images, self._lifecycle)
         await self.networks.start(serve=serve)

@@ -29,6 +29,11 @@ class Layout:
         return os.path.join(self.root, "tmp")
 
     @property
+    def secrets_dir(self) -> str:
+        """The file driver's secret data, one file per secret ID (mode 0600)."""
+        return os.path.join(self.root, "secrets", "filedriver")
+
+    @property
     def exits_dir(self) -> str:
         """Where conmon writes exit files (``<id>`` -> exit code)."""
         return os.path.join(self.runroot, "exits")
@@ -141,6 +146,11 @@ class ContainerPaths:
     @property
     def containerenv(self) -> str:
         return os.path.join(self.userdata, ".containerenv")
+
+    @property
+    def secrets(self) -> str:
+        """Copies of the container's file secrets, bind-mounted read-only (volatile)."""
+        return self._in_run("secrets")
 
     @property
     def bundle(self) -> str:

@@ -12,6 +12,7 @@ from podapi.http.compat.containers import CompatContainerRoutes
 from podapi.http.compat.distribution import CompatDistributionRoutes
 from podapi.http.compat.images import CompatImageRoutes
 from podapi.http.compat.networks import CompatNetworkRoutes
+from podapi.http.compat.secrets import CompatSecretRoutes
 from podapi.http.compat.swarm import CompatSwarmRoutes
 from podapi.http.compat.system import CompatSystemRoutes
 from podapi.http.compat.volumes import CompatVolumeRoutes
@@ -19,6 +20,7 @@ from podapi.http.libpod.containers import LibpodContainerRoutes
 from podapi.http.libpod.distribution import LibpodDistributionRoutes
 from podapi.http.libpod.images import LibpodImageRoutes
 from podapi.http.libpod.networks import LibpodNetworkRoutes
+from podapi.http.libpod.secrets import LibpodSecretRoutes
 from podapi.http.libpod.system import LibpodSystemRoutes
 from podapi.http.libpod.volumes import LibpodVolumeRoutes
 from podapi.http.routing import Router
@@ -44,6 +46,8 @@ def build_router(engine: Engine, clock: IReactorTime) -> Router:
     LibpodVolumeRoutes(engine).register(router)
     CompatNetworkRoutes(engine).register(router)
     LibpodNetworkRoutes(engine).register(router)
+    CompatSecretRoutes(engine).register(router)
+    LibpodSecretRoutes(engine).register(router)
     CompatSwarmRoutes().register(router)
     CompatBuildRoutes(engine).register(router)
     return router

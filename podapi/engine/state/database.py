@@ -161,6 +161,25 @@ MIGRATIONS: Sequence[str] = (
     CREATE INDEX network_addresses_container ON network_addresses(container_id);
     ALTER TABLE containers ADD COLUMN network_status TEXT NOT NULL DEFAULT '{}';
     """,
+    # 7: secrets' metadata (podapi/engine/state/secrets.py; the data is the file driver's,
+    # never in SQLite) and the containers that take each one, by secret name.
+    """
+    CREATE TABLE secrets (
+        id TEXT PRIMARY KEY,
+        name TEXT NOT NULL UNIQUE,
+        driver TEXT NOT NULL,
+        created INTEGER NOT NULL,
+        updated INTEGER NOT NULL,
+        labels TEXT NOT NULL,
+        options TEXT NOT NULL
+    );
+    CREATE TABLE secret_users (
+        secret TEXT NOT NULL,
+        container_id TEXT NOT NULL REFERENCES containers(id) ON DELETE CASCADE,
+        PRIMARY KEY (secret, container_id)
+    );
+    CREATE INDEX secret_users_container ON secret_users(container_id);
+    """,
 )
 
 

@@ -16,6 +16,7 @@ from podapi.engine.containerspec import (
     NetworkEndpoint,
     PortSpec,
     RestartPolicy,
+    SecretMount,
     Ulimit,
     healthcheck_from_docker,
 )
@@ -229,7 +230,43 @@ def decode_specgen(body: Any) -> ContainerSpec:
         pid_mode="host" if _mode(body, "pidns") == "host" else "",
         ipc_mode="host" if _mode(body, "ipcns") == "host" else "",
         uts_mode="host" if _mode(body, "utsns") == "host" else "",
+        secrets=_secrets(body),
+        env_secrets=_env_secrets(body),
     )
+
+
+def _secrets(body: Mapping[str, Any]) -> tuple[SecretMount, ...]:
+    """``secrets``: ``[{"Source", "Target", "UID", "GID", "Mode"}]`` (``podman run
+    --secret name,target=,uid=,gid=,mode=``)."""
+    found = []
+    for item in _typed(body, "secrets", list, []) or []:
+        if not isinstance(item, dict) or not isinstance(item.get("Source"), str):
+            raise BadRequest("every SpecGenerator.secrets entry needs a Source (a secret name)")
+        numbers = {key: _typed(item, key, int, 0) for key in ("UID", "GID", "Mode")}
+        if any(not 0 <= value < 2**32 for value in numbers.values()):
+            raise BadRequest(f"invalid SpecGenerator.secrets entry: {item!r}")
+        if numbers["Mode"] > 0o7777:
+            raise BadRequest(f"invalid SpecGenerator.secrets mode {numbers['Mode']:o}")
+        found.append(
+            SecretMount(
+                source=item["Source"],
+                target=_typed(item, "Target", str, ""),
+                uid=numbers["UID"],
+                gid=numbers["GID"],
+                mode=numbers["Mode"],
+            )
+        )
+    return tuple(found)
+
+
+def _env_secrets(body: Mapping[str, Any]) -> dict[str, str]:
+    """``secret_env``: ``{"VARIABLE": "secret name"}`` (``--secret name,type=env,target=``)."""
+    value = _typed(body, "secret_env", dict, {}) or {}
+    if not all(isinstance(k, str) and k and "=" not in k for k in value) or not all(
+        isinstance(v, str) and v for v in value.values()
+    ):
+        raise BadRequest("SpecGenerator.secret_env maps variable names to secret names")
+    return dict(value)
 
 
 def _network_mode(body: Mapping[str, Any]) -> str:
