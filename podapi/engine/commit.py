@@ -233,7 +233,7 @@ class Committer:
         paused = options.pause and await self._pause(record)
         try:
             if options.squash:
-                async with self._lifecycle.rootfs_access(record) as root:
+                async with self._lifecycle.rootfs_access(record, with_mounts=False) as root:
                     image = await store(record, root)
             else:
                 async with self._containers.lock(record.id):

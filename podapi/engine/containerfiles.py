@@ -63,7 +63,7 @@ class ContainerFiles:
     @contextlib.asynccontextmanager
     async def export(self, record: ContainerRecord) -> AsyncIterator[ChunkStream]:
         """``docker export``: a tar of the whole (flattened) filesystem, read within the block."""
-        async with self._lifecycle.rootfs_access(record) as root:
+        async with self._lifecycle.rootfs_access(record, with_mounts=False) as root:
             stream = await self._io(tarwrite.tree_stream, root)
             try:
                 yield ChunkStream(stream, self._io)

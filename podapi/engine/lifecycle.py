@@ -461,9 +461,11 @@ class Lifecycle:
         """Libpod ``showmounted``: ``{id: mount point}`` of mounted rootfs."""
         return await self._rootfs.mounted()
 
-    def rootfs_access(self, record: ContainerRecord) -> AbstractAsyncContextManager[str]:
+    def rootfs_access(
+        self, record: ContainerRecord, *, with_mounts: bool = True
+    ) -> AbstractAsyncContextManager[str]:
         """The container's root filesystem for the host (see :meth:`RootfsAccess.access`)."""
-        return self._rootfs.access(record)
+        return self._rootfs.access(record, with_mounts=with_mounts)
 
     # --- networks -------------------------------------------------------------------
 

@@ -68,8 +68,14 @@ class RootfsAccess:
         return found
 
     @contextlib.asynccontextmanager
-    async def access(self, record: ContainerRecord) -> AsyncIterator[str]:
+    async def access(
+        self, record: ContainerRecord, *, with_mounts: bool = True
+    ) -> AsyncIterator[str]:
         """The container's root filesystem for the host to read or write (``docker cp``).
+
+        ``with_mounts=False`` gives the root filesystem alone, without the volumes,
+        binds and kernel filesystems mounted in it: what ``docker export`` and a
+        squashed commit take (moby exports ``BaseFS``, never the volumes).
 
         Yields ``/proc/self/fd/N/.``: the directory of a descriptor opened on the
         mount under the container's lock, so the files stay reachable until the
@@ -94,8 +100,8 @@ class RootfsAccess:
                 lowers = await image_lowers(self._images, current)
                 mounted_here = await self._io(mount_rootfs, lowers, paths)
             try:
-                async with self._volumes_of(current, paths):
-                    pid = current.pid if current.alive else 0
+                async with self._volumes_of(current, paths, with_mounts):
+                    pid = current.pid if current.alive and with_mounts else 0
                     root = await self._io(_open_root, paths.merged, pid)
                     if current.alive:
                         lock.release()
@@ -113,7 +119,7 @@ class RootfsAccess:
 
     @contextlib.asynccontextmanager
     async def _volumes_of(
-        self, record: ContainerRecord, paths: ContainerPaths
+        self, record: ContainerRecord, paths: ContainerPaths, wanted: bool
     ) -> AsyncIterator[None]:
         """A stopped container's volumes and bind mounts over its mounted rootfs, for the block.
 
@@ -125,7 +131,7 @@ class RootfsAccess:
         the rootfs, and taken down after.  A running container's are seen through
         its process's root (:func:`_open_root`).
         """
-        if record.alive or not record.run.mounts:
+        if not wanted or record.alive or not record.run.mounts:
             yield
             return
         bound: list[str] = []

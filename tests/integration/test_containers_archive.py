@@ -260,6 +260,30 @@ def test_docker_py_archive_through_a_running_containers_volume(
         container.remove(v=True, force=True)
 
 
+def test_export_of_a_running_container_is_its_root_filesystem_alone(
+    client: docker.DockerClient,
+) -> None:
+    """``docker export`` of a running container takes neither its volumes nor /proc, /sys
+    (moby exports the base filesystem); ``docker cp`` does see the volume."""
+    container = client.containers.run(
+        IMAGE,
+        ["sh", "-c", "echo vol > /vol3/in-volume.txt; echo fs > /in-rootfs.txt; sleep 1000"],
+        volumes=["/vol3"],
+        detach=True,
+    )
+    try:
+        wait_for(lambda: container.exec_run(["test", "-e", "/in-rootfs.txt"]).exit_code == 0, 30)
+        with tarfile.open(fileobj=io.BytesIO(b"".join(container.export())), mode="r|") as tar:
+            names = {member.name.lstrip("./") for member in tar}
+        assert "in-rootfs.txt" in names
+        assert "vol3/in-volume.txt" not in names
+        assert not any(name.startswith(("proc/", "sys/")) for name in names)
+        chunks, _ = container.get_archive("/vol3/in-volume.txt")
+        assert b"vol\n" in b"".join(chunks)
+    finally:
+        container.remove(v=True, force=True)
+
+
 @pytest.mark.parametrize("compress", [gzip.compress, bz2.compress, lzma.compress])
 def test_put_archive_takes_compressed_tars(
     box: ServerProcess, created: str, compress: Callable[[bytes], bytes]
