@@ -192,6 +192,7 @@ def test_docker_network_create_inspect_connect_disconnect_rm(
     )
     assert listed["Name"] == "back"
     [inspected] = json.loads(docker_cli(box, "network", "inspect", "back").stdout)
+    assert inspected["IPAM"]["Options"] is None  # as Docker: none were given
     assert inspected["IPAM"]["Config"] == [
         {
             "Subnet": f"{subnet}.0/24",

@@ -80,7 +80,9 @@ class CompatNetworkRoutes:
             "EnableIPv6": network.ipv6_enabled,
             "IPAM": {
                 "Driver": "default",
-                "Options": {"driver": "host-local"},
+                # Docker shows the create request's IPAM options, null when none were
+                # given (Podman 4.3.1 shows its own {"driver": "host-local"}).
+                "Options": None,
                 "Config": [
                     {"Subnet": s.subnet, "Gateway": s.gateway}
                     | ({"IPRange": f"{s.lease_start}-{s.lease_end}"} if s.lease_start else {})
