@@ -161,6 +161,17 @@ MIGRATIONS: Sequence[str] = (
     CREATE INDEX network_addresses_container ON network_addresses(container_id);
     ALTER TABLE containers ADD COLUMN network_status TEXT NOT NULL DEFAULT '{}';
     """,
+    # 7: manifest lists (podapi/engine/state/manifests.py): one row per list, its
+    # entries (descriptors, platforms and where each came from) as JSON.
+    """
+    CREATE TABLE manifest_lists (
+        id TEXT PRIMARY KEY,
+        name TEXT NOT NULL UNIQUE,
+        created INTEGER NOT NULL,
+        entries TEXT NOT NULL,
+        annotations TEXT NOT NULL DEFAULT '{}'
+    );
+    """,
 )
 
 
