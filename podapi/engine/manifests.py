@@ -40,7 +40,13 @@ from podapi.storage import reference
 from podapi.storage.blobs import check_digest
 from podapi.storage.imageformats import DOCKER_LIST, DOCKER_MANIFEST, OCI_INDEX, OCI_MANIFEST
 from podapi.storage.reference import Reference
-from podapi.storage.registry import Credentials, Descriptor, Platform, RegistryClient
+from podapi.storage.registry import (
+    Credentials,
+    Descriptor,
+    Platform,
+    RegistryClient,
+    RegistryError,
+)
 from podapi.storage.registry import choose_platform as pick
 from podapi.storage.registry.manifests import oci_platform, sha256_digest
 
@@ -421,14 +427,22 @@ class ManifestLists:
     ) -> dict[str, Any]:
         """``podman manifest inspect``: a local list, else what the registry has
         under ``text`` (an index shown as a Docker list, an image manifest as is).
+
+        As Podman's handler, any failure to find it is a 404 (an unreachable
+        registry too), with the registry's message.
         """
         record = await self.find(text)
         if record is not None:
             return docker_list(record)
         try:
-            ref = reference.parse(text.removeprefix("docker://"))
-        except InvalidArgument as e:
-            raise NoSuchManifestList(f"{text}: image not known") from e
+            return await self._remote_inspect(text, creds, tls_verify)
+        except (InvalidArgument, RegistryError) as e:
+            raise NoSuchManifestList(f"{text}: image not known: {e.message}") from e
+
+    async def _remote_inspect(
+        self, text: str, creds: Credentials | None, tls_verify: bool | None
+    ) -> dict[str, Any]:
+        ref = reference.parse(text.removeprefix("docker://"))
         inspected = await self._client.inspect(ref, creds=creds, tls_verify=tls_verify)
         if inspected.entries:
             entries = [
