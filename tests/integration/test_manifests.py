@@ -116,6 +116,29 @@ def test_podman_manifest_create_add_inspect_push_rm(
     assert [m["platform"]["architecture"] for m in index["manifests"]] == ["amd64", "arm64"]
     for entry in index["manifests"]:  # every instance is in the destination repository
         assert registry_manifest(registry, "multi", entry["digest"])[1]["config"]
+    # The same list as an OCI index (instances converted), read back through our
+    # registry client by ``manifest inspect`` of the remote name.
+    podman(
+        fresh,
+        tmp_path,
+        "manifest",
+        "push",
+        "--tls-verify=false",
+        "--format",
+        "oci",
+        "mylist",
+        f"docker://{registry.host}/multi:oci",
+    )
+    media_type, oci = registry_manifest(registry, "multi", "oci")
+    assert media_type == OCI_INDEX
+    assert {m["mediaType"] for m in oci["manifests"]} == {
+        "application/vnd.oci.image.manifest.v1+json"
+    }
+    for tag in ("1", "oci"):
+        remote = json.loads(
+            podman(fresh, tmp_path, "manifest", "inspect", f"{registry.host}/multi:{tag}").stdout
+        )
+        assert [m["platform"]["architecture"] for m in remote["manifests"]] == ["amd64", "arm64"]
     events = podman(
         fresh,
         tmp_path,
