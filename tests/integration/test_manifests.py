@@ -8,6 +8,7 @@ from pathlib import Path
 
 import docker
 import pytest
+from podman import PodmanClient
 
 from podapi.oci.host import go_arch
 from tests.fixtures.images import BuiltImage
@@ -215,3 +216,43 @@ def test_manifest_bad_input(
     reply = fresh.request("POST", f"/v4.3.1/libpod/manifests/badlist/registry/oci:{tmp_path}/out")
     assert reply.status == 400
     assert fresh.request("DELETE", "/v4.3.1/libpod/manifests/badlist").status == 200
+
+
+def test_podman_py_manifests(
+    fresh: ServerProcess,
+    registry: Registry,
+    busybox: BuiltImage,
+    busybox_archive: Path,
+    arm64: BuiltImage,
+    tmp_path: Path,
+) -> None:
+    """podman-py: create with a local image, add a registry one with an annotation,
+    push and remove; libpod pulls choose by ``platform`` (``OS``/``Arch``)."""
+    assert (
+        fresh.request("POST", "/v1.44/images/load", body=busybox_archive.read_bytes()).status == 200
+    )
+    arm_name = seed(registry, arm64, tmp_path, "manifests/py-arm64:1")
+    with PodmanClient(base_url=f"http+unix://{fresh.sock}") as client:
+        local = client.images.get("acc-busybox")
+        manifest = client.manifests.create("pylist", images=[local])
+        assert [m["platform"]["architecture"] for m in manifest.attrs["manifests"]] == ["amd64"]
+        manifest.add([f"docker://{arm_name}"], annotation={"org.example.k": "v"})
+        assert [m["platform"]["architecture"] for m in manifest.attrs["manifests"]] == [
+            "amd64",
+            "arm64",
+        ]
+        assert manifest.attrs["manifests"][1]["annotations"] == {"org.example.k": "v"}
+        assert client.manifests.exists("pylist")
+        manifest.push(f"{registry.host}/pymulti:1", all=True)
+        media_type, index = registry_manifest(registry, "pymulti", "1")
+        assert media_type == DOCKER_LIST and len(index["manifests"]) == 2
+        pulled = client.images.pull(
+            f"{registry.host}/pymulti", tag="1", platform="linux/arm64", tls_verify=False
+        )
+        assert pulled.id == arm64.id.split(":")[1]
+        pulled = client.images.pull(f"{registry.host}/pymulti", tag="1", tls_verify=False)
+        assert pulled.id == busybox.id.split(":")[1]
+        report = client.manifests.remove("pylist")
+        assert report["Untagged"] == ["localhost/pylist:latest"]
+        assert [len(i) for i in report["Deleted"]] == [64]
+        assert not client.manifests.exists("pylist")

@@ -46,10 +46,13 @@ def _flag(body: dict[str, Any], key: str) -> bool:
 
 def _annotation(body: dict[str, Any]) -> Annotation:
     """``ManifestAnnotateOptions``: ``annotation`` as ``KEY=VALUE`` strings (the
-    server's field) and ``annotations`` as a map (what Podman 4.3.1's client sends)."""
-    annotations = parse_annotations(strings(body, "annotation", "manifest"))
-    if "annotation" not in {k.lower() for k in body}:
-        annotations.update(string_map(body, "annotations", "manifest"))
+    server's field) or a map (what podman-py sends), and ``annotations`` as a map
+    (what Podman 4.3.1's client sends)."""
+    if isinstance(field(body, "annotation"), dict):
+        annotations = string_map(body, "annotation", "manifest")
+    else:
+        annotations = parse_annotations(strings(body, "annotation", "manifest"))
+    annotations.update(string_map(body, "annotations", "manifest"))
     return Annotation(
         architecture=text(body, "arch", "manifest"),
         os=text(body, "os", "manifest"),
