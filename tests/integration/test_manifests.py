@@ -215,6 +215,16 @@ def test_manifest_bad_input(
     assert reply.status == 400
     reply = fresh.request("POST", f"/v4.3.1/libpod/manifests/badlist/registry/oci:{tmp_path}/out")
     assert reply.status == 400
+    # Without its instances (all=false) the registry refuses the index: 400, as Podman.
+    body = json.dumps({"operation": "update", "images": ["containers-storage:acc-busybox"]})
+    reply = fresh.request("PUT", "/v4.3.1/libpod/manifests/badlist", body=body.encode())
+    assert reply.status == 200, reply.body
+    reply = fresh.request(
+        "POST",
+        f"/v4.3.1/libpod/manifests/badlist/registry/{registry.host}%2Fbad:1?all=false&tlsVerify=false",
+    )
+    assert reply.status == 400, reply.body
+    assert "pushing image" in reply.json()["message"]
     assert fresh.request("DELETE", "/v4.3.1/libpod/manifests/badlist").status == 200
 
 

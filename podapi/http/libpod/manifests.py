@@ -31,6 +31,7 @@ from podapi.http.responses import json_response, no_content
 from podapi.http.routing import Router
 from podapi.http.streams import JsonLines
 from podapi.storage import reference
+from podapi.storage.registry import RegistryError
 
 OPERATIONS = ("update", "remove", "annotate")
 
@@ -210,7 +211,11 @@ class LibpodManifestRoutes:
             tls_verify=tls_verify(call),
         )
         if quiet:
-            digest = await push()
+            try:
+                digest = await push()
+            except RegistryError as e:
+                # Podman's ManifestPush: every failed push is a 400 "pushing image ...".
+                raise BadRequest(f"pushing image {destination!r}: {e.message}") from None
             return json_response({"Id": digest})
         out = JsonLines(call.request)
         out.start()
