@@ -28,8 +28,9 @@ from attrs import field, frozen
 
 from podapi.engine.events import EventBus
 from podapi.engine.images import ImageService, RemoveReport
-from podapi.engine.progress import Progress, ProgressSink, ignore_progress
-from podapi.engine.push import COMPRESSED, PUSH_FORMATS, ImagePush, image_manifest
+from podapi.engine.manifestpush import ManifestListPush, docker_platform
+from podapi.engine.progress import ProgressSink, ignore_progress
+from podapi.engine.push import PUSH_FORMATS, ImagePush
 from podapi.engine.shortnames import ShortNames
 from podapi.engine.state import manifests as rows
 from podapi.engine.state.database import State
@@ -38,7 +39,7 @@ from podapi.engine.state.manifests import LOCAL, REMOTE, ManifestEntry, Manifest
 from podapi.errors import Conflict, InvalidArgument, NotFound
 from podapi.storage import reference
 from podapi.storage.blobs import check_digest
-from podapi.storage.imageformats import DOCKER_LIST, DOCKER_MANIFEST, OCI_INDEX, OCI_MANIFEST
+from podapi.storage.imageformats import DOCKER_LIST, DOCKER_MANIFEST, OCI_MANIFEST
 from podapi.storage.reference import Reference
 from podapi.storage.registry import (
     Credentials,
@@ -48,7 +49,7 @@ from podapi.storage.registry import (
     RegistryError,
 )
 from podapi.storage.registry import choose_platform as pick
-from podapi.storage.registry.manifests import oci_platform, sha256_digest
+from podapi.storage.registry.manifests import oci_platform
 
 #: containers/image transport names (``alltransports``); only two are served here.
 TRANSPORTS = (
@@ -128,18 +129,6 @@ def _platform_of(config: Mapping[str, Any]) -> dict[str, Any]:
     return oci_platform(config)
 
 
-def _docker_platform(platform: Mapping[str, Any]) -> dict[str, Any]:
-    """containers/image ``Schema2PlatformSpec`` field order, ``omitempty`` as Go does."""
-    out: dict[str, Any] = {
-        "architecture": platform.get("architecture", ""),
-        "os": platform.get("os", ""),
-    }
-    for key in ("os.version", "os.features", "variant", "features"):
-        if platform.get(key):
-            out[key] = platform[key]
-    return out
-
-
 def docker_list(record: ManifestListRecord) -> dict[str, Any]:
     """The list as ``podman manifest inspect`` shows it: a Docker schema 2 list
     (``manifest.Schema2List``); annotations shown when set (Podman 4.3.1 drops them)."""
@@ -149,42 +138,12 @@ def docker_list(record: ManifestListRecord) -> dict[str, Any]:
             "mediaType": entry.media_type,
             "size": entry.size,
             "digest": entry.digest,
-            "platform": _docker_platform(entry.platform),
+            "platform": docker_platform(entry.platform),
         }
         if entry.annotations:
             item["annotations"] = dict(entry.annotations)
         manifests.append(item)
     return {"schemaVersion": 2, "mediaType": DOCKER_LIST, "manifests": manifests}
-
-
-def index_document(entries: Sequence[ManifestEntry], media_type: str) -> bytes:
-    """The index pushed: OCI (with annotations) or Docker manifest list v2."""
-    manifests = []
-    for entry in entries:
-        item: dict[str, Any] = {
-            "mediaType": entry.media_type,
-            "digest": entry.digest,
-            "size": entry.size,
-            "platform": _docker_platform(entry.platform),
-        }
-        if media_type == OCI_INDEX and entry.annotations:
-            item["annotations"] = dict(entry.annotations)
-        manifests.append(item)
-    return json.dumps(
-        {"schemaVersion": 2, "mediaType": media_type, "manifests": manifests}, indent=3
-    ).encode()
-
-
-def index_type(entries: Sequence[ManifestEntry], fmt: str) -> str:
-    """OCI index for ``oci``, Docker list for ``v2s2``; by default a Docker list when
-    every entry is a Docker manifest (a Docker list cannot hold OCI ones), else OCI."""
-    if fmt == "oci":
-        return OCI_INDEX
-    if fmt in ("v2s2", "docker"):
-        return DOCKER_LIST
-    if entries and all(e.media_type == DOCKER_MANIFEST for e in entries):
-        return DOCKER_LIST
-    return OCI_INDEX if entries else DOCKER_LIST
 
 
 class ManifestLists:
@@ -211,7 +170,7 @@ class ManifestLists:
         self._state = state
         self._images = images
         self._client = client
-        self._pusher = pusher
+        self._list_push = ManifestListPush(images, client, pusher, events)
         self._events = events
         self._now_ns = now_ns
 
@@ -487,112 +446,12 @@ class ManifestLists:
                 f"unknown format {fmt!r}. Choose one of the supported formats: 'oci' or 'v2s2'"
             )
         record = await self.get(text)
-        manifest_type = PUSH_FORMATS[fmt] if fmt else None
-        entries = []
-        for entry in record.entries:
-            if all:
-                entries.append(
-                    await self._push_instance(
-                        entry,
-                        dest,
-                        manifest_type,
-                        creds=creds,
-                        tls_verify=tls_verify,
-                        progress=progress,
-                    )
-                )
-            else:
-                entries.append(entry)
-        media_type = index_type(entries, fmt)
-        raw = index_document(entries, media_type)
-        progress(Progress("manifest", digest=sha256_digest(raw)))
-        digest = await self._client.push_manifest(
-            dest, raw, media_type, creds=creds, tls_verify=tls_verify
+        return await self._list_push.push(
+            record,
+            dest,
+            all=all,
+            fmt=fmt,
+            creds=creds,
+            tls_verify=tls_verify,
+            progress=progress,
         )
-        self._events.emit("image", "push", record.id, name=dest.name)
-        progress(Progress("done", digest=digest, total=len(raw), text=dest.tag or ""))
-        return digest
-
-    async def _push_instance(
-        self,
-        entry: ManifestEntry,
-        dest: Reference,
-        manifest_type: str | None,
-        *,
-        creds: Credentials | None,
-        tls_verify: bool | None,
-        progress: ProgressSink,
-    ) -> ManifestEntry:
-        if entry.source.startswith(LOCAL):
-            image = await self._images.get(entry.source.removeprefix(LOCAL))
-            pushed = await self._pusher.push(
-                image,
-                dest,
-                creds=creds,
-                tls_verify=tls_verify,
-                manifest_type=manifest_type,
-                progress=progress,
-                by_digest=True,
-            )
-            return ManifestEntry(
-                pushed.digest,
-                pushed.media_type,
-                pushed.size,
-                entry.platform,
-                entry.annotations,
-                entry.source,
-            )
-        source = reference.parse(entry.source.removeprefix(REMOTE))
-        source = Reference(source.domain, source.path, None, entry.digest, True)
-        resolved = await self._client.resolve(source, creds=creds, tls_verify=tls_verify)
-        manifest = resolved.manifest
-        for desc in [manifest.config, *manifest.layers]:
-            await self._copy_blob(
-                source, dest, desc, creds=creds, tls_verify=tls_verify, progress=progress
-            )
-        raw, media_type = manifest.raw, manifest.media_type
-        convertible = all(layer.media_type in COMPRESSED for layer in manifest.layers)
-        if manifest_type and manifest_type != media_type and convertible:
-            raw, media_type = (
-                image_manifest(manifest_type, manifest.config, manifest.layers),
-                (manifest_type),
-            )
-        target = Reference(dest.domain, dest.path, None, sha256_digest(raw), True)
-        digest = await self._client.push_manifest(
-            target, raw, media_type, creds=creds, tls_verify=tls_verify
-        )
-        return ManifestEntry(
-            digest, media_type, len(raw), entry.platform, entry.annotations, entry.source
-        )
-
-    async def _copy_blob(
-        self,
-        source: Reference,
-        dest: Reference,
-        desc: Descriptor,
-        *,
-        creds: Credentials | None,
-        tls_verify: bool | None,
-        progress: ProgressSink,
-    ) -> None:
-        """One blob of a registry instance into ``dest``: already there, mounted from the
-        source repository, or downloaded into the store and uploaded."""
-        progress(Progress("layer", "pushing", desc.digest, 0, desc.size))
-        there = await self._client.blob_exists(
-            dest, desc.digest, creds=creds, tls_verify=tls_verify
-        ) or await self._client.mount_blob(
-            dest, desc.digest, source, creds=creds, tls_verify=tls_verify
-        )
-        if not there:
-            with self._images.lease([desc.digest]):
-                await self._client.fetch_blob(source, desc, creds=creds, tls_verify=tls_verify)
-                await self._client.push_blob(
-                    dest,
-                    desc.digest,
-                    desc.size,
-                    partial(self._images.blobs.open, desc.digest),
-                    creds=creds,
-                    tls_verify=tls_verify,
-                )
-        status = "exists" if there else "pushed"
-        progress(Progress("layer", status, desc.digest, desc.size, desc.size))

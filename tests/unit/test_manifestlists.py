@@ -4,11 +4,10 @@ import json
 
 import pytest
 
+from podapi.engine.manifestpush import index_document, index_type
 from podapi.engine.manifests import (
     Annotation,
     docker_list,
-    index_document,
-    index_type,
     list_name,
     parse_annotations,
 )
