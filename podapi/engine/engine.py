@@ -24,9 +24,11 @@ from podapi.engine.inspection import ContainerDetails
 from podapi.engine.layout import Layout
 from podapi.engine.lifecycle import Lifecycle
 from podapi.engine.logs import ContainerLogs
+from podapi.engine.manifests import ManifestLists
 from podapi.engine.networks import NetworkService
 from podapi.engine.ocimodel import effective_capabilities
 from podapi.engine.processes import ContainerProcesses
+from podapi.engine.push import ImagePush
 from podapi.engine.reactors import IEngineReactor
 from podapi.engine.removal import ContainerRemoval
 from podapi.engine.secrets import SecretService
@@ -124,6 +126,14 @@ class Engine:
             reactor, blocking=io, blobs=self.images.blobs, registries=self._registries
         )
         self.distribution = Distribution(self.images, client, self.events, io, self._registries)
+        self.manifests = ManifestLists(
+            state=self.state,
+            images=self.images,
+            client=client,
+            pusher=ImagePush(self.images, client, self.events, io),
+            events=self.events,
+            now_ns=now_ns,
+        )
         netavark = find_binary("netavark")
         self.networks = NetworkService(
             config.network,

@@ -21,6 +21,7 @@ from podapi.storage.imageformats import DOCKER_CONFIG, DOCKER_MANIFEST, OCI_CONF
 from podapi.storage.layers import DOCKER_GZIP_MEDIA, GZIP_MEDIA
 from podapi.storage.reference import Reference
 from podapi.storage.registry import Credentials, Descriptor, RegistryClient
+from podapi.storage.registry.manifests import sha256_digest
 from podapi.threads import Blocking
 
 COMPRESSED = (GZIP_MEDIA, DOCKER_GZIP_MEDIA)
@@ -35,6 +36,7 @@ class PushResult:
     reference: Reference
     digest: str
     size: int
+    media_type: str = ""
 
 
 def _gzip_blob(blobs: BlobStore, digest: str) -> tuple[str, int]:
@@ -144,6 +146,7 @@ class ImagePush:
         tls_verify: bool | None = None,
         manifest_type: str | None = None,
         progress: ProgressSink = ignore_progress,
+        by_digest: bool = False,
     ) -> PushResult:
         """Push ``image`` to ``dest`` (blobs the registry has are not sent again).
 
@@ -155,6 +158,8 @@ class ImagePush:
 
         :param manifest_type: ``OCI_MANIFEST``, ``DOCKER_MANIFEST``, or None to
             keep the stored one (see :func:`push_manifest_type`).
+        :param by_digest: put the manifest under its digest, not ``dest``'s tag (an
+            instance of a manifest list); the result's ``media_type`` says which it is.
         """
         stored_raw = await self._images.manifest(image)
         stored = json.loads(stored_raw)
@@ -202,13 +207,18 @@ class ImagePush:
                     "layer", "exists" if exists else "pushed", desc.digest, desc.size, desc.size
                 )
             )
+        target = dest
+        if by_digest:
+            target = Reference(dest.domain, dest.path, None, sha256_digest(raw), True)
         digest = await self._client.push_manifest(
-            dest, raw, media_type, creds=creds, tls_verify=tls_verify
+            target, raw, media_type, creds=creds, tls_verify=tls_verify
         )
         await self._images.record_digest(image, dest.repository, digest)
+        if by_digest:
+            return PushResult(target, digest, len(raw), media_type)
         self._events.emit("image", "push", image.id, name=dest.name)
         progress(Progress("done", digest=digest, total=len(raw), text=dest.tag or ""))
-        return PushResult(dest, digest, len(raw))
+        return PushResult(dest, digest, len(raw), media_type)
 
     async def _compressed(
         self,

@@ -19,6 +19,7 @@ from podapi.http.compat.volumes import CompatVolumeRoutes
 from podapi.http.libpod.containers import LibpodContainerRoutes
 from podapi.http.libpod.distribution import LibpodDistributionRoutes
 from podapi.http.libpod.images import LibpodImageRoutes
+from podapi.http.libpod.manifests import LibpodManifestRoutes
 from podapi.http.libpod.networks import LibpodNetworkRoutes
 from podapi.http.libpod.secrets import LibpodSecretRoutes
 from podapi.http.libpod.system import LibpodSystemRoutes
@@ -36,6 +37,7 @@ def build_router(engine: Engine, clock: IReactorTime) -> Router:
     LibpodImageRoutes(engine).register(router)
     CompatDistributionRoutes(engine).register(router)
     LibpodDistributionRoutes(engine).register(router)
+    LibpodManifestRoutes(engine).register(router)
     compat_containers = CompatContainerRoutes(engine, clock)
     compat_containers.register(router)
     LibpodContainerRoutes(engine, compat_containers, clock).register(router)

@@ -1081,3 +1081,35 @@ async def test_push_reports_an_unreadable_blob(
         await client.push_blob(
             parse(f"{open_registry.host}/broken:1"), "sha256:" + "b" * 64, 10, missing
         )
+
+
+@pytest_twisted.ensureDeferred
+async def test_docker_manifest_list_is_read_like_an_oci_index(
+    fake: FakeRegistry, make_client: MakeClient
+) -> None:
+    """A Docker manifest list v2 resolves by platform and inspects with its entries."""
+    amd64 = fake.add_image("dlist", arch="amd64")
+    arm64 = fake.add_image("dlist", arch="arm64")
+    entries = [
+        {
+            "mediaType": OCI_MANIFEST,
+            "digest": digest,
+            "size": len(fake.manifests[("dlist", digest)][0]),
+            "platform": {"os": "linux", "architecture": arch},
+        }
+        for digest, arch in ((amd64, "amd64"), (arm64, "arm64"))
+    ]
+    list_type = "application/vnd.docker.distribution.manifest.list.v2+json"
+    index = fake.add_manifest(
+        "dlist", {"schemaVersion": 2, "mediaType": list_type, "manifests": entries}, "1"
+    )
+    client = make_client()
+    ref = parse(f"{host_of(fake)}/dlist:1")
+    resolved = await client.resolve(ref, platform=Platform(architecture="arm64"))
+    assert (resolved.manifest.digest, resolved.index_digest) == (arm64, index)
+    inspected = await client.inspect(ref)
+    assert (inspected.media_type, inspected.digest) == (list_type, index)
+    assert [e.digest for e in inspected.entries] == [amd64, arm64]
+    assert [p["architecture"] for p in inspected.platforms] == ["amd64", "arm64"]
+    single = await client.inspect(parse(f"{host_of(fake)}/dlist@{amd64}"))
+    assert single.entries == () and single.platforms[0]["architecture"] == "amd64"

@@ -180,6 +180,17 @@ MIGRATIONS: Sequence[str] = (
     );
     CREATE INDEX secret_users_container ON secret_users(container_id);
     """,
+    # 8: manifest lists (podapi/engine/state/manifests.py): one row per list, its
+    # entries (descriptors, platforms and where each came from) as JSON.
+    """
+    CREATE TABLE manifest_lists (
+        id TEXT PRIMARY KEY,
+        name TEXT NOT NULL UNIQUE,
+        created INTEGER NOT NULL,
+        entries TEXT NOT NULL,
+        annotations TEXT NOT NULL DEFAULT '{}'
+    );
+    """,
 )
 
 

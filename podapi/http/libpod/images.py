@@ -191,12 +191,11 @@ class LibpodImageRoutes:
         report, errors, exit_code = RemoveReport(), [], 0
         for name in names:
             try:
-                one = await self._engine.images.remove(
-                    name,
-                    short_names=call.short_names,
-                    force=call.flag("force"),
-                    prune_parents=prune_parents,
-                )
+                if call.flag("lookupManifest") and await self._engine.manifests.find(name):
+                    # podman --remote manifest rm (libimage: a list is an image).
+                    one = await self._engine.manifests.delete(name)
+                else:
+                    one = await self._remove_image_or_list(call, name, prune_parents)
             except PodapiError as e:
                 if isinstance(e, NotFound) and call.flag("ignore"):
                     continue
@@ -206,6 +205,23 @@ class LibpodImageRoutes:
             report.untagged.extend(one.untagged)
             report.deleted.extend(one.deleted)
         return json_response(encode_report(report, errors, exit_code))
+
+    async def _remove_image_or_list(
+        self, call: ApiCall, name: str, prune_parents: bool
+    ) -> RemoveReport:
+        """``podman rmi NAME``: the image, else a manifest list of that name (Podman
+        keeps lists among images, so ``rmi`` removes them too)."""
+        try:
+            return await self._engine.images.remove(
+                name,
+                short_names=call.short_names,
+                force=call.flag("force"),
+                prune_parents=prune_parents,
+            )
+        except NotFound:
+            if await self._engine.manifests.find(name) is None:
+                raise
+            return await self._engine.manifests.delete(name)
 
     async def prune(self, call: ApiCall) -> Response:
         """``POST /libpod/images/prune?all=&filters=``: ``[{"Id", "Size"}]``, each with the

@@ -101,12 +101,14 @@ class Inspected:
     :ivar digest: its digest.
     :ivar size: its size in bytes.
     :ivar platforms: OCI platform objects: an index's entries, or a manifest's config.
+    :ivar entries: an index's entries (empty for an image manifest).
     """
 
     media_type: str
     digest: str
     size: int
     platforms: tuple[Mapping[str, Any], ...] = field(hash=False)
+    entries: tuple[Descriptor, ...] = field(default=(), hash=False)
 
 
 def oci_platform(data: Mapping[str, Any]) -> dict[str, Any]:

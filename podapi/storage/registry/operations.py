@@ -109,7 +109,7 @@ async def inspect_at(
     parsed, digest, size = await _manifest_sized(session, endpoint, reference, ref.digest, creds)
     if isinstance(parsed, _Index):
         platforms = [oci_platform(e.platform) for e in parsed.manifests if e.platform]
-        return Inspected(parsed.media_type, digest, size, tuple(platforms))
+        return Inspected(parsed.media_type, digest, size, tuple(platforms), parsed.manifests)
     config = await _small_blob(session, endpoint, parsed.config, creds)
     platforms = []
     if isinstance(config, dict) and (config.get("os") or config.get("architecture")):
