@@ -214,7 +214,7 @@ class Engine:
     @property
     def files(self) -> ContainerFiles:
         """Files in and out of containers (available once started)."""
-        return ContainerFiles(self.lifecycle, self._io)
+        return ContainerFiles(self.lifecycle, self._io, self.containers.emit)
 
     @property
     def stats(self) -> StatsReader:
