@@ -194,7 +194,7 @@ class Engine:
     def top(self) -> ContainerTop:
         """``ps`` of containers' processes (available once started)."""
         lifecycle = self.lifecycle
-        return ContainerTop(lambda: lifecycle.runtime, self._runner)
+        return ContainerTop(lambda: lifecycle.runtime, self._runner, self.containers.emit)
 
     @property
     def processes(self) -> ContainerProcesses:

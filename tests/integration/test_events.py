@@ -77,6 +77,7 @@ def make_one_of_each(client: docker.DockerClient) -> dict[str, str]:
     b"".join(bits)
     b"".join(container.export())
     container.update(mem_limit="64m", memswap_limit="128m")
+    assert container.top()["Processes"]
     client.api.resize(container.id, 30, 100)
     container.kill()
     container.wait()
@@ -111,6 +112,7 @@ def test_every_kind_on_both_streams_with_their_names(
         ("container", "export"),
         ("container", "update"),
         ("container", "resize"),
+        ("container", "top"),
         ("container", "kill"),
         ("container", "die"),
         ("container", "destroy"),
@@ -132,7 +134,8 @@ def test_every_kind_on_both_streams_with_their_names(
         ("container", "export"),
     ]:
         assert name in libpod, (name, libpod)
-    for docker_only in ("exec_create", "resize", "archive-path", "extract-to-dir", "update"):
+    docker_only_names = ("exec_create", "resize", "top", "archive-path", "extract-to-dir", "update")
+    for docker_only in docker_only_names:
         assert not [a for _, a in libpod if a.startswith(docker_only)], libpod
     assert ("container", "update") in actions(history(loaded, "/v5.0.0/libpod"))
     # The order of what happened is kept, on both streams.
@@ -194,6 +197,7 @@ def test_podman_remote_events_filters_and_format(
 def test_docker_cli_events_filters(loaded: ServerProcess, dclient: docker.DockerClient) -> None:
     since = str(int(time.time()) - 1)
     make_one_of_each(dclient)
+    docker_cli(loaded, "run", "--rm", "--name", "evt-run", IMAGE, "true")
     until = str(int(time.time()) + 1)
     window = ["--since", since, "--until", until]
     fmt = ["--format", "{{.Type}} {{.Action}} {{.Actor.Attributes.name}}"]
@@ -205,7 +209,12 @@ def test_docker_cli_events_filters(loaded: ServerProcess, dclient: docker.Docker
         "volume destroy evt-vol",
     ]
     died = docker_cli(loaded, "events", *window, "--filter", "event=die", *fmt)
-    assert died.stdout.splitlines() == ["container die evt-ctr"]
+    assert died.stdout.splitlines() == ["container die evt-ctr", "container die evt-run"]
+    run = docker_cli(loaded, "events", *window, "--filter", "container=evt-run", *fmt)
+    assert run.stdout.splitlines() == [
+        f"container {action} evt-run"
+        for action in ("create", "attach", "start", "die", "destroy")  # as Docker
+    ]
     execs = docker_cli(loaded, "events", *window, "--filter", "event=exec_start", *fmt)
     assert execs.stdout.splitlines() == ["container exec_start: true evt-ctr"]
     labelled = docker_cli(
