@@ -177,7 +177,8 @@ class EventFilter:
 
 
 def _is_actor(wanted: str, event: Event) -> bool:
-    """Podman's rule: the name, or a prefix of the ID."""
+    """Podman's rule: the name, or a prefix of the ID.  Docker also takes a prefix of
+    the name; we do not (``container=web`` would pick ``web2`` too)."""
     return bool(wanted) and (wanted == event.name or event.actor_id.startswith(wanted))
 
 
