@@ -70,6 +70,7 @@ class ContainerAttach:
             ``None`` when there is nothing to attach to (being removed).
         """
         current = await self._containers.get(record.id)
+        self._containers.emit(current, "attach")
         if current.state in (CREATED, INITIALIZED, EXITED):
 
             async def hook(paths: ContainerPaths) -> None:

@@ -14,7 +14,7 @@ does; Podman rewrites them to the container user).
 """
 
 import contextlib
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from functools import partial
 from typing import BinaryIO
 
@@ -34,11 +34,16 @@ class ContainerFiles:
 
     :param lifecycle: gives access to a container's rootfs.
     :param io: the blocking-work executor (all file work runs there).
+    :param emit: records a container event (Docker's ``archive-path``,
+        ``extract-to-dir``, ``export``).
     """
 
-    def __init__(self, lifecycle: Lifecycle, io: Blocking) -> None:
+    def __init__(
+        self, lifecycle: Lifecycle, io: Blocking, emit: Callable[..., None] | None = None
+    ) -> None:
         self._lifecycle = lifecycle
         self._io = io
+        self._emit = emit or (lambda *args, **kwargs: None)
 
     async def stat(self, record: ContainerRecord, path: str) -> PathStat:
         """``HEAD .../archive``: Docker's stat of ``path`` in the container.
@@ -55,6 +60,7 @@ class ContainerFiles:
         """``GET .../archive``: the stat of ``path`` and a tar of it, read within the block."""
         async with self._lifecycle.rootfs_access(record) as root:
             found, stream = await self._io(pathstat.archive_path, root, path)
+            self._emit(record, "archive-path", path=path)
             try:
                 yield found, ChunkStream(stream, self._io)
             finally:
@@ -65,6 +71,7 @@ class ContainerFiles:
         """``docker export``: a tar of the whole (flattened) filesystem, read within the block."""
         async with self._lifecycle.rootfs_access(record, with_mounts=False) as root:
             stream = await self._io(tarwrite.tree_stream, root)
+            self._emit(record, "export")
             try:
                 yield ChunkStream(stream, self._io)
             finally:
@@ -104,3 +111,4 @@ class ContainerFiles:
                     owner=owner,
                 )
             )
+        self._emit(record, "extract-to-dir", path=path)

@@ -214,7 +214,7 @@ class Engine:
     def top(self) -> ContainerTop:
         """``ps`` of containers' processes (available once started)."""
         lifecycle = self.lifecycle
-        return ContainerTop(lambda: lifecycle.runtime, self._runner)
+        return ContainerTop(lambda: lifecycle.runtime, self._runner, self.containers.emit)
 
     @property
     def processes(self) -> ContainerProcesses:
@@ -246,7 +246,7 @@ class Engine:
     @property
     def files(self) -> ContainerFiles:
         """Files in and out of containers (available once started)."""
-        return ContainerFiles(self.lifecycle, self._io)
+        return ContainerFiles(self.lifecycle, self._io, self.containers.emit)
 
     @property
     def stats(self) -> StatsReader:

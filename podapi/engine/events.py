@@ -5,18 +5,17 @@ Every event is appended to ``events.log`` (rotated at ``max_size`` bytes into
 subscribers (``/events`` streams).  Appends are ``O_APPEND`` writes of whole
 lines, so ``podapi.cleanup`` can log events while no server runs.
 
-Events are stored with Podman's action names (``died``, ``remove``); the
-compat dialect renames them for Docker clients (``die``, ``destroy``, ``delete``).
+Events are stored with Podman's action names (``died``, ``remove``); each stream
+shows its dialect's names (``podapi.engine.eventfilters``: ``die``, ``destroy``,
+``delete`` for Docker clients), and filters match those.
 """
 
 import json
 import os
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 
 from attrs import field, frozen
 
-from podapi.engine.filters import label_matches
-from podapi.errors import InvalidArgument
 from podapi.logs import get_logger
 from podapi.threads import Blocking
 
@@ -24,26 +23,23 @@ log = get_logger(__name__)
 
 Subscriber = Callable[["Event"], None]
 
-#: Filter keys accepted on ``/events`` and what they match.
-FILTER_KEYS = frozenset(
-    {"type", "event", "container", "image", "label", "volume", "network", "pod", "since", "until"}
-)
-#: Docker's action names accepted in filters, mapped to the stored (Podman) names;
-#: and Podman's ``loadfromarchive`` for the image ``load`` we store under Docker's name.
-DOCKER_ACTION_ALIASES = {
-    "die": "died",
-    "destroy": "remove",
-    "delete": "remove",
-    "loadfromarchive": "load",
-}
+#: Object types on the bus.  Pods and secrets call ``emit`` like the rest:
+#: ``emit("pod", action, pod_id, name=pod_name)`` (create, start, stop, kill,
+#: pause, unpause, remove) and ``emit("secret", action, secret_id, name=name)``
+#: (create, remove) -- never the secret's data.
+TYPES = frozenset({"container", "image", "volume", "network", "pod", "secret", "system"})
+#: An attribute the encoders never show: Docker's action suffix (the exec command
+#: of ``exec_start: CMD``).  Emitters pass it as ``**{DETAIL: text}``.
+DETAIL = "podapi.detail"
 
 
 @frozen
 class Event:
     """Something that happened to an object.
 
-    :ivar type: ``container``, ``image``, ``volume``, ``network``, ``pod`` or ``system``.
-    :ivar action: Podman's action name (``create``, ``died``, ``remove``, ``pull``...).
+    :ivar type: one of :data:`TYPES`.
+    :ivar action: Podman's action name (``create``, ``died``, ``remove``, ``pull``...),
+        or Docker's for what Podman does not record (``oom``, ``resize``...).
     :ivar actor_id: the object's full ID ("" for system events).
     :ivar attributes: ``name``, ``image``, labels, ``containerExitCode``...
     :ivar time_nano: nanoseconds since the epoch.
@@ -87,54 +83,6 @@ class Event:
     def key(self) -> tuple[int, str, str, str]:
         """Identity used to avoid sending an event twice (history then live)."""
         return (self.time_nano, self.type, self.action, self.actor_id)
-
-
-@frozen
-class EventFilter:
-    """Docker/Podman event filters: values of one key OR-ed, keys AND-ed."""
-
-    filters: Mapping[str, tuple[str, ...]] = field(factory=dict)
-
-    @classmethod
-    def parse(cls, filters: Mapping[str, Iterable[str]]) -> "EventFilter":
-        """Validate keys; ``since``/``until`` are handled by the caller."""
-        unknown = set(filters) - FILTER_KEYS
-        if unknown:
-            raise InvalidArgument(f"invalid filter {sorted(unknown)[0]!r}")
-        return cls({k: tuple(v) for k, v in filters.items() if k not in ("since", "until")})
-
-    def matches(self, event: Event) -> bool:
-        """Whether ``event`` passes every filter key."""
-        return all(self._key_matches(key, values, event) for key, values in self.filters.items())
-
-    @staticmethod
-    def _key_matches(key: str, values: tuple[str, ...], event: Event) -> bool:
-        if not values:
-            return True
-        if key == "type":
-            return event.type in values
-        if key == "event":
-            wanted = {DOCKER_ACTION_ALIASES.get(v, v) for v in values}
-            return event.action in wanted
-        if key == "label":
-            return any(label_matches(v, event.attributes) for v in values)
-        if key in ("container", "image", "volume", "network", "pod"):
-            if key == "image" and event.type != "image":
-                return any(_names_image(v, event.attributes.get("image", "")) for v in values)
-            if event.type != key:
-                return False
-            return any(
-                v == event.name or (len(v) >= 1 and event.actor_id.startswith(v)) for v in values
-            )
-        return True
-
-
-def _names_image(wanted: str, image: str) -> bool:
-    if not image:
-        return False
-    if wanted == image or image.startswith(wanted + ":"):
-        return True
-    return image.endswith("/" + wanted) or image.endswith("/" + wanted + ":latest")
 
 
 class EventLog:

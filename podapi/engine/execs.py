@@ -19,6 +19,7 @@ from twisted.internet.defer import Deferred
 from podapi.engine.attach import AttachPoint, Connect
 from podapi.engine.containers import ContainerService
 from podapi.engine.containerspec import ExecSpec, merge_env
+from podapi.engine.events import DETAIL
 from podapi.engine.layout import Layout
 from podapi.engine.lifecycle import Lifecycle
 from podapi.engine.reactors import IContainerReactor
@@ -114,6 +115,7 @@ class ExecService:
             created=self._containers.now(),
         )
         await self._state.write(partial(rows.insert, record=record))
+        self._containers.emit(container, "exec_create", execID=record.id, **_detail(exec_spec))
         return record
 
     async def get(self, exec_id: str) -> ExecRecord:
@@ -173,7 +175,7 @@ class ExecService:
             await self._finish(claimed, GENERIC)
             raise
         await self._state.write(partial(rows.set_pid, exec_id=record.id, pid=started.pid))
-        self._containers.emit(container, "exec", execID=record.id)
+        self._containers.emit(container, "exec", execID=record.id, **_detail(record.spec))
         started.exited.addCallback(self._exited, claimed, directory)
         if size is not None and record.spec.tty:
             await self.resize(claimed, *size)
@@ -287,3 +289,8 @@ def _exit_dir(directory: str) -> str:
 
 async def _connected(attach: Attach, directory: str) -> None:
     attach(AttachPoint(directory))
+
+
+def _detail(exec_spec: ExecSpec) -> dict[str, str]:
+    """The command Docker's ``exec_create: CMD`` / ``exec_start: CMD`` actions name."""
+    return {DETAIL: " ".join(exec_spec.command)}

@@ -445,7 +445,9 @@ class Lifecycle:
         if restart_policy is not None:
             spec = evolve(spec, restart_policy=restart_policy)
         async with self._containers.lock(record.id):
-            return await self._containers.update_record(record.id, spec=spec)
+            updated = await self._containers.update_record(record.id, spec=spec)
+        self._containers.emit(updated, "update")
+        return updated
 
     # --- rootfs ---------------------------------------------------------------------
 

@@ -44,6 +44,7 @@ class ContainerProcesses:
             )
         if record.spec.tty:
             await self._io(conmon.resize, self._containers.paths(record.id).bundle, height, width)
+        self._containers.emit(record, "resize", height=str(height), width=str(width))
 
     def namespaces(self, record: ContainerRecord) -> dict[str, str]:
         """The inode numbers of a running container's namespaces (``net:[4026532]`` -> the

@@ -67,11 +67,18 @@ class ContainerTop:
 
     :param runtime: gives the OCI runtime (``runc ps``); raises when there is none.
     :param runner: runs ``ps``.
+    :param emit: records a container event (Docker's ``top``).
     """
 
-    def __init__(self, runtime: Callable[[], OCIRuntime], runner: Runner) -> None:
+    def __init__(
+        self,
+        runtime: Callable[[], OCIRuntime],
+        runner: Runner,
+        emit: Callable[..., None] | None = None,
+    ) -> None:
         self._runtime = runtime
         self._runner = runner
+        self._emit = emit or (lambda *args, **kwargs: None)
 
     async def table(self, record: ContainerRecord, ps_args: str, *, libpod: bool) -> TopTable:
         """The rows of ``ps`` with ``ps_args`` for the container's processes.
@@ -89,6 +96,8 @@ class ContainerTop:
         result = await self._runner.run(argv, timeout=30)
         if not result.ok:
             raise InvalidArgument(result.describe(), cause="ps failed")
+        if not libpod:  # Docker's event; Podman has none (its streamed top would repeat it)
+            self._emit(record, "top")
         lines = result.stdout.decode("utf-8", "replace").splitlines()
         if not lines:
             raise InvalidArgument("ps printed nothing")

@@ -128,3 +128,59 @@ async def test_libpod_events_decode_in_podman_4_clients(
     docker = await lines(api, "/v1.44/events?since=0&stream=false")
     assert [e["Action"] for e in docker][3:] == ["oom", "create", "load"]
     assert "containerExitCode" not in docker[0]["Actor"]["Attributes"]
+
+
+@pytest_twisted.ensureDeferred
+async def test_pod_and_secret_events_on_both_streams(
+    api: StubTreq, engine: Engine, now: Time
+) -> None:
+    """Pods and secrets only need ``emit``: both encoders carry their types and names;
+    Podman clients before 5.5 have no ``secret`` type (they would fail on it)."""
+    engine.events.emit("pod", "create", "p" * 64, name="pod1")
+    engine.events.emit("pod", "remove", "p" * 64, name="pod1")
+    engine.events.emit("secret", "create", "s" * 25, name="token")
+    engine.events.emit("secret", "remove", "s" * 25, name="token")
+    compat = await lines(api, "/v1.44/events?stream=false")
+    assert [(e["Type"], e["Action"]) for e in compat] == [
+        ("pod", "create"),
+        ("pod", "remove"),
+        ("secret", "create"),
+        ("secret", "remove"),
+    ]
+    assert compat[2]["Actor"] == {"ID": "s" * 25, "Attributes": {"name": "token"}}
+    assert "status" not in compat[0]  # Docker sends the old fields for containers and images
+    newest = await lines(api, "/v5.5.0/libpod/events?stream=false")
+    assert [e["Type"] for e in newest] == ["pod", "pod", "secret", "secret"]
+    assert newest[0]["Actor"]["Attributes"]["name"] == "pod1"
+    old = await lines(api, "/v4.3.1/libpod/events?stream=false")
+    assert [(e["Type"], e["Action"]) for e in old] == [("pod", "create"), ("pod", "remove")]
+    path = '/v5.5.0/libpod/events?stream=false&filters={"secret":["token"],"event":["remove"]}'
+    assert [e["Type"] for e in await lines(api, path)] == ["secret"]
+    path = '/events?stream=false&filters={"pod":["pod1"]}'
+    assert [e["Action"] for e in await lines(api, path)] == ["create", "remove"]
+
+
+@pytest_twisted.ensureDeferred
+async def test_live_events_filtered_by_the_stream_names(
+    api: StubTreq, engine: Engine, now: Time, clock: Any
+) -> None:
+    compat_d = api.get(f'http://d/events?until={(NOW_NS + 5 * S) / S}&filters={{"event":["die"]}}')
+    libpod_d = api.get(
+        f'http://d/v4.3.1/libpod/events?until={(NOW_NS + 5 * S) / S}&filters={{"event":["died"]}}'
+    )
+    engine.events.emit("container", "start", "c" * 64, name="web", image="busybox")
+    engine.events.emit("container", "died", "c" * 64, name="web", image="busybox")
+    engine.events.emit("container", "oom", "c" * 64, name="web", image="busybox")
+    clock.advance(5)
+    api.flush()
+    for response_d, action in ((compat_d, "die"), (libpod_d, "died")):
+        body = await (await response_d).content()
+        assert [json.loads(line)["Action"] for line in body.splitlines()] == [action]
+
+
+@pytest_twisted.ensureDeferred
+async def test_unknown_filter_key_is_400_on_both_trees(api: StubTreq) -> None:
+    for prefix in ("/v1.41", "/v4.3.1/libpod", "/v5.5.0/libpod"):
+        response = await api.get(f'http://d{prefix}/events?filters={{"names":["x"]}}')
+        assert response.code == 400, prefix
+        assert "names" in (await response.json())["message"]

@@ -1,13 +1,11 @@
-"""The event bus, its persisted log and the filters."""
+"""The event bus and its persisted log (filters: test_eventfilters.py)."""
 
 import json
 from pathlib import Path
 
-import pytest
 import pytest_twisted
 
-from podapi.engine.events import Event, EventBus, EventFilter, EventLog
-from podapi.errors import InvalidArgument
+from podapi.engine.events import Event, EventBus, EventLog
 from podapi.testing.threads import InlineBlocking
 
 
@@ -49,40 +47,6 @@ def test_torn_lines_are_skipped(tmp_path: Path) -> None:
         f.write('{"type":"container","act')
     log.append(event(t=3))
     assert [e.time_nano for e in log.read(None, None)] == [1, 3]
-
-
-def test_filters_or_within_a_key_and_across_keys() -> None:
-    f = EventFilter.parse({"type": ["container", "image"], "event": ["die", "start"]})
-    assert f.matches(event("died"))
-    assert f.matches(event("start"))
-    assert not f.matches(event("create"))
-    assert not f.matches(event("died", type="volume"))
-
-
-def test_docker_action_aliases() -> None:
-    assert EventFilter.parse({"event": ["destroy"]}).matches(event("remove"))
-    assert EventFilter.parse({"event": ["delete"]}).matches(event("remove", type="image"))
-
-
-def test_container_filter_by_name_or_id_prefix() -> None:
-    e = event(name="web", image="busybox:latest")
-    assert EventFilter.parse({"container": ["web"]}).matches(e)
-    assert EventFilter.parse({"container": ["aaaa"]}).matches(e)
-    assert not EventFilter.parse({"container": ["db"]}).matches(e)
-    assert EventFilter.parse({"image": ["busybox"]}).matches(e)
-    assert not EventFilter.parse({"image": ["alpine"]}).matches(e)
-
-
-def test_label_filter() -> None:
-    e = event(name="web", tier="front")
-    assert EventFilter.parse({"label": ["tier"]}).matches(e)
-    assert EventFilter.parse({"label": ["tier=front"]}).matches(e)
-    assert not EventFilter.parse({"label": ["tier=back"]}).matches(e)
-
-
-def test_unknown_filter_key_is_invalid() -> None:
-    with pytest.raises(InvalidArgument):
-        EventFilter.parse({"colour": ["red"]})
 
 
 @pytest_twisted.ensureDeferred

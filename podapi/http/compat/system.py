@@ -1,5 +1,6 @@
 """Docker system routes: ``/info``, ``/events`` and ``/system/df`` in Docker's shapes."""
 
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from klein import Response
@@ -8,6 +9,7 @@ from twisted.internet.interfaces import IReactorTime
 from podapi import LIBPOD_API_VERSION
 from podapi.engine.diskusage import DiskUsage
 from podapi.engine.engine import Engine
+from podapi.engine.eventfilters import EventFilter, docker_action, podman_action
 from podapi.engine.events import Event
 from podapi.engine.system import Info
 from podapi.engine.times import rfc3339_nano
@@ -18,19 +20,14 @@ from podapi.http.responses import json_response
 from podapi.http.routing import Router
 from podapi.storage import reference
 
-#: Podman action names Docker clients know by another name, per object type.
-DOCKER_ACTIONS = {
-    ("container", "died"): "die",
-    ("container", "remove"): "destroy",
-    ("image", "remove"): "delete",
-    ("network", "remove"): "destroy",
-    ("volume", "remove"): "destroy",
-}
+#: Event types Docker sends the deprecated ``status``/``id``/``from`` fields for.
+LEGACY_TYPES = frozenset({"container", "image"})
 
 
 def encode_event(event: Event, call: ApiCall) -> dict[str, Any]:
-    """Docker's names and ``exitCode``; the deprecated fields only before API 1.52."""
-    action = DOCKER_ACTIONS.get((event.type, event.action), event.action)
+    """Docker's names and ``exitCode``; the deprecated fields only before API 1.52,
+    on container and image events, as Docker's daemon fills them."""
+    action = docker_action(event)
     attributes = dict(event.attributes)
     # Docker shows image names the short way ("busybox:latest").
     for key in ("name", "image"):
@@ -38,7 +35,13 @@ def encode_event(event: Event, call: ApiCall) -> dict[str, Any]:
             attributes[key] = reference.docker_name(attributes[key])
     if action == "die" and "containerExitCode" in attributes:
         attributes["exitCode"] = attributes["containerExitCode"]
-    return event_message(event, action, attributes, legacy=not call.version_at_least(1, 52))
+    legacy = event.type in LEGACY_TYPES and not call.version_at_least(1, 52)
+    return event_message(event, action, attributes, legacy=legacy)
+
+
+def event_filter(filters: Mapping[str, Sequence[str]], call: ApiCall) -> EventFilter:
+    """Docker's names first (``die``), Podman's accepted too; labels AND-ed as Docker."""
+    return EventFilter.parse(filters, docker_action, podman_action, labels_all=True)
 
 
 def encode_info(info: Info) -> dict[str, Any]:
@@ -201,8 +204,9 @@ class CompatSystemRoutes:
         return json_response(encode_info(await self._engine.info()))
 
     async def events(self, call: ApiCall) -> None:
-        """``GET /events``: Docker event names (``die``, ``destroy``, ``delete``)."""
-        await stream_events(call, self._engine.events, self._clock, encode_event)
+        """``GET /events``: Docker event names (``die``, ``destroy``, ``delete``); an
+        unknown filter key is a 400 (Podman 4.3.1: 500)."""
+        await stream_events(call, self._engine.events, self._clock, encode_event, event_filter)
 
     async def disk_usage(self, call: ApiCall) -> Response:
         """``GET /system/df?type=``: ``type`` (API >= 1.42, repeatable: ``container``,

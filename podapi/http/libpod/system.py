@@ -1,6 +1,7 @@
 """Libpod system routes: ``/libpod/info``, ``/libpod/events``, ``/libpod/system/df`` and
 ``/libpod/system/prune`` in Podman's shapes."""
 
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from klein import Response
@@ -9,13 +10,14 @@ from twisted.internet.interfaces import IReactorTime
 from podapi import COMPAT_API_VERSION, LIBPOD_API_VERSION
 from podapi.engine.diskusage import DiskUsage
 from podapi.engine.engine import Engine
+from podapi.engine.eventfilters import EventFilter, docker_action, podman_action
 from podapi.engine.events import Event
 from podapi.engine.ocimodel import Component
 from podapi.engine.system import Info
 from podapi.engine.systemprune import SystemPruned
 from podapi.engine.times import rfc3339_nano
 from podapi.http.both.events import event_message, stream_events
-from podapi.http.call import ApiCall
+from podapi.http.call import ApiCall, parse_version
 from podapi.http.responses import json_response
 from podapi.http.routing import Router
 
@@ -24,14 +26,6 @@ DEFAULT_CAPABILITIES = (
     "CAP_CHOWN,CAP_DAC_OVERRIDE,CAP_FOWNER,CAP_FSETID,CAP_KILL,CAP_NET_BIND_SERVICE,"
     "CAP_SETFCAP,CAP_SETGID,CAP_SETPCAP,CAP_SETUID,CAP_SYS_CHROOT"
 )
-
-
-#: Actions we record that Podman has no event status for (Docker's ``oom``; Podman
-#: reports an OOM kill on the ``died`` event).  Its clients turn an unknown status
-#: into a nil event and fail on it, so the libpod tree leaves them out.
-NOT_PODMAN_ACTIONS = frozenset({"oom"})
-#: Actions we record under Docker's name that Podman names otherwise.
-PODMAN_ACTIONS = {("image", "load"): "loadfromarchive"}
 
 
 def encode_event(event: Event, call: ApiCall) -> dict[str, Any] | None:
@@ -44,20 +38,32 @@ def encode_event(event: Event, call: ApiCall) -> dict[str, Any] | None:
     not an integer, and ``podman --remote events --format`` then fails on the nil
     event.  Newer Podman sends ``containerExitCode`` only when it is known; we keep
     sending ``"0"`` otherwise so the older clients work.  Health events also carry
-    the top-level ``HealthStatus``.
+    the top-level ``HealthStatus``.  Events the client's libpod API version cannot
+    decode (Docker-only actions such as ``oom``; ``secret`` before 5.5) are left out.
     """
-    if event.action in NOT_PODMAN_ACTIONS:
+    action = podman_action(event, _client_version(call))
+    if action is None:
         return None
     attributes = dict(event.attributes)
     for key in ("image", "name", "podId"):
         attributes.setdefault(key, "")
     attributes.setdefault("containerExitCode", "0")
-    action = PODMAN_ACTIONS.get((event.type, event.action), event.action)
     body = event_message(event, action, attributes, legacy=True)
     health = attributes.get("health_status")
     if event.action == "health_status" and health:
         body["HealthStatus"] = health
     return body
+
+
+def _client_version(call: ApiCall) -> tuple[int, ...] | None:
+    """The libpod API version in the path (Podman's clients send their own)."""
+    return parse_version(call.version) if call.version else None
+
+
+def event_filter(filters: Mapping[str, Sequence[str]], call: ApiCall) -> EventFilter:
+    """Podman's names first (``died``), Docker's accepted too; labels OR-ed as Podman."""
+    version = _client_version(call)
+    return EventFilter.parse(filters, lambda e: podman_action(e, version), docker_action)
 
 
 def _component(component: Component | None) -> dict[str, str]:
@@ -270,7 +276,7 @@ class LibpodSystemRoutes:
 
     async def events(self, call: ApiCall) -> None:
         """``GET /libpod/events``: Podman event names (``died``, ``loadfromarchive``)."""
-        await stream_events(call, self._engine.events, self._clock, encode_event)
+        await stream_events(call, self._engine.events, self._clock, encode_event, event_filter)
 
     async def disk_usage(self, call: ApiCall) -> Response:
         """``GET /libpod/system/df``: Podman's ``SystemDfReport``."""
