@@ -8,6 +8,7 @@ from podapi.engine.containerspec import ContainerSpec, MountSpec
 from podapi.engine.images import ImageService
 from podapi.engine.layout import ContainerPaths
 from podapi.engine.secrets import SecretService
+from podapi.engine.shield import shielded
 from podapi.engine.shortnames import ShortNames
 from podapi.engine.volumes import VolumeService
 from podapi.oci import mountopts, rootfs
@@ -78,7 +79,7 @@ class ContainerMounts:
                 source = mount.source
                 if mount.type == "volume":
                     copy = None if "nocopy" in mount.options else (paths.merged, mount.destination)
-                    await self._volumes.hold(mount.name, container_id, copy)
+                    await self._volumes.hold(mount.name, container_id, copy, container=True)
                     if announce:
                         self._volumes.emit(
                             "mount",
@@ -122,7 +123,16 @@ class ContainerMounts:
         *,
         announce: bool = True,
     ) -> None:
-        """Release what :meth:`attach` took (safe to call again, or without an attach)."""
+        """Release what :meth:`attach` took (safe to call again, or without an attach).
+
+        Runs to its end even if the caller is cancelled (a ``docker cp`` whose
+        client hung up): a volume left held would look in use for good.
+        """
+        await shielded(self._detach(container_id, mounts, paths, announce))
+
+    async def _detach(
+        self, container_id: str, mounts: Sequence[MountSpec], paths: ContainerPaths, announce: bool
+    ) -> None:
         for index, mount in enumerate(mounts):
             if mount.type == "volume":
                 if await self._volumes.release(mount.name, container_id) and announce:

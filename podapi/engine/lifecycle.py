@@ -95,6 +95,7 @@ class Lifecycle:
         self._runtime = runtime
         self._conmon = conmon_path
         self._attach_hooks: defaultdict[str, list[AttachHook]] = defaultdict(list)
+        self._mounts = mounts
         self.health = HealthChecks(containers, lambda: self.runtime, clock)
         self._bundles = BundleWriter(
             images,
@@ -426,6 +427,11 @@ class Lifecycle:
             if current.state == INITIALIZED:
                 await self._exits.teardown(current)
                 current = await self._containers.update_record(current.id, state=CREATED)
+            if not current.alive:
+                # Whatever it still holds (a clean-up cut short) is let go of and
+                # unmounted; its delete transaction drops any hold left all the same.
+                paths = self._containers.paths(current.id)
+                await self._mounts.detach(current.id, current.run.mounts, paths, announce=False)
             await self._containers.forget(current, volumes=volumes)
         self._waiters.removed(record.id)
 

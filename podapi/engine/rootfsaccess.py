@@ -10,6 +10,7 @@ from podapi.engine.containermounts import ContainerMounts
 from podapi.engine.containers import ContainerService
 from podapi.engine.images import ImageService
 from podapi.engine.layout import ContainerPaths
+from podapi.engine.shield import shielded
 from podapi.engine.state.containers import ContainerRecord
 from podapi.errors import Conflict
 from podapi.oci import rootfs
@@ -153,8 +154,17 @@ class RootfsAccess:
                 )
             yield
         finally:
+            # To the end even if the request is cancelled (its client hung up while
+            # the copy was finishing): a volume left held would look in use for good.
+            await shielded(self._take_down(record, paths, bound))
+
+    async def _take_down(
+        self, record: ContainerRecord, paths: ContainerPaths, bound: list[str]
+    ) -> None:
+        try:
             for host_path in reversed(bound):
                 await self._io(rootfs.unmount_bound, host_path)
+        finally:
             await self._mounts.detach(record.id, record.run.mounts, paths, announce=False)
 
 

@@ -47,6 +47,7 @@ from twisted.internet.defer import DeferredLock
 from podapi.engine.chunks import ChunkStream
 from podapi.engine.containerspec import MountSpec
 from podapi.engine.events import EventBus
+from podapi.engine.shield import shielded
 from podapi.engine.state import volumes as rows
 from podapi.engine.state.database import State
 from podapi.engine.state.volumes import VolumeRecord, VolumeUsage
@@ -421,17 +422,27 @@ class VolumeService:
     # --- holding (mounting) ---
 
     async def hold(
-        self, name: str, holder: str, copy_from: tuple[str, str] | None = None
+        self,
+        name: str,
+        holder: str,
+        copy_from: tuple[str, str] | None = None,
+        *,
+        container: bool = False,
     ) -> VolumeRecord:
         """Hold the volume mounted for ``holder`` (mounting it if it needs it).
 
         :param copy_from: ``(rootfs, destination)``: copy the image's content
             there into the volume if it is new and empty (once).
+        :param container: ``holder`` is a container's ID; a removed container's
+            is refused (``NoSuchContainer``), in the transaction that would add it.
         """
         async with self._locks[name]:
             record = await self.get(name)
-            await self._state.write(partial(rows.hold, name=name, holder=holder))
+            hold = partial(rows.hold, name=name, holder=holder, container=container)
             try:
+                # Inside the try: a caller cancelled while the write runs in the
+                # database thread still has its hold dropped again.
+                await self._state.write(hold)
                 if needs_mount(record):
                     await self._io(_ensure_mounted, record, self.mountpoint(name))
                 if copy_from is not None and not record.copied_up:
@@ -441,12 +452,18 @@ class VolumeService:
                     await self._io(_copy_up, merged, destination, self.mountpoint(name))
                     await self._state.write(partial(rows.mark_copied_up, name=name))
             except BaseException:
-                await self._unhold(record, holder)
+                await shielded(self._unhold(record, holder))
                 raise
         return record
 
     async def release(self, name: str, holder: str) -> bool:
-        """Let go of the volume for ``holder``; whether it held it (unmounted by the last)."""
+        """Let go of the volume for ``holder``; whether it held it (unmounted by the last).
+
+        Runs to its end even if the caller is cancelled (a client hung up).
+        """
+        return await shielded(self._release(name, holder))
+
+    async def _release(self, name: str, holder: str) -> bool:
         async with self._locks[name]:
             record = await self.find(name)
             if record is None:

@@ -20,6 +20,7 @@ from podapi.engine.containerspec import (
     spec_from_json,
     to_json,
 )
+from podapi.engine.state import volumes as volume_rows
 from podapi.engine.state.database import ids_with_prefix
 from podapi.errors import Conflict, NoSuchContainer
 from podapi.oci.netavark import NetworkSetup
@@ -195,9 +196,13 @@ def load_all(conn: sqlite3.Connection) -> list[ContainerRecord]:
     return [_record(row) for row in conn.execute("SELECT * FROM containers ORDER BY created")]
 
 
-def delete(conn: sqlite3.Connection, container_id: str) -> None:
-    """Forget a container."""
+def delete(conn: sqlite3.Connection, container_id: str) -> list[str]:
+    """Forget a container, and every volume hold it still has (a clean-up cut short
+    leaves one): a removed container holds nothing, so ``rm -v`` in the same
+    transaction takes its anonymous volumes.  Returns the volumes it still held."""
+    released = volume_rows.drop_holder(conn, container_id)
     conn.execute("DELETE FROM containers WHERE id = ?", (container_id,))
+    return released
 
 
 def rename(conn: sqlite3.Connection, container_id: str, name: str) -> ContainerRecord:

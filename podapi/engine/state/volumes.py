@@ -5,6 +5,8 @@ configuration mounts it (written in the container's create transaction and
 gone with the container, so "in use" and "dangling" are queries), and
 ``volume_mounts`` who holds it mounted right now (a running container, an
 export), so a volume with driver options is mounted once for all of them.
+A container's holds go with its row too (:func:`drop_holder` in its delete
+transaction), and one cannot be added for a container that is gone.
 """
 
 import json
@@ -13,7 +15,7 @@ from collections.abc import Iterable, Mapping
 
 from attrs import field, frozen
 
-from podapi.errors import Conflict, NoSuchVolume
+from podapi.errors import Conflict, NoSuchContainer, NoSuchVolume
 
 
 @frozen
@@ -172,9 +174,19 @@ def mark_copied_up(conn: sqlite3.Connection, name: str) -> None:
     conn.execute("UPDATE volumes SET copied_up = 1 WHERE name = ?", (name,))
 
 
-def hold(conn: sqlite3.Connection, name: str, holder: str) -> int:
-    """Add ``holder`` to the volume's mount holders; how many hold it now."""
+def hold(conn: sqlite3.Connection, name: str, holder: str, *, container: bool = False) -> int:
+    """Add ``holder`` to the volume's mount holders; how many hold it now.
+
+    :param container: ``holder`` is a container's ID: it must still exist
+        (``NoSuchContainer`` otherwise), so a start or copy that comes after
+        the container's removal never leaves a hold nothing would release.
+    """
     load(conn, name)
+    if (
+        container
+        and not conn.execute("SELECT 1 FROM containers WHERE id = ?", (holder,)).fetchone()
+    ):
+        raise NoSuchContainer(f"no container with ID {holder!r} found: no such container")
     conn.execute(
         "INSERT OR IGNORE INTO volume_mounts (volume, holder) VALUES (?, ?)", (name, holder)
     )
@@ -187,6 +199,18 @@ def unhold(conn: sqlite3.Connection, name: str, holder: str) -> tuple[bool, int]
         "DELETE FROM volume_mounts WHERE volume = ? AND holder = ?", (name, holder)
     ).rowcount
     return bool(dropped), _held(conn, name)
+
+
+def drop_holder(conn: sqlite3.Connection, holder: str) -> list[str]:
+    """Drop every hold of ``holder`` (a container being removed); the volumes it held."""
+    names = [
+        row[0]
+        for row in conn.execute(
+            "SELECT volume FROM volume_mounts WHERE holder = ? ORDER BY volume", (holder,)
+        )
+    ]
+    conn.execute("DELETE FROM volume_mounts WHERE holder = ?", (holder,))
+    return names
 
 
 def _held(conn: sqlite3.Connection, name: str) -> int:
