@@ -1,7 +1,6 @@
-"""Pull, push, search, inspect and login: images to and from registries.
+"""Pull, search, inspect and login: images from registries (pushing: :mod:`podapi.engine.push`).
 
-Progress is reported as :class:`podapi.engine.progress.Progress` events; pushing
-itself lives in :mod:`podapi.engine.push`.
+Progress is reported as :class:`podapi.engine.progress.Progress` events.
 Layers already stored are not downloaded again; layer blobs are fetched in
 parallel (bounded by the registry client) and extracted in the I/O pool.
 """
@@ -15,7 +14,6 @@ from twisted.internet.defer import DeferredList
 from podapi.engine.events import EventBus
 from podapi.engine.images import ImageService
 from podapi.engine.progress import Progress, ProgressSink, ignore_progress
-from podapi.engine.push import ImagePush, PushResult
 from podapi.engine.searchfilters import SearchFilter
 from podapi.engine.shortnames import DOCKER_HUB, ShortNames
 from podapi.engine.state.images import ImageRecord
@@ -91,7 +89,7 @@ class Distribution:
 
     :param images: the image service (store, leases, commit).
     :param client: the registry client.
-    :param events: where ``pull``/``push`` events go.
+    :param events: where ``pull`` events go.
     :param io: the blocking-work executor.
     :param registries: registries.conf (short names, search).
     """
@@ -109,7 +107,6 @@ class Distribution:
         self._events = events
         self._io = io
         self._registries = registries
-        self._push = ImagePush(images, client, events, io)
 
     async def close(self) -> None:
         """Close kept-alive registry connections."""
@@ -341,26 +338,6 @@ class Distribution:
             await self._images.add_layer(ingested, source=ref.repository)
             progress(Progress("layer", "complete", desc.digest, desc.size, desc.size))
         return True
-
-    async def push(
-        self,
-        image: ImageRecord,
-        dest: Reference,
-        *,
-        creds: Credentials | None = None,
-        tls_verify: bool | None = None,
-        manifest_type: str | None = None,
-        progress: ProgressSink = ignore_progress,
-    ) -> PushResult:
-        """Push ``image`` to ``dest`` (see :meth:`podapi.engine.push.ImagePush.push`)."""
-        return await self._push.push(
-            image,
-            dest,
-            creds=creds,
-            tls_verify=tls_verify,
-            manifest_type=manifest_type,
-            progress=progress,
-        )
 
     # --- search and login -----------------------------------------------------------
 

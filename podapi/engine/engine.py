@@ -126,11 +126,12 @@ class Engine:
             reactor, blocking=io, blobs=self.images.blobs, registries=self._registries
         )
         self.distribution = Distribution(self.images, client, self.events, io, self._registries)
+        self.image_push = ImagePush(self.images, client, self.events, io)
         self.manifests = ManifestLists(
             state=self.state,
             images=self.images,
             client=client,
-            pusher=ImagePush(self.images, client, self.events, io),
+            pusher=self.image_push,
             events=self.events,
             now_ns=now_ns,
         )

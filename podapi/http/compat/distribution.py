@@ -276,7 +276,7 @@ class CompatDistributionRoutes:
                 render.layer(event, pushing=True)
 
         try:
-            result = await self._engine.distribution.push(
+            result = await self._engine.image_push.push(
                 image,
                 dest,
                 creds=credentials(call),

@@ -129,7 +129,7 @@ class LibpodDistributionRoutes:
         image = await self._engine.images.resolve(name, short_names=call.short_names)
         dest = reference.parse(call.text("destination") or name)
         push = partial(
-            self._engine.distribution.push,
+            self._engine.image_push.push,
             image,
             dest,
             creds=credentials(call),
