@@ -25,6 +25,8 @@ setup(
         "cattrs>=23.2",
         # WebSocket framing for GET /containers/{id}/attach/ws (sans-IO, on our socket).
         "wsproto>=1.2",
+        # Kubernetes YAML (kube generate, kube play): safe_dump / safe_load only.
+        "PyYAML>=6",
     ],
     extras_require={
         "test": [
@@ -34,6 +36,8 @@ setup(
             "pyyaml>=6",
             "docker>=7.1",
             "podman>=5",
+            # Offline Kubernetes schema validation of what kube generate writes.
+            "kubernetes-validate>=1.30",
         ],
         "dev": ["ruff", "mypy", "mypy-zope"],
     },

@@ -21,6 +21,8 @@ from podapi.engine.execs import ExecService
 from podapi.engine.imagearchives import ImageArchives
 from podapi.engine.images import ImageService
 from podapi.engine.inspection import ContainerDetails
+from podapi.engine.kube.describe import ContainerDescriber
+from podapi.engine.kube.service import KubeGenerator
 from podapi.engine.layout import Layout
 from podapi.engine.lifecycle import Lifecycle
 from podapi.engine.logs import ContainerLogs
@@ -253,6 +255,13 @@ class Engine:
     def stats(self) -> StatsReader:
         """Samples of containers' resource usage."""
         return StatsReader(self._io, self.events.now_ns)
+
+    @property
+    def kube_generator(self) -> KubeGenerator:
+        """``kube generate``: Kubernetes documents of containers and volumes (once started)."""
+        lifecycle = self.lifecycle
+        describer = ContainerDescriber(self.images, self._io, lifecycle.rootfs_access)
+        return KubeGenerator(self.containers, self.volumes, describer)
 
     async def inspect_container(self, name: str) -> ContainerDetails:
         """A container by name or ID, with what its inspect shows beyond the row."""

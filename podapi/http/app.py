@@ -19,6 +19,7 @@ from podapi.http.compat.volumes import CompatVolumeRoutes
 from podapi.http.libpod.containers import LibpodContainerRoutes
 from podapi.http.libpod.distribution import LibpodDistributionRoutes
 from podapi.http.libpod.images import LibpodImageRoutes
+from podapi.http.libpod.kube import LibpodKubeRoutes
 from podapi.http.libpod.manifests import LibpodManifestRoutes
 from podapi.http.libpod.networks import LibpodNetworkRoutes
 from podapi.http.libpod.secrets import LibpodSecretRoutes
@@ -50,6 +51,7 @@ def build_router(engine: Engine, clock: IReactorTime) -> Router:
     LibpodNetworkRoutes(engine).register(router)
     CompatSecretRoutes(engine).register(router)
     LibpodSecretRoutes(engine).register(router)
+    LibpodKubeRoutes(engine).register(router)
     CompatSwarmRoutes().register(router)
     CompatBuildRoutes(engine).register(router)
     return router
