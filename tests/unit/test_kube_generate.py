@@ -6,6 +6,7 @@ from typing import Any
 import kubernetes_validate
 import pytest
 
+from podapi.engine.kube.describe import image_reference
 from podapi.engine.kube.generate import (
     KubeContainer,
     KubeMount,
@@ -222,3 +223,20 @@ def test_pod_named_after_the_first_container_and_a_pod_description_maps_alike() 
 def test_volume_names_are_dns_labels() -> None:
     assert volume_name("/") == "root"
     assert volume_name("/mnt/Data_dir/") == "mnt-data-dir"
+
+
+def test_podmans_default_annotations_are_left_out() -> None:
+    container = KubeContainer(
+        name="web",
+        image="busybox",
+        annotations={"io.kubernetes.cri-o.TTY": "false", "io.container.manager": "libpod"},
+    )
+    assert container_annotations(container) == {}
+
+
+def test_image_reference_is_the_full_stored_name() -> None:
+    names = ("docker.io/library/busybox:latest", "quay.io/x/y:1")
+    assert image_reference("busybox", names) == "docker.io/library/busybox:latest"
+    assert image_reference("quay.io/x/y:1", names) == "quay.io/x/y:1"
+    assert image_reference("y:1", names) == "quay.io/x/y:1"
+    assert image_reference("sha256abc", ()) == "sha256abc"

@@ -3,7 +3,7 @@ against their image's config (what differs from the image is what the YAML says)
 
 import os
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from contextlib import AbstractAsyncContextManager
 from typing import Any
 
@@ -37,6 +37,19 @@ def host_path_type(path: str) -> str:
     return "Directory" if is_dir else "File"
 
 
+def image_reference(asked: str, names: Sequence[str]) -> str:
+    """The image's full name the container was made from (Kubernetes would read a short
+    name as a Docker Hub one): the stored name ``asked`` stands for, else its first."""
+    for name in names:
+        if asked in (name, name.removesuffix(":latest")):
+            return name
+    for name in names:
+        tail = name.rsplit("/", 1)[-1]
+        if asked in (tail, tail.removesuffix(":latest")):
+            return name
+    return asked if not names or "/" in asked else names[0]
+
+
 class ContainerDescriber:
     """Builds the Kubernetes view of a container."""
 
@@ -64,7 +77,7 @@ class ContainerDescriber:
         resources = spec.resources
         return KubeContainer(
             name=kube_name(record.name),
-            image=record.image_name or image.id,
+            image=image_reference(record.image_name, image.names) or image.id,
             command=command,
             args=args,
             env=env_difference(run.env, config.get("Env") or ()),

@@ -48,6 +48,14 @@ _DEFAULT_ENV = {
     "TERM": "xterm",
     "container": "podman",
 }
+#: Annotations Podman (and its client) sets on every container: they echo fields the
+#: Pod says already (tty, privileged, init...), so they are not written.
+PODMAN_ANNOTATION_PREFIXES = (
+    "io.container.manager",
+    "io.kubernetes.cri-o.",
+    "io.podman.annotations.",
+    "org.opencontainers.image.stopSignal",
+)
 _BINARY_SUFFIXES = (("Ei", 2**60), ("Pi", 2**50), ("Ti", 2**40), ("Gi", 2**30), ("Mi", 2**20))
 
 
@@ -319,6 +327,8 @@ def container_annotations(container: KubeContainer) -> dict[str, str]:
     suffix = "/" + container.name
     found: dict[str, str] = {}
     for key, value in container.annotations.items():
+        if key.startswith(PODMAN_ANNOTATION_PREFIXES):
+            continue
         found[key if key.endswith(suffix) else key + suffix] = value.strip()
     for key, value in container.labels.items():
         if AUTOUPDATE_LABEL in key:
