@@ -79,6 +79,8 @@ def made(box: ServerProcess, tmp_path: Path) -> Iterator[Path]:
         "--user",
         "1000:1000",
         "--read-only",
+        "--hostname",
+        "kbox",
         "--entrypoint",
         "/bin/sh",
         IMAGE,
@@ -104,6 +106,7 @@ def test_podman_remote_kube_generate_a_container(
     assert pod["metadata"]["labels"] == {"app": f"{NAME}-pod", "tier": "backend"}
     assert pod["metadata"]["annotations"] == {f"team/{NAME}": "blue"}
     assert pod["spec"]["restartPolicy"] == "Always"
+    assert pod["spec"]["hostname"] == "kbox"
     [ctr] = pod["spec"]["containers"]
     assert ctr["name"] == NAME
     assert ctr["image"].endswith(IMAGE + ":latest")

@@ -200,9 +200,10 @@ def test_annotations_are_not_multiplied_on_a_second_round() -> None:
 
 def test_pod_named_after_the_first_container_and_a_pod_description_maps_alike() -> None:
     a = KubeContainer(name="a", image="busybox")
-    b = KubeContainer(name="b", image="alpine")
+    b = KubeContainer(name="b", image="alpine", hostname="bee")
     doc = pod_document(pod_of_containers([a, b]))
     assert doc["metadata"]["name"] == "a-pod"
+    assert doc["spec"]["hostname"] == "bee"
     assert [c["name"] for c in doc["spec"]["containers"]] == ["a", "b"]
     pod = PodDescription(
         name="mypod",

@@ -102,6 +102,7 @@ class ContainerDescriber:
             annotations=dict(spec.annotations),
             labels=dict(spec.labels),
             restart_policy=spec.restart_policy.name,
+            hostname=spec.hostname or "",
         )
 
     async def _mounts(self, record: ContainerRecord) -> tuple[KubeMount, ...]:

@@ -120,6 +120,8 @@ class KubeContainer:
     annotations: Mapping[str, str] = field(factory=dict)
     labels: Mapping[str, str] = field(factory=dict)
     restart_policy: str = "no"
+    #: The hostname the user gave ("": the default, the short ID).
+    hostname: str = ""
 
 
 @frozen
@@ -147,14 +149,16 @@ def kube_name(name: str) -> str:
 
 
 def pod_of_containers(containers: Sequence[KubeContainer]) -> PodDescription:
-    """The pod ``kube generate ctr1 ctr2`` describes: named after the first container
-    (``-pod`` appended when that is a container's name, always for one container)."""
+    """The pod ``kube generate ctr1 ctr2`` describes: named after the first container with
+    ``-pod`` (Podman appends it when the name is a container's, so always here), the
+    containers' labels, the first hostname a user gave."""
     name = containers[0].name + "-pod"
     labels: dict[str, str] = {}
     for container in containers:
         for key, value in container.labels.items():
             labels.setdefault(key, value)
-    return PodDescription(name=name, containers=tuple(containers), labels=labels)
+    hostname = next((c.hostname for c in containers if c.hostname), "")
+    return PodDescription(name=name, containers=tuple(containers), labels=labels, hostname=hostname)
 
 
 def split_command(
