@@ -191,7 +191,9 @@ def test_two_containers_make_one_pod_named_after_the_first(box: ServerProcess, m
     reply = box.request(
         "POST",
         "/v4.3.1/libpod/containers/create",
-        body=json.dumps({"name": "kside", "image": IMAGE, "command": ["sleep", "5"]}).encode(),
+        body=json.dumps(
+            {"name": "kside", "image": IMAGE, "command": ["sleep", "5"], "user": "nobody"}
+        ).encode(),
         headers={"Content-Type": "application/json"},
     )
     assert reply.status == 201, reply.body
@@ -202,5 +204,10 @@ def test_two_containers_make_one_pod_named_after_the_first(box: ServerProcess, m
         assert names == [NAME, "kside"]
         assert pod["spec"]["containers"][1]["args"] == ["sleep", "5"]
         assert "command" not in pod["spec"]["containers"][1]
+        # A user name is looked up in the container's /etc/passwd.
+        assert pod["spec"]["containers"][1]["securityContext"] == {
+            "runAsGroup": 65534,
+            "runAsUser": 65534,
+        }
     finally:
         assert box.request("DELETE", "/v4.3.1/libpod/containers/kside?force=true").status == 200
