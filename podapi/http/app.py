@@ -21,6 +21,7 @@ from podapi.http.libpod.distribution import LibpodDistributionRoutes
 from podapi.http.libpod.images import LibpodImageRoutes
 from podapi.http.libpod.manifests import LibpodManifestRoutes
 from podapi.http.libpod.networks import LibpodNetworkRoutes
+from podapi.http.libpod.pods import LibpodPodRoutes
 from podapi.http.libpod.secrets import LibpodSecretRoutes
 from podapi.http.libpod.system import LibpodSystemRoutes
 from podapi.http.libpod.volumes import LibpodVolumeRoutes
@@ -48,6 +49,7 @@ def build_router(engine: Engine, clock: IReactorTime) -> Router:
     LibpodVolumeRoutes(engine).register(router)
     CompatNetworkRoutes(engine).register(router)
     LibpodNetworkRoutes(engine).register(router)
+    LibpodPodRoutes(engine, clock).register(router)
     CompatSecretRoutes(engine).register(router)
     LibpodSecretRoutes(engine).register(router)
     CompatSwarmRoutes().register(router)
