@@ -405,14 +405,24 @@ class Lifecycle:
         force: bool = False,
         volumes: bool = False,
         stop_timeout: int | None = None,
+        with_pod: bool = False,
     ) -> None:
         """``docker rm``: 409 for a running container unless ``force`` (then KILL first).
+
+        A pod's infra container goes only with its pod (``with_pod``): 409 otherwise,
+        as Podman.
 
         :param volumes: also remove the container's anonymous volumes (``-v``).
         :param stop_timeout: with ``force``, stop it first, giving the stop signal
             this many seconds (libpod's ``timeout``).  Without it we KILL at once,
             as Docker; Podman would use the container's stop timeout.
         """
+        if record.spec.infra and not with_pod:
+            raise Conflict(
+                f"container {record.id} is the infra container of pod {record.spec.pod} and "
+                "cannot be removed without removing the pod",
+                cause="container state improper",
+            )
         if not force and not record.alive and self._restarts.pending(record.id):
             # Between an exit and the restart its policy makes: Docker's "restarting".
             raise Conflict(

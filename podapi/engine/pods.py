@@ -292,7 +292,7 @@ class PodService:
 
         async def remove(record: ContainerRecord) -> None:
             current = await self._containers.get(record.id)
-            await lifecycle.remove(current, force=True, stop_timeout=timeout)
+            await lifecycle.remove(current, force=True, stop_timeout=timeout, with_pod=True)
 
         infra = view.infra
         errors = await self._each([c for c in view.containers if c is not infra], remove)

@@ -9,7 +9,7 @@ from podapi.engine import containerfilters
 from podapi.engine.containers import ContainerService
 from podapi.engine.lifecycle import Lifecycle
 from podapi.engine.state.containers import ContainerRecord
-from podapi.errors import Conflict, InvalidArgument, NoSuchContainer, NotFound
+from podapi.errors import InvalidArgument, NoSuchContainer, NotFound
 
 #: The filters a container prune takes (moby's and libpod's prune filters).
 PRUNE_FILTERS = frozenset({"until", "label", "label!"})
@@ -55,12 +55,6 @@ class ContainerRemoval:
         :returns: the containers removed, dependents first (one removed
             meanwhile is listed too).
         """
-        if record.spec.infra:
-            raise Conflict(
-                f"container {record.id} is the infra container of pod {record.spec.pod} and "
-                "cannot be removed without removing the pod",
-                cause="container state improper",
-            )
         ordered = await self._containers.with_dependents(record) if depend else [record]
         for target in ordered:
             with contextlib.suppress(NoSuchContainer):  # removed meanwhile
