@@ -3,6 +3,7 @@ the docker CLI, and the API's answers for bad input."""
 
 import json
 import socket
+import time
 import urllib.request
 from collections.abc import Callable
 from pathlib import Path
@@ -20,7 +21,7 @@ from tests.integration.containers_support import (
     needs_podman,
     podman,
 )
-from tests.support import ServerProcess, wait_for
+from tests.support import EventStream, ServerProcess, wait_for
 
 pytestmark = pytest.mark.integration
 
@@ -242,3 +243,37 @@ def test_pod_survives_server_restart(
     assert server.request("DELETE", f"{LIBPOD}/pods/pdur").status == 200
     assert server.get_json(f"{LIBPOD}/pods/json") == []
     assert_nothing_leaked(server)
+
+
+def test_pod_events_and_parallel_stop(box: ServerProcess) -> None:
+    """Pod events reach both streams; a stop waits the timeout once for all the containers
+    that ignore SIGTERM (Podman 4.3.1 waits it once per container)."""
+    libpod_events = EventStream(box, {"type": ["pod"]}, libpod=True)
+    compat_events = EventStream(box, {"type": ["pod"]})
+    created = post(box, f"{LIBPOD}/pods/create", {"name": "pevents"})
+    assert created.status == 201, created.body
+    pod_id = created.json()["Id"]
+    try:
+        stubborn = "trap '' TERM; while :; do sleep 0.1; done"
+        for _ in range(3):
+            spec = {"image": IMAGE, "command": ["sh", "-c", stubborn], "pod": "pevents"}
+            assert post(box, f"{LIBPOD}/containers/create", spec).status == 201
+        assert post(box, f"{LIBPOD}/pods/pevents/start").status == 200
+        began = time.monotonic()
+        stopped = post(box, f"{LIBPOD}/pods/pevents/stop?t=2")
+        elapsed = time.monotonic() - began
+        assert stopped.status == 200, stopped.body
+        assert 2 <= elapsed < 4, elapsed  # once, not three times
+        assert box.request("DELETE", f"{LIBPOD}/pods/pevents").status == 200
+        for events in (libpod_events, compat_events):
+            seen = []
+            while "remove" not in seen:
+                event = events.next()
+                assert event["Actor"]["ID"] == pod_id
+                assert event["Actor"]["Attributes"]["name"] == "pevents"
+                seen.append(event["Action"])
+            assert seen == ["create", "start", "stop", "remove"]
+    finally:
+        libpod_events.close()
+        compat_events.close()
+        box.request("DELETE", f"{LIBPOD}/pods/pevents?force=true&timeout=0")
