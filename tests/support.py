@@ -231,6 +231,9 @@ class ServerProcess:
             return
         if self.proc is None or self.proc.poll() is not None:
             self.start()
+        for pod in self.get_json("/v5.0.0/libpod/pods/json"):  # their infra containers too
+            reply = self.request("DELETE", f"/v5.0.0/libpod/pods/{pod['Id']}?force=1", timeout=60)
+            assert reply.status in (200, 404), reply.body
         for container in self.get_json("/v1.44/containers/json?all=1"):
             target = f"/v1.44/containers/{container['Id']}?force=1"
             reply = self.request("DELETE", target, timeout=60)

@@ -23,7 +23,7 @@ from podapi.engine.layout import ContainerPaths, Layout
 from podapi.engine.ports import parse_exposed
 from podapi.engine.state.containers import ContainerRecord
 from podapi.engine.times import rfc3339_nano
-from podapi.errors import InvalidArgument
+from podapi.errors import Conflict, InvalidArgument
 from podapi.oci import capabilities, conmon, rlimits, rootfs
 from podapi.oci.process import DEFAULT_PATH
 from podapi.oci.seccomp import Converter
@@ -168,6 +168,10 @@ class BundleWriter:
             ):
                 if mode == "host":
                     namespaces.remove((kind, None))
+                elif mode.startswith("container:"):
+                    # A pod's shared namespace: the infra container's.
+                    path = await self._namespace_of(mode.partition(":")[2], kind)
+                    namespaces[namespaces.index((kind, None))] = (kind, path)
             if spec.cgroupns_mode == "private":
                 namespaces.append(("cgroup", None))
             resources = spec.resources
@@ -210,6 +214,18 @@ class BundleWriter:
             await self._container_mounts.detach(record.id, record.run.mounts, paths)
             await self._io(rootfs.unmount, paths.merged)
             raise
+
+    async def _namespace_of(self, container_id: str, kind: str) -> str:
+        """The ``/proc`` path of a running container's namespace; 409 if it is not running."""
+        if self._containers is None:
+            raise InvalidArgument(f"cannot join the {kind} namespace of container {container_id}")
+        target = await self._containers.get(container_id)
+        if not target.alive:
+            raise Conflict(
+                f"cannot join the {kind} namespace of container {target.id}: it is not running",
+                cause="container state improper",
+            )
+        return f"/proc/{target.pid}/ns/{kind}"
 
     async def _links(self, record: ContainerRecord) -> list[tuple[list[str], str, list[str]]]:
         """Each legacy link's /etc/hosts names, the linked container's IP and its env vars."""

@@ -43,11 +43,13 @@ from podapi.engine.secrets import resolve_spec as resolve_secrets
 from podapi.engine.secrets import secret_names
 from podapi.engine.shortnames import ShortNames
 from podapi.engine.state import containers as rows
+from podapi.engine.state import pods as pod_rows
 from podapi.engine.state import secrets as secret_rows
 from podapi.engine.state import volumes as volume_rows
 from podapi.engine.state.containers import CREATED, EXITED, ContainerRecord
 from podapi.engine.state.database import State
 from podapi.engine.state.images import ImageRecord
+from podapi.engine.state.pods import NoSuchPod
 from podapi.engine.volumes import VolumeService
 from podapi.errors import Conflict, InvalidArgument, NoSuchContainer
 from podapi.oci import rootfs
@@ -309,6 +311,8 @@ class ContainerService:
 
     async def create(self, spec: ContainerSpec, *, short_names: ShortNames) -> ContainerRecord:
         """Store a new container (files prepared, nothing running yet)."""
+        if spec.pod and not spec.infra:
+            spec = await self._join_pod(spec)
         spec = await self._networks.normalize(check_spec(spec))
         if spec.links:
             spec = evolve(spec, links=await self._resolve_links(spec.links))
@@ -353,6 +357,33 @@ class ContainerService:
             raise
         self.emit(record, "create")
         return record
+
+    async def _join_pod(self, spec: ContainerSpec) -> ContainerSpec:
+        """A container in a pod enters the namespaces its infra container shares."""
+        pod = await self._state.read(partial(pod_rows.resolve, text=spec.pod))
+        if pod is None:
+            raise NoSuchPod(f"no pod with name or ID {spec.pod} found: no such pod")
+        spec = evolve(spec, pod=pod.id, pod_name=pod.name)
+        if not pod.infra_id:
+            return spec
+        shared = pod.spec.share
+        mode = f"container:{pod.infra_id}"
+        if "net" in shared:
+            if spec.ports:
+                raise InvalidArgument(
+                    "invalid config provided: published or exposed ports must be defined "
+                    "when the pod is created: network cannot be configured when it is "
+                    "shared with a pod",
+                    cause="invalid config provided",
+                )
+            spec = evolve(spec, network_mode=mode, networks=())
+        if "uts" in shared:
+            spec = evolve(spec, uts_mode=mode, hostname=pod.spec.hostname or pod.name)
+        if "ipc" in shared:
+            spec = evolve(spec, ipc_mode=mode)
+        if "pid" in shared:
+            spec = evolve(spec, pid_mode=mode)
+        return spec
 
     async def _resolve_links(self, links: tuple[str, ...]) -> tuple[str, ...]:
         """``name[:alias]`` -> ``name:alias`` with the linked container's name (404 if none)."""
@@ -403,6 +434,8 @@ class ContainerService:
     def emit(self, record: ContainerRecord, action: str, **extra: str) -> None:
         """A container event with Podman's attributes (name, image, labels)."""
         attributes = {**record.run.labels, "name": record.name, "image": record.image_name, **extra}
+        if record.spec.pod:
+            attributes["podId"] = record.spec.pod
         self._events.emit("container", action, record.id, **attributes)
 
     async def update_record(self, container_id: str, **values: Any) -> ContainerRecord:
@@ -454,7 +487,7 @@ class ContainerService:
 
     async def prunable(self, keep: Callable[[ContainerRecord], bool]) -> list[ContainerRecord]:
         """Stopped containers a prune may remove (those ``keep`` does not spare)."""
-        return [c for c in await self.all() if not c.alive and not keep(c)]
+        return [c for c in await self.all() if not c.alive and not c.spec.infra and not keep(c)]
 
 
 #: Mount points the engine and the runtime make in every container (Podman's

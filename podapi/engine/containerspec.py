@@ -208,6 +208,11 @@ class ContainerSpec:
     #: environment at start (only the names are stored, never the data).
     secrets: tuple[SecretMount, ...] = ()
     env_secrets: Mapping[str, str] = field(factory=dict)
+    #: The pod the container is in (its ID once created; a name or ID as asked), the
+    #: pod's name (pods are never renamed), and whether it is the pod's infra container.
+    pod: str = ""
+    pod_name: str = ""
+    infra: bool = False
 
 
 @frozen

@@ -20,6 +20,7 @@ from podapi.engine.events import EventBus, EventLog
 from podapi.engine.execs import ExecService
 from podapi.engine.imagearchives import ImageArchives
 from podapi.engine.images import ImageService
+from podapi.engine.infraimage import PauseImage
 from podapi.engine.inspection import ContainerDetails
 from podapi.engine.kube.describe import ContainerDescriber
 from podapi.engine.kube.service import KubeGenerator
@@ -29,6 +30,7 @@ from podapi.engine.logs import ContainerLogs
 from podapi.engine.manifests import ManifestLists
 from podapi.engine.networks import NetworkService
 from podapi.engine.ocimodel import effective_capabilities
+from podapi.engine.pods import PodService
 from podapi.engine.processes import ContainerProcesses
 from podapi.engine.push import ImagePush
 from podapi.engine.reactors import IEngineReactor
@@ -180,6 +182,15 @@ class Engine:
             volumes=self.volumes,
             now_ns=now_ns,
         )
+        self.pods = PodService(
+            state=self.state,
+            containers=self.containers,
+            lifecycle=lambda: self.lifecycle,
+            events=self.events,
+            pause_image=PauseImage(self.images, io),
+            stats=StatsReader(io, now_ns),
+            top=lambda: self.top,
+        )
         self._runner = runner
         self._clock = reactor
         self._lifecycle: Lifecycle | None = None
@@ -243,8 +254,16 @@ class Engine:
     def system_prune(self) -> SystemPrune:
         """``system prune`` and the build-cache prune (available once started)."""
         return SystemPrune(
-            self.removal, self.images, self.networks, self.volumes, now_ns=self.events.now_ns
+            self.removal,
+            self.images,
+            self.networks,
+            self.volumes,
+            now_ns=self.events.now_ns,
+            prune_pods=self._prune_pods,
         )
+
+    async def _prune_pods(self) -> list[str]:
+        return [pod_id for pod_id, error in await self.pods.prune() if not error]
 
     @property
     def files(self) -> ContainerFiles:

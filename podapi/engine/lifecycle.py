@@ -182,6 +182,8 @@ class Lifecycle:
                 "cannot start a paused container, try unpause instead",
                 cause="container state improper",
             )
+        if record.spec.pod and not record.spec.infra:
+            await self._start_infra(record)
         try:
             async with self._containers.lock(record.id):
                 record = await self._containers.get(record.id)
@@ -199,6 +201,18 @@ class Lifecycle:
         self._containers.emit(started, "start")
         self.health.watch(started)
         return started
+
+    async def _start_infra(self, record: ContainerRecord) -> None:
+        """Start the infra container whose namespaces a pod's container joins (as Podman
+        starts a container's dependencies first)."""
+        spec = record.spec
+        for mode in (spec.network_mode, spec.uts_mode, spec.ipc_mode, spec.pid_mode):
+            if mode.startswith("container:"):
+                infra = await self._containers.get(mode.partition(":")[2])
+                if not infra.alive:
+                    with contextlib.suppress(NotModified):
+                        await self.start(infra)
+                return
 
     async def check_health(self, record: ContainerRecord) -> ContainerRecord:
         """Run the container's health check now (``podman healthcheck run``)."""
@@ -391,14 +405,24 @@ class Lifecycle:
         force: bool = False,
         volumes: bool = False,
         stop_timeout: int | None = None,
+        with_pod: bool = False,
     ) -> None:
         """``docker rm``: 409 for a running container unless ``force`` (then KILL first).
+
+        A pod's infra container goes only with its pod (``with_pod``): 409 otherwise,
+        as Podman.
 
         :param volumes: also remove the container's anonymous volumes (``-v``).
         :param stop_timeout: with ``force``, stop it first, giving the stop signal
             this many seconds (libpod's ``timeout``).  Without it we KILL at once,
             as Docker; Podman would use the container's stop timeout.
         """
+        if record.spec.infra and not with_pod:
+            raise Conflict(
+                f"container {record.id} is the infra container of pod {record.spec.pod} and "
+                "cannot be removed without removing the pod",
+                cause="container state improper",
+            )
         if not force and not record.alive and self._restarts.pending(record.id):
             # Between an exit and the restart its policy makes: Docker's "restarting".
             raise Conflict(

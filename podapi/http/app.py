@@ -22,6 +22,7 @@ from podapi.http.libpod.images import LibpodImageRoutes
 from podapi.http.libpod.kube import LibpodKubeRoutes
 from podapi.http.libpod.manifests import LibpodManifestRoutes
 from podapi.http.libpod.networks import LibpodNetworkRoutes
+from podapi.http.libpod.pods import LibpodPodRoutes
 from podapi.http.libpod.secrets import LibpodSecretRoutes
 from podapi.http.libpod.system import LibpodSystemRoutes
 from podapi.http.libpod.volumes import LibpodVolumeRoutes
@@ -49,6 +50,7 @@ def build_router(engine: Engine, clock: IReactorTime) -> Router:
     LibpodVolumeRoutes(engine).register(router)
     CompatNetworkRoutes(engine).register(router)
     LibpodNetworkRoutes(engine).register(router)
+    LibpodPodRoutes(engine, clock).register(router)
     CompatSecretRoutes(engine).register(router)
     LibpodSecretRoutes(engine).register(router)
     LibpodKubeRoutes(engine).register(router)

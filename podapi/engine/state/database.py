@@ -191,6 +191,17 @@ MIGRATIONS: Sequence[str] = (
         annotations TEXT NOT NULL DEFAULT '{}'
     );
     """,
+    # 9: pods (podapi/engine/state/pods.py): the pod's options as JSON and its infra
+    # container; the containers in a pod name it in their spec (``pod``).
+    """
+    CREATE TABLE pods (
+        id TEXT PRIMARY KEY,
+        name TEXT NOT NULL UNIQUE,
+        created INTEGER NOT NULL,
+        spec TEXT NOT NULL,
+        infra_id TEXT NOT NULL DEFAULT ''
+    );
+    """,
 )
 
 

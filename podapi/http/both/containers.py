@@ -129,10 +129,10 @@ async def top_response(
     ps_args = call.text("ps_args") or ""
     table = await engine.top.table(record, ps_args, libpod=call.libpod)
     if not call.flag("stream"):
-        return json_response(_top_body(table))
+        return json_response(top_body(table))
     out = JsonLines(call.request)
     while True:
-        out.write(_top_body(table))
+        out.write(top_body(table))
         await task.deferLater(clock, delay)
         try:
             current = await engine.containers.get(record.id)
@@ -141,7 +141,7 @@ async def top_response(
             return None  # stopped or removed: the stream ends (Podman ends on any error)
 
 
-def _top_body(table: TopTable) -> dict[str, Any]:
+def top_body(table: TopTable) -> dict[str, Any]:
     return {"Titles": table.titles, "Processes": table.processes}
 
 

@@ -232,6 +232,7 @@ def decode_specgen(body: Any) -> ContainerSpec:
         uts_mode="host" if _mode(body, "utsns") == "host" else "",
         secrets=_secrets(body),
         env_secrets=_env_secrets(body),
+        pod=_typed(body, "pod", str, "") or "",
     )
 
 
