@@ -23,7 +23,7 @@ from podapi.engine.images import ImageService
 from podapi.engine.infraimage import PauseImage
 from podapi.engine.inspection import ContainerDetails
 from podapi.engine.kube.describe import ContainerDescriber
-from podapi.engine.kube.service import KubeGenerator
+from podapi.engine.kube.service import KubeGenerator, describe_pod
 from podapi.engine.layout import Layout
 from podapi.engine.lifecycle import Lifecycle
 from podapi.engine.logs import ContainerLogs
@@ -280,7 +280,12 @@ class Engine:
         """``kube generate``: Kubernetes documents of containers and volumes (once started)."""
         lifecycle = self.lifecycle
         describer = ContainerDescriber(self.images, self._io, lifecycle.rootfs_access)
-        return KubeGenerator(self.containers, self.volumes, describer)
+        return KubeGenerator(
+            self.containers,
+            self.volumes,
+            describer,
+            find_pod=partial(describe_pod, self.pods, describer),
+        )
 
     async def inspect_container(self, name: str) -> ContainerDetails:
         """A container by name or ID, with what its inspect shows beyond the row."""

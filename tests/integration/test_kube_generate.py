@@ -211,3 +211,26 @@ def test_two_containers_make_one_pod_named_after_the_first(box: ServerProcess, m
         }
     finally:
         assert box.request("DELETE", "/v4.3.1/libpod/containers/kside?force=true").status == 200
+
+
+@needs_podman
+def test_podman_remote_kube_generate_a_pod(box: ServerProcess, tmp_path: Path) -> None:
+    """``kube generate POD``: one Pod named as the pod, its containers under their own
+    names, infra left out, the pod's published port on the first container; same bytes twice."""
+    podman(
+        box, tmp_path, "pod", "create", "--name", "kpod", "--label", "tier=web", "-p", "18089:80"
+    )
+    try:
+        podman(box, tmp_path, "create", "--pod", "kpod", "--name", "kapp", IMAGE, "httpd", "-f")
+        first = podman(box, tmp_path, "kube", "generate", "kpod").stdout
+        assert podman(box, tmp_path, "kube", "generate", "kpod").stdout == first
+        [pod] = validated(first)
+        assert pod["kind"] == "Pod"
+        assert pod["metadata"]["name"] == "kpod"
+        assert pod["metadata"]["labels"]["tier"] == "web"
+        [container] = pod["spec"]["containers"]
+        assert container["name"] == "kapp"
+        assert container["args"] == ["httpd", "-f"]
+        assert container["ports"] == [{"containerPort": 80, "hostPort": 18089}]
+    finally:
+        podman(box, tmp_path, "pod", "rm", "-f", "kpod")

@@ -1,4 +1,4 @@
-"""``kube generate``: the documents for names of containers, volumes (and, later, pods).
+"""``kube generate``: the documents for names of containers, pods and volumes.
 
 :meth:`KubeGenerator.generate` answers a list of documents (dicts) in Podman's order
 (helm's install order: PersistentVolumeClaims, Services, then Pods or Deployments);
@@ -14,11 +14,13 @@ Podman; the containers named alone make one more pod together.
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
-from attrs import frozen
+from attrs import evolve, frozen
 
 from podapi.engine.containers import ContainerService
 from podapi.engine.kube.describe import ContainerDescriber
 from podapi.engine.kube.generate import (
+    KubeContainer,
+    KubePort,
     PodDescription,
     deployment_document,
     pod_document,
@@ -26,6 +28,7 @@ from podapi.engine.kube.generate import (
     pvc_document,
     service_document,
 )
+from podapi.engine.pods import PodService
 from podapi.engine.state.containers import ContainerRecord
 from podapi.engine.volumes import VolumeService
 from podapi.errors import InvalidArgument, NotFound
@@ -107,3 +110,39 @@ class KubeGenerator:
         if options.kind == "deployment":
             pod_docs = [deployment_document(doc, options.replicas) for doc in pod_docs]
         return [*claims, *services, *pod_docs]
+
+
+async def describe_pod(
+    pods: PodService, describer: ContainerDescriber, name: str
+) -> PodDescription | None:
+    """The pod ``name`` (name or ID) as one Pod document shows it, or None if there is none.
+
+    Its containers keep their own names; the infra container is left out, and the ports
+    it publishes for the pod go on the first container (where Kubernetes declares them).
+
+    :raises InvalidArgument: the pod has no container besides infra (Kubernetes needs one).
+    """
+    try:
+        view = await pods.view(name)
+    except NotFound:
+        return None
+    infra_ports: tuple[KubePort, ...] = ()
+    members: list[KubeContainer] = []
+    for record in view.containers:
+        described = await describer.describe(record)
+        if record.id == view.record.infra_id:
+            infra_ports = described.ports
+        else:
+            members.append(described)
+    if not members:
+        raise InvalidArgument(f"pod {view.record.name} has no containers to generate")
+    members[0] = evolve(members[0], ports=(*infra_ports, *members[0].ports))
+    spec = view.record.spec
+    return PodDescription(
+        name=view.record.name,
+        containers=tuple(members),
+        labels=dict(spec.labels),
+        hostname=spec.hostname,
+        host_network=spec.network_mode == "host",
+        share_pid="pid" in spec.share,
+    )
