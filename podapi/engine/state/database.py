@@ -264,8 +264,8 @@ def meta_value(conn: sqlite3.Connection, key: str, make: Callable[[], str]) -> s
 
 
 def ids_with_prefix(conn: sqlite3.Connection, table: str, prefix: str) -> list[str]:
-    """Up to two IDs of ``table`` (``containers``, ``images``) starting with ``prefix``:
-    one is a match, two make the prefix ambiguous (the ``id`` index serves the range)."""
+    """Up to two IDs of ``table`` (``containers``, ``images``, ``secrets``) starting with
+    ``prefix``: one is a match, two make it ambiguous (the ``id`` index serves the range)."""
     rows = conn.execute(
         f"SELECT id FROM {table} WHERE id >= ? AND id < ? LIMIT 2",
         (prefix, prefix + "g"),

@@ -15,6 +15,7 @@ from collections.abc import Iterable, Mapping
 
 from attrs import field, frozen
 
+from podapi.engine.state.database import ids_with_prefix
 from podapi.errors import Conflict, InvalidArgument, NotFound
 
 #: containers/common ``secretIDLength``: IDs are 25 hex digits.
@@ -75,16 +76,15 @@ def find(conn: sqlite3.Connection, name_or_id: str) -> SecretRecord | None:
         return _record(row)
     if not name_or_id or len(name_or_id) > ID_LENGTH:
         return None
-    rows = conn.execute(
-        "SELECT * FROM secrets WHERE id >= ? AND id < ? LIMIT 2",
-        (name_or_id, name_or_id + "g"),
-    ).fetchall()
-    if len(rows) > 1:
+    found = ids_with_prefix(conn, "secrets", name_or_id)
+    if len(found) > 1:
         raise InvalidArgument(
             f"more than one result secret with prefix {name_or_id}: secret is ambiguous",
             cause="secret is ambiguous",
         )
-    return _record(rows[0]) if rows else None
+    if not found:
+        return None
+    return _record(conn.execute("SELECT * FROM secrets WHERE id = ?", (found[0],)).fetchone())
 
 
 def load(conn: sqlite3.Connection, name_or_id: str) -> SecretRecord:
