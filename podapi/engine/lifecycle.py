@@ -19,7 +19,7 @@ from contextlib import AbstractAsyncContextManager
 
 from attrs import evolve
 
-from podapi.engine.bundle import CGROUP_PARENT, BundleWriter, conmon_config
+from podapi.engine.bundle import BundleWriter, conmon_config
 from podapi.engine.containermounts import ContainerMounts
 from podapi.engine.containers import ContainerService
 from podapi.engine.containerspec import NetworkEndpoint, RestartPolicy, signal_number
@@ -48,8 +48,6 @@ from podapi.oci.runtime import OCIRuntime, RuntimeFailure
 from podapi.oci.seccomp import Converter
 from podapi.oci.spec import Resources, limits
 from podapi.threads import Blocking
-
-__all__ = ["CGROUP_PARENT", "AttachHook", "Lifecycle"]
 
 log = get_logger(__name__)
 

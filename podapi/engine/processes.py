@@ -2,8 +2,8 @@
 
 import os
 
+from podapi.engine.bundle import CGROUP_PARENT
 from podapi.engine.containers import ContainerService
-from podapi.engine.lifecycle import CGROUP_PARENT
 from podapi.engine.state.containers import INITIALIZED, RUNNING, ContainerRecord
 from podapi.errors import Conflict
 from podapi.oci import conmon

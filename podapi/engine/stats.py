@@ -9,12 +9,10 @@ from collections.abc import Callable
 
 from attrs import frozen
 
-from podapi.engine.lifecycle import CGROUP_PARENT
+from podapi.engine.bundle import CGROUP_PARENT
 from podapi.engine.state.containers import ContainerRecord
-from podapi.oci.cgroupstats import BlkioEntry, Usage, read_usage
+from podapi.oci.cgroupstats import Usage, read_usage
 from podapi.threads import Blocking
-
-__all__ = ["BlkioEntry", "ContainerStats", "Sample", "StatsReader", "cpu_percent"]
 
 
 @frozen

@@ -41,8 +41,9 @@ from twisted.internet import task
 from twisted.internet.interfaces import IReactorTime
 
 from podapi.engine.engine import Engine
+from podapi.engine.ocimodel import BlkioEntry
 from podapi.engine.state.containers import ContainerRecord
-from podapi.engine.stats import BlkioEntry, ContainerStats, Sample
+from podapi.engine.stats import ContainerStats, Sample
 from podapi.engine.times import rfc3339_nano
 from podapi.errors import NoSuchContainer
 from podapi.http.call import ApiCall, BadRequest
