@@ -23,6 +23,7 @@ from podapi.engine.images import ImageService
 from podapi.engine.infraimage import PauseImage
 from podapi.engine.inspection import ContainerDetails
 from podapi.engine.kube.describe import ContainerDescriber
+from podapi.engine.kube.player import KubePlayer
 from podapi.engine.kube.service import KubeGenerator, describe_pod
 from podapi.engine.layout import Layout
 from podapi.engine.lifecycle import Lifecycle
@@ -285,6 +286,19 @@ class Engine:
             self.volumes,
             describer,
             find_pod=partial(describe_pod, self.pods, describer),
+        )
+
+    @property
+    def kube_player(self) -> KubePlayer:
+        """``kube play`` and ``kube down`` (available once started)."""
+        return KubePlayer(
+            pods=self.pods,
+            containers=self.containers,
+            volumes=self.volumes,
+            secrets=self.secrets,
+            networks=self.networks,
+            distribution=self.distribution,
+            io=self._io,
         )
 
     async def inspect_container(self, name: str) -> ContainerDetails:

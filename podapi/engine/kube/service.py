@@ -23,6 +23,7 @@ from podapi.engine.kube.generate import (
     KubePort,
     PodDescription,
     deployment_document,
+    kube_name,
     pod_document,
     pod_of_containers,
     pvc_document,
@@ -117,7 +118,10 @@ async def describe_pod(
 ) -> PodDescription | None:
     """The pod ``name`` (name or ID) as one Pod document shows it, or None if there is none.
 
-    Its containers keep their own names; the infra container is left out, and the ports
+    Its containers keep their own names, less a ``<pod>-`` prefix (``kube play`` names
+    a pod's containers ``<pod>-<name>``, as Podman, so generate -> play -> generate is a
+    fixed point; Podman 4.3.1 writes ``<pod>-<name>`` and the next play makes
+    ``<pod>-<pod>-<name>``); the infra container is left out, and the ports
     it publishes for the pod go on the first container (where Kubernetes declares them).
 
     :raises InvalidArgument: the pod has no container besides infra (Kubernetes needs one).
@@ -128,10 +132,14 @@ async def describe_pod(
         return None
     infra_ports: tuple[KubePort, ...] = ()
     members: list[KubeContainer] = []
+    prefix = f"{view.record.name}-"
     for record in view.containers:
         described = await describer.describe(record)
         if record.id == view.record.infra_id:
             infra_ports = described.ports
+        elif record.name.startswith(prefix) and len(record.name) > len(prefix):
+            # kube play named it <pod>-<name>: the YAML says <name> again.
+            members.append(evolve(described, name=kube_name(record.name.removeprefix(prefix))))
         else:
             members.append(described)
     if not members:

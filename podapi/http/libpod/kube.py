@@ -1,5 +1,14 @@
-"""Podman's ``kube generate`` routes: ``GET /libpod/generate/kube`` (the 4.3.1 client's
-path) and ``GET /libpod/kube/generate``.
+"""Podman's kube routes: ``kube generate`` (``GET /libpod/generate/kube``, the 4.3.1
+client's path, and ``GET /libpod/kube/generate``), ``kube play`` (``POST
+/libpod/play/kube``, the 4.3.1 client's, and ``/libpod/kube/play``) and ``kube down``
+(``DELETE`` on the same two paths).
+
+Play's query: ``start`` (default true), ``network`` (repeatable), ``replace`` (``kube
+down`` first; the 4.3.1 client does that itself), ``configMaps`` (ConfigMap files on the
+server), ``tlsVerify``, ``publishPorts`` (``-p`` syntax, newer Podman).  Down's:
+``force`` (the named volumes too).  Both answer 4.3.1's ``PlayKubeReport`` JSON.  Bad
+YAML, an unknown kind or a bad field is 400, a name in use 409, an image that cannot be
+had or a pod to take down that is not there 404 (4.3.1: 500 for all).
 
 Query: ``names`` (repeatable: containers, volumes), ``service`` (a NodePort Service for
 the published ports), and, beyond 4.3.1 (newer Podman has them), ``type`` (``pod`` or
@@ -19,9 +28,11 @@ from klein import Response
 
 from podapi import __version__
 from podapi.engine.engine import Engine
+from podapi.engine.kube.play import PlayOptions
+from podapi.engine.kube.player import DownReport, PlayReport
 from podapi.engine.kube.service import GenerateOptions
 from podapi.http.call import ApiCall
-from podapi.http.responses import body_response
+from podapi.http.responses import body_response, json_response
 from podapi.http.routing import Router
 
 YAML = "application/yaml"
@@ -31,6 +42,38 @@ HEADER = (
     "#\n"
     f"# Created with podapi-{__version__}\n"
 )
+
+
+def _teardown(report: DownReport | None) -> dict[str, Any]:
+    if report is None:
+        return {"StopReport": None, "RmReport": None}
+    return {
+        "StopReport": [{"Errs": list(r.errors) or None, "Id": r.id} for r in report.stopped],
+        "RmReport": [{"Err": error or None, "Id": pod_id} for pod_id, error in report.removed],
+    }
+
+
+def encode_play(report: PlayReport | None, down: DownReport | None = None) -> dict[str, Any]:
+    """Podman 4.3.1's ``PlayKubeReport`` (Go's nil slices as null)."""
+    pods = report.pods if report is not None else ()
+    volumes = report.volumes if report is not None else ()
+    secrets = report.secrets if report is not None else ()
+    return {
+        "Pods": [
+            {
+                "ID": pod.id,
+                "Containers": list(pod.containers) or None,
+                "InitContainers": None,
+                "Logs": None,
+                "ContainerErrors": list(pod.container_errors) or None,
+            }
+            for pod in pods
+        ]
+        or None,
+        "Volumes": [{"Name": name} for name in volumes] or None,
+        **_teardown(down),
+        "Secrets": [{"CreateReport": {"ID": secret_id}} for secret_id in secrets] or None,
+    }
 
 
 def dump_documents(documents: list[dict[str, Any]]) -> bytes:
@@ -43,7 +86,7 @@ def dump_documents(documents: list[dict[str, Any]]) -> bytes:
 
 
 class LibpodKubeRoutes:
-    """``/libpod/generate/kube`` and ``/libpod/kube/generate``."""
+    """``kube generate``, ``kube play`` and ``kube down``."""
 
     def __init__(self, engine: Engine) -> None:
         self._engine = engine
@@ -52,6 +95,9 @@ class LibpodKubeRoutes:
         """Add the routes."""
         router.libpod("GET", "/generate/kube", self.generate)
         router.libpod("GET", "/kube/generate", self.generate)
+        for path in ("/play/kube", "/kube/play"):
+            router.libpod("POST", path, self.play)
+            router.libpod("DELETE", path, self.down)
 
     async def generate(self, call: ApiCall) -> Response:
         """``GET /libpod/kube/generate?names=&service=&type=&replicas=``: 200 YAML."""
@@ -62,3 +108,23 @@ class LibpodKubeRoutes:
         )
         documents = await self._engine.kube_generator.generate(call.texts("names"), options)
         return body_response(dump_documents(documents), YAML)
+
+    async def play(self, call: ApiCall) -> Response:
+        """``POST /libpod/kube/play``: the YAML body played; 200 ``PlayKubeReport``."""
+        options = PlayOptions(
+            networks=tuple(call.texts("network")), publish=tuple(call.texts("publishPorts"))
+        )
+        report = await self._engine.kube_player.play(
+            call.body_bytes(),
+            options,
+            config_map_files=call.texts("configMaps"),
+            start=call.flag("start", True),
+            replace=call.flag("replace"),
+            tls_verify=call.flag("tlsVerify") if call.has("tlsVerify") else None,
+        )
+        return json_response(encode_play(report))
+
+    async def down(self, call: ApiCall) -> Response:
+        """``DELETE /libpod/kube/play?force=``: what the YAML body made, removed."""
+        report = await self._engine.kube_player.down(call.body_bytes(), force=call.flag("force"))
+        return json_response(encode_play(None, report))
