@@ -137,6 +137,14 @@ def test_containers_named_after_the_pod_with_command_args_env() -> None:
     assert app.pull_policy == "missing"
 
 
+def test_termination_grace_period_is_the_stop_timeout() -> None:
+    assert plan().containers[0].spec.stop_timeout is None
+    text = POD.replace(
+        "restartPolicy: Never", "restartPolicy: Never\n  terminationGracePeriodSeconds: 2"
+    )
+    assert {c.spec.stop_timeout for c in plan(text).containers} == {2}
+
+
 def test_annotations_go_to_their_container() -> None:
     app, side = plan().containers
     assert app.spec.annotations == {"team": "blue", "note": "all"}
@@ -267,7 +275,7 @@ def test_bad_documents(stream: str, message: str) -> None:
         (("image: busybox\n    tty", "tty"), "missing the required 'image'"),
         (("name: side", "name: app"), "duplicate container name"),
         (("key: colour}}", "key: nope}}"), "key nope not found in configmap conf"),
-        (("name: creds, key", "name: other, key"), "no such secret"),
+        (("name: creds, key", "name: other, key"), "secret other not found"),
         (("name: data, mountPath", "name: nope, mountPath"), "not configured in volumes"),
         (("memory: 64Mi", "memory: lots"), "invalid quantity"),
         (("restartPolicy: Never", "restartPolicy: Sometimes"), "invalid restartPolicy"),

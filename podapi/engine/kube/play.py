@@ -240,27 +240,18 @@ class _Sources:
     secrets: Mapping[str, Mapping[str, bytes]]
 
 
-def _config_value(sources: _Sources, ref: Mapping[str, Any], var: str) -> str | None:
+def _key_value(
+    table: Mapping[str, Mapping[str, bytes]], what: str, ref: Mapping[str, Any], var: str
+) -> str | None:
+    """A ``configMapKeyRef`` or ``secretKeyRef``: None when missing and ``optional``."""
     name, key = as_text(ref.get("name"), "name"), as_text(ref.get("key"), "key")
-    data = sources.config_maps.get(name)
+    data = table.get(name)
     if data is None or key not in data:
         if ref.get("optional") is True:
             return None
         if data is None:
-            raise bad(f"cannot set env {var}: configmap {name} not found")
-        raise bad(f"cannot set env {var}: key {key} not found in configmap {name}")
-    return data[key].decode(errors="replace")
-
-
-def _secret_value(sources: _Sources, ref: Mapping[str, Any], var: str) -> str | None:
-    name, key = as_text(ref.get("name"), "name"), as_text(ref.get("key"), "key")
-    data = sources.secrets.get(name)
-    if data is None or key not in data:
-        if ref.get("optional") is True:
-            return None
-        if data is None:
-            raise bad(f"cannot set env {var}: no secret with name or id {name!r}: no such secret")
-        raise bad(f"cannot set env {var}: secret {name} has no key {key}")
+            raise bad(f"cannot set env {var}: {what} {name} not found")
+        raise bad(f"cannot set env {var}: key {key} not found in {what} {name}")
     return data[key].decode(errors="replace")
 
 
@@ -301,9 +292,9 @@ def _env(container: Mapping[str, Any], sources: _Sources) -> tuple[str, ...]:
         source = as_mapping(item.get("valueFrom"), "valueFrom")
         value: str | None
         if isinstance(source.get("configMapKeyRef"), dict):
-            value = _config_value(sources, source["configMapKeyRef"], var)
+            value = _key_value(sources.config_maps, "configmap", source["configMapKeyRef"], var)
         elif isinstance(source.get("secretKeyRef"), dict):
-            value = _secret_value(sources, source["secretKeyRef"], var)
+            value = _key_value(sources.secrets, "secret", source["secretKeyRef"], var)
         elif isinstance(source.get("fieldRef"), dict):
             value = _field_value(sources, source["fieldRef"], var)
         elif source:
@@ -514,6 +505,7 @@ def _container_plan(
     pull = as_text(container.get("imagePullPolicy"), "imagePullPolicy") or "IfNotPresent"
     if pull not in PULL_POLICIES:
         raise bad(f"invalid imagePullPolicy {pull!r}: Always, IfNotPresent or Never")
+    grace = spec.get("terminationGracePeriodSeconds")
     command = as_list(container.get("command"), "command")
     args = as_list(container.get("args"), "args")
     context = as_mapping(container.get("securityContext"), "securityContext")
@@ -542,6 +534,10 @@ def _container_plan(
             ),
             resources=_resources(container),
             restart_policy=RestartPolicy(restart),
+            # newer Podman: the grace period is the stop timeout (4.3.1 ignores it).
+            stop_timeout=as_int(grace, "terminationGracePeriodSeconds")
+            if grace is not None
+            else None,
             pod_name=pod.name,
         ),
         PULL_POLICIES[pull],

@@ -41,6 +41,7 @@ from podapi.engine.networks import NetworkService
 from podapi.engine.podfilters import PodView
 from podapi.engine.pods import PodReport, PodService
 from podapi.engine.secrets import SecretService
+from podapi.engine.shield import shielded
 from podapi.engine.shortnames import ShortNames
 from podapi.engine.state.pods import NoSuchPod
 from podapi.engine.volumes import VolumeService
@@ -197,14 +198,15 @@ class KubePlayer:
         if replace:
             await self._down(bundle, force=False, missing_ok=True)
         await self._check_names(plans)
-        for plan in plans:
-            for container in plan.containers:
-                await self._pull(container.spec.image, container.pull_policy, tls_verify)
+        images = {(c.spec.image, c.pull_policy): None for p in plans for c in p.containers}
+        for image, policy in images:
+            await self._pull(image, policy, tls_verify)
         made = _Made()
         try:
             report = await self._create(bundle, plans, made)
         except BaseException:
-            await self._roll_back(made)
+            # Runs to its end even when the client hung up (Klein cancels the handler).
+            await shielded(self._roll_back(made))
             raise
         if not start:
             return report
