@@ -1,6 +1,5 @@
 """The engine facade the HTTP handlers talk to."""
 
-import fcntl
 import os
 import sqlite3
 import time
@@ -36,6 +35,7 @@ from podapi.engine.push import ImagePush
 from podapi.engine.reactors import IEngineReactor
 from podapi.engine.removal import ContainerRemoval
 from podapi.engine.secrets import SecretService
+from podapi.engine.serverlock import cleanups_running, exclude_cleanups, take_server_lock
 from podapi.engine.state.database import State, meta_value
 from podapi.engine.state.images import ImageRecord, count_images
 from podapi.engine.stats import StatsReader
@@ -43,7 +43,8 @@ from podapi.engine.system import HostFacts, Info, ObjectCounts, System, server_i
 from podapi.engine.systemprune import SystemPrune
 from podapi.engine.top import ContainerTop
 from podapi.engine.volumes import VolumeService
-from podapi.errors import NotFound, PodapiError
+from podapi.errors import NotFound
+from podapi.logs import get_logger
 from podapi.oci import host
 from podapi.oci.netavark import Netavark
 from podapi.oci.probe import find_binary
@@ -54,22 +55,7 @@ from podapi.storage.registries import RegistriesConfig
 from podapi.storage.registry import RegistryClient, UrlDownloader
 from podapi.threads import Blocking
 
-
-class ServerRunning(PodapiError):
-    """Another server already uses this runroot."""
-
-    cause = "runroot in use"
-
-
-def take_server_lock(path: str) -> int:
-    """Hold ``path`` locked for the server's life; refuse a second server (blocking)."""
-    fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:
-        os.close(fd)
-        raise ServerRunning(f"another podapi server uses {os.path.dirname(path)}") from None
-    return fd
+log = get_logger(__name__)
 
 
 def _seccomp_converter(facts: HostFacts) -> Converter | None:
@@ -196,7 +182,7 @@ class Engine:
         self._lifecycle: Lifecycle | None = None
         self._execs: ExecService | None = None
         self._committer: Committer | None = None
-        self._server_lock: int | None = None
+        self._server_locks: list[int] = []
 
     @property
     def lifecycle(self) -> Lifecycle:
@@ -337,7 +323,7 @@ class Engine:
         """
         await self._io(self.layout.create)
         if serve:
-            self._server_lock = await self._io(take_server_lock, self.layout.server_lock)
+            await self._lock_runroot()
         await self.state.open()
         persistent_id = await self.state.write(_ensure_server_id)
         facts = await self.system.load(self.config.runtime, persistent_id, probe=serve)
@@ -371,13 +357,21 @@ class Engine:
             await self.images.start()
             await self.lifecycle.watch()
 
+    async def _lock_runroot(self) -> None:
+        """Refuse a second server, then wait for running cleanups to finish and keep
+        new ones out (:mod:`podapi.engine.serverlock`)."""
+        self._server_locks.append(await self._io(take_server_lock, self.layout.server_lock))
+        if await self._io(cleanups_running, self.layout.cleanup_lock):
+            # A start delayed by up to a cleanup's deadline deserves a word.
+            log.warn("waiting for podapi.cleanup to finish before reconciling")
+        self._server_locks.append(await self._io(exclude_cleanups, self.layout.cleanup_lock))
+
     async def stop(self) -> None:
         """Stop following containers, close registry connections and the database."""
         if self._lifecycle is not None:
             self._lifecycle.unwatch()
-        if self._server_lock is not None:
-            os.close(self._server_lock)  # releases the flock
-            self._server_lock = None
+        while self._server_locks:
+            os.close(self._server_locks.pop())  # releases the flock
         await self.distribution.close()
         await self.state.close()
 

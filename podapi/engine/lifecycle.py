@@ -19,6 +19,7 @@ from contextlib import AbstractAsyncContextManager
 
 from attrs import evolve
 
+from podapi import crashpoints
 from podapi.engine.bundle import BundleWriter, conmon_config
 from podapi.engine.containermounts import ContainerMounts
 from podapi.engine.containers import ContainerService
@@ -38,6 +39,7 @@ from podapi.engine.state.containers import (
     INITIALIZED,
     PAUSED,
     RUNNING,
+    STARTING,
     ContainerRecord,
 )
 from podapi.engine.waiters import Waiters, within
@@ -234,13 +236,18 @@ class Lifecycle:
         runtime, conmon_path = self._tools()
         paths = self._containers.paths(record.id)
         await self._io(clear_exit, self._layout.exits_dir, record.id)
-        if record.spec.network_mode == "bridge":
-            # Stored step by step: a crash from here on is torn down at restart.
-            record = await self._network.set_up(record)
+        # Until the state says running: a crash from here on is undone at restart.
+        record = await self._containers.update_record(record.id, unfinished=STARTING)
         try:
-            return await self._launch(record, paths, runtime.path, conmon_path)
+            if record.spec.network_mode == "bridge":
+                record = await self._network.set_up(record)  # stored step by step
+            try:
+                return await self._launch(record, paths, runtime.path, conmon_path)
+            except BaseException:
+                await self._network.down(record)
+                raise
         except BaseException:
-            await self._network.down(record)
+            await self._containers.finish_step(record.id, STARTING)
             raise
 
     async def _launch(
@@ -250,6 +257,7 @@ class Lifecycle:
         if record.spec.network_mode != "host":
             netns = await self._network.namespace(record)
         await self._bundles.prepare(record, paths, netns)
+        crashpoints.reached("start-mounted")
         config = conmon_config(self._layout, record, paths, runtime, conmon_path)
         try:
             created = await conmon.create_container(self._clock, config)
@@ -265,6 +273,7 @@ class Lifecycle:
             stopped_by_user=False,
             error="",
             started_at=self._containers.now(),
+            unfinished="",
         )
 
     async def _run(self, record: ContainerRecord) -> ContainerRecord:
@@ -372,6 +381,7 @@ class Lifecycle:
             )
         async with self._containers.lock(record.id):
             await self.runtime.pause(record.id)
+            crashpoints.reached("pause-runtime")
             paused = await self._containers.update_record(record.id, state=PAUSED)
         self._containers.emit(paused, "pause")
         self._waiters.changed(paused)
@@ -383,6 +393,7 @@ class Lifecycle:
             raise Conflict(f"Container {record.id} is not paused", cause="container state improper")
         async with self._containers.lock(record.id):
             await self.runtime.resume(record.id)
+            crashpoints.reached("unpause-runtime")
             running = await self._containers.update_record(record.id, state=RUNNING)
         self._containers.emit(running, "unpause")
         self._waiters.changed(running)
