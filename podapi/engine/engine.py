@@ -46,6 +46,7 @@ from podapi.engine.volumes import VolumeService
 from podapi.errors import NotFound
 from podapi.logs import get_logger
 from podapi.oci import host
+from podapi.oci.leftovers import wait_for_helpers
 from podapi.oci.netavark import Netavark
 from podapi.oci.probe import find_binary
 from podapi.oci.process import Runner
@@ -56,6 +57,10 @@ from podapi.storage.registry import RegistryClient, UrlDownloader
 from podapi.threads import Blocking
 
 log = get_logger(__name__)
+
+#: Seconds the server waits at start for the helpers (netavark, runc...) a killed
+#: server left running.
+HELPER_WAIT = 10.0
 
 
 def _seccomp_converter(facts: HostFacts) -> Converter | None:
@@ -359,12 +364,16 @@ class Engine:
 
     async def _lock_runroot(self) -> None:
         """Refuse a second server, then wait for running cleanups to finish and keep
-        new ones out (:mod:`podapi.engine.serverlock`)."""
+        new ones out (:mod:`podapi.engine.serverlock`), and for the helpers a killed
+        server left running (:mod:`podapi.oci.leftovers`)."""
         self._server_locks.append(await self._io(take_server_lock, self.layout.server_lock))
         if await self._io(cleanups_running, self.layout.cleanup_lock):
             # A start delayed by up to a cleanup's deadline deserves a word.
             log.warn("waiting for podapi.cleanup to finish before reconciling")
         self._server_locks.append(await self._io(exclude_cleanups, self.layout.cleanup_lock))
+        running = await self._io(wait_for_helpers, self.layout.runroot, HELPER_WAIT)
+        if running:
+            log.warn("helper processes {pids} of a previous server still run", pids=running)
 
     async def stop(self) -> None:
         """Stop following containers, close registry connections and the database."""

@@ -175,25 +175,23 @@ class Lifecycle:
 
     async def start(self, record: ContainerRecord) -> ContainerRecord:
         """``docker start``: 304 when running, 409 when paused."""
-        if record.state == RUNNING:
-            raise NotModified(f"container {record.id} is already running")
-        if record.state == PAUSED:
-            raise Conflict(
-                "cannot start a paused container, try unpause instead",
-                cause="container state improper",
-            )
+        _check_startable(record)
+        running = False
         if record.spec.pod and not record.spec.infra:
             await self._start_infra(record)
         try:
             async with self._containers.lock(record.id):
                 record = await self._containers.get(record.id)
+                # A concurrent start may have run it while we waited: that is no failure.
+                running = record.alive
+                _check_startable(record)
                 if record.state == INITIALIZED:
                     started = await self._run(record)
                 else:
                     created = await self._create(record)
                     started = await self._run(created)
         except Exception:
-            if record.spec.auto_remove:
+            if record.spec.auto_remove and not running:
                 # As Docker: a --rm container that cannot start is gone (clients wait for it).
                 with contextlib.suppress(NoSuchContainer):
                     await self.remove(record, force=True, volumes=True)
@@ -523,7 +521,8 @@ class Lifecycle:
     async def _after_exit(self, record: ContainerRecord) -> None:
         """``--rm`` and restart policies."""
         if record.spec.auto_remove:
-            with contextlib.suppress(NoSuchContainer):
+            # Gone already, or started again meanwhile (removed at its next exit).
+            with contextlib.suppress(NoSuchContainer, Conflict):
                 await self.remove(record, force=True, volumes=True)
             return
         self._restarts.after_exit(record)
@@ -545,3 +544,13 @@ class Lifecycle:
     async def next_change(self, container_id: str) -> ContainerRecord | None:
         """The record after its next state change (None once removed)."""
         return await self._waiters.next_change(container_id)
+
+
+def _check_startable(record: ContainerRecord) -> None:
+    if record.alive and record.state != PAUSED:
+        raise NotModified(f"container {record.id} is already running")
+    if record.state == PAUSED:
+        raise Conflict(
+            "cannot start a paused container, try unpause instead",
+            cause="container state improper",
+        )
