@@ -4,9 +4,7 @@ Each test starts a server with ``PODAPI_CRASH_AT`` naming a point
 (:mod:`podapi.crashpoints`); the server kills itself with SIGKILL there (or a
 ``podapi.cleanup`` stops itself, for the races with a starting server); the
 test starts it again and checks that what is left is consistent and usable.
-
-How they were checked: each test failed before its fix (the server would not
-start, a network stayed half-joined, a session stayed running for ever...).
+The problems are numbered as in issue 18.
 """
 
 import json
