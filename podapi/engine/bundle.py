@@ -15,6 +15,7 @@ from typing import Any
 
 from attrs import evolve
 
+from podapi import crashpoints
 from podapi.engine.containermounts import ContainerMounts
 from podapi.engine.containers import ContainerService
 from podapi.engine.containerspec import merge_env, process_env, signal_number
@@ -64,7 +65,8 @@ def conmon_config(
         conmon_pid_file=paths.conmon_pidfile,
         log_path=paths.log,
         conmon_log=paths.conmon_log,
-        env={"PATH": os.environ.get("PATH", DEFAULT_PATH)},
+        # The crash-test variable goes on to the exit command (podapi.cleanup).
+        env={"PATH": os.environ.get("PATH", DEFAULT_PATH), **crashpoints.inherited()},
         log_size_max=record.spec.log_max_size,
         terminal=record.spec.tty,
         stdin=record.spec.open_stdin,

@@ -17,12 +17,13 @@ from typing import Any
 
 from attrs import field, frozen
 
+from podapi import crashpoints
 from podapi.engine.changes import apply_changes
 from podapi.engine.containers import ContainerService
 from podapi.engine.containerspec import Healthcheck
 from podapi.engine.images import ImageService
 from podapi.engine.lifecycle import Lifecycle
-from podapi.engine.state.containers import RUNNING, ContainerRecord
+from podapi.engine.state.containers import COMMIT_PAUSE, RUNNING, ContainerRecord
 from podapi.engine.state.images import ImageRecord
 from podapi.engine.times import rfc3339_nano
 from podapi.errors import Conflict, PodapiError
@@ -281,9 +282,15 @@ class Committer:
         """Pause a running container; whether we did (a paused one stays as it is)."""
         if record.state != RUNNING:
             return False
+        # Stored first: a crash before the unpause is resumed at restart (the
+        # container was running before the commit, and is again after it).
+        if not await self._containers.begin_step(record.id, COMMIT_PAUSE):
+            return False  # it is exiting or starting: nothing runs steadily to pause
         try:
             await self._lifecycle.pause(record)
+            crashpoints.reached("commit-paused")
         except Conflict:
+            await self._containers.finish_step(record.id, COMMIT_PAUSE)
             return False  # it stopped meanwhile: nothing runs to change the files
         except RuntimeFailure:
             # The process ended and its exit is not recorded yet (``docker start``
@@ -291,6 +298,7 @@ class Committer:
             # Docker commits it all the same (moby ``daemon/commit.go`` does not
             # fail the commit on a failed pause).  A runtime error on a live
             # container is still an error.
+            await self._containers.finish_step(record.id, COMMIT_PAUSE)
             state = await self._lifecycle.runtime.state(record.id)
             if state is None or state.status == "stopped":
                 return False
@@ -305,3 +313,4 @@ class Committer:
             log.warn(
                 "unpausing {id} after commit failed: {error}", id=container_id, error=e.message
             )
+        await self._containers.finish_step(container_id, COMMIT_PAUSE)

@@ -268,6 +268,16 @@ class ContainerService:
 
     # --- queries --------------------------------------------------------------------
 
+    async def begin_step(self, container_id: str, step: str) -> bool:
+        """Store ``step`` as under way unless another one is (see rows)."""
+        return bool(
+            await self._state.write(partial(rows.begin_step, container_id=container_id, step=step))
+        )
+
+    async def finish_step(self, container_id: str, step: str) -> None:
+        """The ``unfinished`` step is done (unless replaced meanwhile; see rows)."""
+        await self._state.write(partial(rows.finish_step, container_id=container_id, step=step))
+
     async def all(self) -> list[ContainerRecord]:
         """Every container, oldest first."""
         return await self._state.read(rows.load_all)

@@ -1,6 +1,5 @@
 """The engine facade the HTTP handlers talk to."""
 
-import fcntl
 import os
 import sqlite3
 import time
@@ -37,6 +36,7 @@ from podapi.engine.push import ImagePush
 from podapi.engine.reactors import IEngineReactor
 from podapi.engine.removal import ContainerRemoval
 from podapi.engine.secrets import SecretService
+from podapi.engine.serverlock import cleanups_running, exclude_cleanups, take_server_lock
 from podapi.engine.state.database import State, meta_value
 from podapi.engine.state.images import ImageRecord, count_images
 from podapi.engine.stats import StatsReader
@@ -44,8 +44,10 @@ from podapi.engine.system import HostFacts, Info, ObjectCounts, System, server_i
 from podapi.engine.systemprune import SystemPrune
 from podapi.engine.top import ContainerTop
 from podapi.engine.volumes import VolumeService
-from podapi.errors import NotFound, PodapiError
+from podapi.errors import NotFound
+from podapi.logs import get_logger
 from podapi.oci import host
+from podapi.oci.leftovers import wait_for_helpers
 from podapi.oci.netavark import Netavark
 from podapi.oci.probe import find_binary
 from podapi.oci.process import Runner
@@ -55,22 +57,11 @@ from podapi.storage.registries import RegistriesConfig
 from podapi.storage.registry import RegistryClient, UrlDownloader
 from podapi.threads import Blocking
 
+log = get_logger(__name__)
 
-class ServerRunning(PodapiError):
-    """Another server already uses this runroot."""
-
-    cause = "runroot in use"
-
-
-def take_server_lock(path: str) -> int:
-    """Hold ``path`` locked for the server's life; refuse a second server (blocking)."""
-    fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:
-        os.close(fd)
-        raise ServerRunning(f"another podapi server uses {os.path.dirname(path)}") from None
-    return fd
+#: Seconds the server waits at start for the helpers (netavark, runc...) a killed
+#: server left running.
+HELPER_WAIT = 10.0
 
 
 def _seccomp_converter(facts: HostFacts) -> Converter | None:
@@ -197,7 +188,7 @@ class Engine:
         self._lifecycle: Lifecycle | None = None
         self._execs: ExecService | None = None
         self._committer: Committer | None = None
-        self._server_lock: int | None = None
+        self._server_locks: list[int] = []
 
     @property
     def lifecycle(self) -> Lifecycle:
@@ -351,7 +342,7 @@ class Engine:
         """
         await self._io(self.layout.create)
         if serve:
-            self._server_lock = await self._io(take_server_lock, self.layout.server_lock)
+            await self._lock_runroot()
         await self.state.open()
         persistent_id = await self.state.write(_ensure_server_id)
         facts = await self.system.load(self.config.runtime, persistent_id, probe=serve)
@@ -385,13 +376,25 @@ class Engine:
             await self.images.start()
             await self.lifecycle.watch()
 
+    async def _lock_runroot(self) -> None:
+        """Refuse a second server, then wait for running cleanups to finish and keep
+        new ones out (:mod:`podapi.engine.serverlock`), and for the helpers a killed
+        server left running (:mod:`podapi.oci.leftovers`)."""
+        self._server_locks.append(await self._io(take_server_lock, self.layout.server_lock))
+        if await self._io(cleanups_running, self.layout.cleanup_lock):
+            # A start delayed by up to a cleanup's deadline deserves a word.
+            log.warn("waiting for podapi.cleanup to finish before reconciling")
+        self._server_locks.append(await self._io(exclude_cleanups, self.layout.cleanup_lock))
+        running = await self._io(wait_for_helpers, self.layout.runroot, HELPER_WAIT)
+        if running:
+            log.warn("helper processes {pids} of a previous server still run", pids=running)
+
     async def stop(self) -> None:
         """Stop following containers, close registry connections and the database."""
         if self._lifecycle is not None:
             self._lifecycle.unwatch()
-        if self._server_lock is not None:
-            os.close(self._server_lock)  # releases the flock
-            self._server_lock = None
+        while self._server_locks:
+            os.close(self._server_locks.pop())  # releases the flock
         await self.distribution.close()
         await self.state.close()
 

@@ -16,6 +16,7 @@ from functools import partial
 
 from twisted.internet.defer import Deferred
 
+from podapi import crashpoints
 from podapi.engine.attach import AttachPoint, Connect
 from podapi.engine.containers import ContainerService
 from podapi.engine.containerspec import ExecSpec, merge_env
@@ -125,8 +126,12 @@ class ExecService:
             container = await self._containers.get(record.container_id)
             directory = self._containers.paths(container.id).exec_dir(record.id)
             code = await self._io(conmon.read_exit_file, _exit_dir(directory), container.id)
-            if code is None and not container.alive:
-                code = CANNOT_INVOKE if record.pid == 0 else 137  # killed with its container
+            if code is None and not (
+                container.alive and await self._io(conmon.running, _conmon_pid_file(directory))
+            ):
+                # Killed with its container, or its conmon is gone (or never ran: a
+                # server killed between the claim and conmon) without an exit file.
+                code = CANNOT_INVOKE if record.pid == 0 else 137
             if code is not None:
                 record = await self._finish(record, code)
         return record
@@ -158,12 +163,15 @@ class ExecService:
                 f"exec session {record.id} has already been started",
                 cause="exec session state improper",
             )
+        # Live from the claim on: a look at the session meanwhile must not take it
+        # for one a crash left behind.
+        self._live.add(record.id)
+        crashpoints.reached("exec-claimed")
         directory = self._containers.paths(container.id).exec_dir(record.id)
         try:
             process = await self._io(self._write_process, container, record.spec, directory)
             config = self._conmon_config(container, record, directory, process, attach is not None)
             connect = (lambda: _connected(attach, directory)) if attach is not None else None
-            self._live.add(record.id)
             started = await conmon.exec_in_container(self._clock, config, connect)
         except RuntimeFailure as e:
             self._live.discard(record.id)
@@ -270,7 +278,7 @@ class ExecService:
             conmon=self._lifecycle.conmon_path,
             exit_dir=_exit_dir(directory),
             pid_file=os.path.join(directory, "exec_pid"),
-            conmon_pid_file=os.path.join(directory, "conmon.pid"),
+            conmon_pid_file=_conmon_pid_file(directory),
             log_path=None,
             conmon_log=os.path.join(directory, "conmon.log"),
             env={"PATH": os.environ.get("PATH", DEFAULT_PATH)},
@@ -280,6 +288,10 @@ class ExecService:
                 exec_id=record.id, process_spec=process, attach=attached
             ),
         )
+
+
+def _conmon_pid_file(directory: str) -> str:
+    return os.path.join(directory, "conmon.pid")
 
 
 def _exit_dir(directory: str) -> str:

@@ -14,13 +14,23 @@ from collections.abc import Awaitable, Callable
 from twisted.internet.defer import Deferred
 from twisted.internet.interfaces import IReactorFDSet
 
+from podapi import crashpoints
 from podapi.engine.bundle import CGROUP_PARENT
 from podapi.engine.containermounts import ContainerMounts
 from podapi.engine.containers import ContainerService, remove_dirs
 from podapi.engine.health import HealthChecks
 from podapi.engine.layout import Layout
 from podapi.engine.netattach import NetworkAttach
-from podapi.engine.state.containers import CREATED, INITIALIZED, PAUSED, ContainerRecord
+from podapi.engine.state.containers import (
+    COMMIT_PAUSE,
+    CREATED,
+    INITIALIZED,
+    PAUSED,
+    RUNNING,
+    SETTLING,
+    STARTING,
+    ContainerRecord,
+)
 from podapi.engine.waiters import Waiters
 from podapi.errors import NoSuchContainer
 from podapi.logs import get_logger
@@ -95,22 +105,21 @@ class Exits:
 
         Exits conmon reported are settled; a server killed in the middle of a
         start leaves a runtime container nobody started: it is torn down and the
-        container is stopped (exited) or back to ``created``; files and runtime
-        containers without a database row are deleted.
+        container is stopped (exited) or back to ``created``; steps a crash cut
+        short (:meth:`_finish_step`) are finished; files and runtime containers
+        without a database row are deleted.  Each record is read again just
+        before its turn, and one gone meanwhile (a ``--rm`` removed by an
+        earlier turn's restart or exit) is passed over.
         """
-        records = await self._containers.all()
         runtime = self._runtime
         in_runtime = await self._io(runtime.container_ids) if runtime else set()
-        for record in records:
-            if record.alive:
-                await self._reconcile_alive(record, record.id in in_runtime)
-            elif record.id in in_runtime and record.state != INITIALIZED:
-                await self.teardown(record)
-            elif record.id not in in_runtime:
-                await self._network.down(record)  # a teardown that did not finish
-                if record.state == INITIALIZED:
-                    await self._containers.update_record(record.id, state=CREATED)
-        known = {record.id for record in records}
+        for listed in await self._containers.all():
+            try:
+                record = await self._containers.get(listed.id)
+            except NoSuchContainer:
+                continue
+            await self._reconcile_one(record, record.id in in_runtime)
+        known = {record.id for record in await self._containers.all()}
         if runtime is not None:
             for orphan in in_runtime - known:
                 await runtime.delete(orphan, force=True)
@@ -119,6 +128,44 @@ class Exits:
             await self._io(remove_dirs, self._containers.paths(orphan))
         alive = {record.id for record in await self._containers.all() if record.alive}
         await self._container_mounts.reconcile(alive)
+
+    async def _reconcile_one(self, record: ContainerRecord, in_runtime: bool) -> None:
+        if record.alive:
+            await self._reconcile_alive(record, in_runtime)
+        elif record.unfinished in (STARTING, SETTLING):
+            await self._finish_step(record.id)
+        elif in_runtime and record.state != INITIALIZED:
+            await self.teardown(record)
+        elif not in_runtime:
+            await self._network.down(record)  # a teardown that did not finish
+            if record.state == INITIALIZED:
+                await self._containers.update_record(record.id, state=CREATED)
+
+    async def _finish_step(self, container_id: str) -> None:
+        """Finish what a crash cut short for a container that does not run.
+
+        A start (killed between the network setup or the rootfs mount and
+        conmon): undone, and a ``--rm`` container removed, as Docker removes
+        those at a restart of its daemon.  The settling of an exit (killed after
+        its claim): the clean-up is done again, and the ``died`` event (``stop``
+        too when a user stopped it), ``--rm`` and the restart policy follow.
+        """
+        async with self._containers.lock(container_id):  # after a start under way, if any
+            try:
+                record = await self._containers.get(container_id)
+            except NoSuchContainer:
+                return
+            step = record.unfinished
+            if record.alive or step not in (STARTING, SETTLING):
+                return
+            await self.teardown(record)
+        if step == SETTLING:
+            self._containers.emit(record, "died", containerExitCode=str(record.exit_code))
+            if record.stopped_by_user:
+                self._containers.emit(record, "stop")
+        if step == SETTLING or record.spec.auto_remove:
+            await self._after_exit(record)
+        await self._containers.finish_step(record.id, step)
 
     async def _reconcile_alive(self, record: ContainerRecord, in_runtime: bool) -> None:
         code = await self._io(conmon.read_exit_file, self._layout.exits_dir, record.id)
@@ -133,8 +180,23 @@ class Exits:
             await self.settle(record, 255)
         elif state.status == "created":
             await self.settle(record, 255, error="the server stopped during the start")
-        elif state.status == "paused" and record.state != PAUSED:
-            await self._containers.update_record(record.id, state=PAUSED)
+        else:
+            await self._network.finish_pending(record)
+            await self._reconcile_pause(record, state.status)
+
+    async def _reconcile_pause(self, record: ContainerRecord, status: str) -> None:
+        """The state says what runc says (a pause or unpause killed between runc and the
+        state write); a commit's pause (:data:`COMMIT_PAUSE`) ends with the commit."""
+        runtime = self._runtime
+        commit = record.unfinished == COMMIT_PAUSE
+        if status == "paused" and commit and runtime is not None:
+            await runtime.resume(record.id)
+            status = "running"
+        actual = {"paused": PAUSED, "running": RUNNING}.get(status)
+        if actual is not None and record.state in (PAUSED, RUNNING) and actual != record.state:
+            await self._containers.update_record(record.id, state=actual)
+        if commit:
+            await self._containers.finish_step(record.id, COMMIT_PAUSE)
 
     def _on_exit_file(self, container_id: str) -> None:
         Deferred.fromCoroutine(self.handle_exit(container_id)).addErrback(
@@ -161,6 +223,7 @@ class Exits:
             claimed = await self._containers.claim_exit(record, exit_code=code, oom_killed=oom)
             if claimed is None:
                 return
+            crashpoints.reached("exit-claimed")
             if error:
                 claimed = await self._containers.update_record(record.id, error=error)
             await self.teardown(claimed)
@@ -170,6 +233,7 @@ class Exits:
         self._containers.emit(claimed, "died", containerExitCode=str(code))
         self._waiters.exited(claimed)
         await self._after_exit(claimed)
+        await self._containers.finish_step(record.id, SETTLING)
 
     async def teardown(self, record: ContainerRecord) -> None:
         """Delete the runtime container, unmount, drop the exit file and empty cgroups."""

@@ -53,6 +53,12 @@ class Layout:
         """Held (flock) while a server runs, so ``podapi.cleanup`` leaves exits to it."""
         return os.path.join(self.runroot, "server.lock")
 
+    @property
+    def cleanup_lock(self) -> str:
+        """Shared by every running cleanup (``podapi.cleanup``), exclusive to the server
+        (:mod:`podapi.engine.serverlock`)."""
+        return os.path.join(self.runroot, "cleanup.lock")
+
     def container_ids_on_disk(self) -> set[str]:
         """Names of the container directories in both roots (blocking)."""
         found: set[str] = set()

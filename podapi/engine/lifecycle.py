@@ -19,6 +19,7 @@ from contextlib import AbstractAsyncContextManager
 
 from attrs import evolve
 
+from podapi import crashpoints
 from podapi.engine.bundle import BundleWriter, conmon_config
 from podapi.engine.containermounts import ContainerMounts
 from podapi.engine.containers import ContainerService
@@ -38,6 +39,7 @@ from podapi.engine.state.containers import (
     INITIALIZED,
     PAUSED,
     RUNNING,
+    STARTING,
     ContainerRecord,
 )
 from podapi.engine.waiters import Waiters, within
@@ -173,25 +175,23 @@ class Lifecycle:
 
     async def start(self, record: ContainerRecord) -> ContainerRecord:
         """``docker start``: 304 when running, 409 when paused."""
-        if record.state == RUNNING:
-            raise NotModified(f"container {record.id} is already running")
-        if record.state == PAUSED:
-            raise Conflict(
-                "cannot start a paused container, try unpause instead",
-                cause="container state improper",
-            )
+        _check_startable(record)
+        running = False
         if record.spec.pod and not record.spec.infra:
             await self._start_infra(record)
         try:
             async with self._containers.lock(record.id):
                 record = await self._containers.get(record.id)
+                # A concurrent start may have run it while we waited: that is no failure.
+                running = record.alive
+                _check_startable(record)
                 if record.state == INITIALIZED:
                     started = await self._run(record)
                 else:
                     created = await self._create(record)
                     started = await self._run(created)
         except Exception:
-            if record.spec.auto_remove:
+            if record.spec.auto_remove and not running:
                 # As Docker: a --rm container that cannot start is gone (clients wait for it).
                 with contextlib.suppress(NoSuchContainer):
                     await self.remove(record, force=True, volumes=True)
@@ -234,13 +234,18 @@ class Lifecycle:
         runtime, conmon_path = self._tools()
         paths = self._containers.paths(record.id)
         await self._io(clear_exit, self._layout.exits_dir, record.id)
-        if record.spec.network_mode == "bridge":
-            # Stored step by step: a crash from here on is torn down at restart.
-            record = await self._network.set_up(record)
+        # Until the state says running: a crash from here on is undone at restart.
+        record = await self._containers.update_record(record.id, unfinished=STARTING)
         try:
-            return await self._launch(record, paths, runtime.path, conmon_path)
+            if record.spec.network_mode == "bridge":
+                record = await self._network.set_up(record)  # stored step by step
+            try:
+                return await self._launch(record, paths, runtime.path, conmon_path)
+            except BaseException:
+                await self._network.down(record)
+                raise
         except BaseException:
-            await self._network.down(record)
+            await self._containers.finish_step(record.id, STARTING)
             raise
 
     async def _launch(
@@ -250,6 +255,7 @@ class Lifecycle:
         if record.spec.network_mode != "host":
             netns = await self._network.namespace(record)
         await self._bundles.prepare(record, paths, netns)
+        crashpoints.reached("start-mounted")
         config = conmon_config(self._layout, record, paths, runtime, conmon_path)
         try:
             created = await conmon.create_container(self._clock, config)
@@ -265,6 +271,7 @@ class Lifecycle:
             stopped_by_user=False,
             error="",
             started_at=self._containers.now(),
+            unfinished="",
         )
 
     async def _run(self, record: ContainerRecord) -> ContainerRecord:
@@ -372,6 +379,7 @@ class Lifecycle:
             )
         async with self._containers.lock(record.id):
             await self.runtime.pause(record.id)
+            crashpoints.reached("pause-runtime")
             paused = await self._containers.update_record(record.id, state=PAUSED)
         self._containers.emit(paused, "pause")
         self._waiters.changed(paused)
@@ -383,6 +391,7 @@ class Lifecycle:
             raise Conflict(f"Container {record.id} is not paused", cause="container state improper")
         async with self._containers.lock(record.id):
             await self.runtime.resume(record.id)
+            crashpoints.reached("unpause-runtime")
             running = await self._containers.update_record(record.id, state=RUNNING)
         self._containers.emit(running, "unpause")
         self._waiters.changed(running)
@@ -512,7 +521,8 @@ class Lifecycle:
     async def _after_exit(self, record: ContainerRecord) -> None:
         """``--rm`` and restart policies."""
         if record.spec.auto_remove:
-            with contextlib.suppress(NoSuchContainer):
+            # Gone already, or started again meanwhile (removed at its next exit).
+            with contextlib.suppress(NoSuchContainer, Conflict):
                 await self.remove(record, force=True, volumes=True)
             return
         self._restarts.after_exit(record)
@@ -534,3 +544,13 @@ class Lifecycle:
     async def next_change(self, container_id: str) -> ContainerRecord | None:
         """The record after its next state change (None once removed)."""
         return await self._waiters.next_change(container_id)
+
+
+def _check_startable(record: ContainerRecord) -> None:
+    if record.alive and record.state != PAUSED:
+        raise NotModified(f"container {record.id} is already running")
+    if record.state == PAUSED:
+        raise Conflict(
+            "cannot start a paused container, try unpause instead",
+            cause="container state improper",
+        )

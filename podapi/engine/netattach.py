@@ -1,5 +1,6 @@
 """A container's networks while it runs: set up at start, torn down at exit, joined and left."""
 
+from podapi import crashpoints
 from podapi.engine.containers import ContainerService
 from podapi.engine.containerspec import NetworkEndpoint
 from podapi.engine.networks import NetworkService, SaveSetup
@@ -29,14 +30,28 @@ class NetworkAttach:
             except BaseException:
                 await save(current.network_status)  # what failed was undone
                 raise
+            # The setup is stored as pending until here: reconcile undoes it after a crash.
+            crashpoints.reached("connect-setup")
             await self._containers.update_record(record.id, spec=spec, network_status=status)
 
     async def disconnect(self, record: ContainerRecord, name: str) -> None:
-        """``docker network disconnect``: leave now if running, and for good."""
+        """``docker network disconnect``: leave now if running, and for good (stored
+        first, torn down after: :meth:`NetworkService.disconnect`)."""
         async with self._containers.lock(record.id):
             current = await self._containers.get(record.id)
             spec, status = await self._networks.disconnect(current, name)
-            await self._containers.update_record(record.id, spec=spec, network_status=status)
+            current = await self._containers.update_record(
+                record.id, spec=spec, network_status=status
+            )
+            await self.finish_pending(current)
+
+    async def finish_pending(self, record: ContainerRecord) -> None:
+        """Finish a disconnect or undo a connect a crash cut short (see
+        :meth:`NetworkService.finish_pending`)."""
+        if record.network_status.pending:
+            status = await self._networks.finish_pending(record)
+            crashpoints.reached("disconnect-teardown")
+            await self._containers.update_record(record.id, network_status=status)
 
     def _saver(self, container_id: str) -> SaveSetup:
         async def save(status: NetworkSetup) -> object:

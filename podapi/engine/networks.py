@@ -11,6 +11,7 @@ that.
 """
 
 import hashlib
+import json
 import os
 import re
 import secrets
@@ -485,7 +486,10 @@ class NetworkService:
     async def disconnect(
         self, record: ContainerRecord, name: str
     ) -> tuple[ContainerSpec, NetworkSetup]:
-        """Leave a network (now, if the container runs); the new spec and setup."""
+        """Leave a network: the new spec and setup, the setup with the network's
+        teardown still ``pending`` (store them, then :meth:`finish_pending`), so a
+        crash between the two is finished at restart and never leaves the network
+        half-left."""
         network = await self.get(name)
         if not any(e.name == network.name for e in record.spec.networks):
             raise Conflict(
@@ -497,17 +501,36 @@ class NetworkService:
         )
         done = record.network_status
         joined = done.joined.get(network.name)
-        if joined is not None and self._netavark is not None:
+        if joined is not None:
             leaving = NetworkSetup(netns=done.netns, joined={network.name: joined})
-            await self._netavark.teardown(
-                done.netns, leaving.teardown_input(record.id, record.name)
+            done = evolve(
+                done,
+                joined={n: j for n, j in done.joined.items() if n != network.name},
+                pending=leaving.teardown_input(record.id, record.name).decode(),
             )
-            await self._state.write(
-                partial(rows.release, container_id=record.id, networks=[network.name])
-            )
-            done = evolve(done, joined={n: j for n, j in done.joined.items() if n != network.name})
         self._emit("disconnect", network, container=record.id)
         return spec, done
+
+    async def finish_pending(self, record: ContainerRecord) -> NetworkSetup:
+        """Tear down the ``pending`` input of a running container's setup and give its
+        networks' addresses back; the setup without it.
+
+        The pending input is a disconnect's (finished: the network is left) or a
+        connect's whose ``netavark setup`` may or may not have run before a crash
+        (undone: the connect never answered, and a retry starts afresh).  A
+        teardown error is logged: there may be nothing left to tear down.
+        """
+        done = record.network_status
+        if not done.pending:
+            return done
+        names = [n for n in json.loads(done.pending)["networks"] if n not in done.joined]
+        if self._netavark is not None:
+            try:
+                await self._netavark.teardown(done.netns, done.pending.encode())
+            except RuntimeFailure as e:
+                log.info("pending network teardown of {id}: {error}", id=record.id, error=e)
+        await self._state.write(partial(rows.release, container_id=record.id, networks=names))
+        return evolve(done, pending="")
 
 
 def _merge(first: NetworkEndpoint, second: NetworkEndpoint) -> NetworkEndpoint:

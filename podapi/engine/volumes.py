@@ -44,6 +44,7 @@ from typing import BinaryIO, cast
 from attrs import evolve
 from twisted.internet.defer import DeferredLock
 
+from podapi import crashpoints
 from podapi.engine.chunks import ChunkStream
 from podapi.engine.containerspec import MountSpec
 from podapi.engine.events import EventBus
@@ -112,6 +113,11 @@ def needs_mount(record: VolumeRecord) -> bool:
 def _make_dirs(base: str, data: str) -> None:
     os.makedirs(base, mode=0o700, exist_ok=True)
     os.makedirs(data, mode=0o755, exist_ok=True)
+
+
+def _make_all_dirs(pairs: Sequence[tuple[str, str]]) -> None:
+    for base, data in pairs:
+        _make_dirs(base, data)
 
 
 def _listdir(path: str) -> list[str]:
@@ -297,7 +303,10 @@ class VolumeService:
             options=checked,
             anonymous=anonymous,
         )
+        # The row first (it takes the name); a crash before the directories are made
+        # is repaired by reconcile.
         await self._state.write(partial(rows.insert, record=record))
+        crashpoints.reached("volume-row")
         try:
             await self._io(_make_dirs, self._base(name), self.mountpoint(name))
             if needs_mount(record):
@@ -480,7 +489,8 @@ class VolumeService:
 
     async def reconcile(self, alive: set[str]) -> None:
         """After time without a server: drop holders that are gone (exited containers,
-        exports), and the directories of volumes whose row is gone (a removal cut short)."""
+        exports), remove the directories of volumes whose row is gone (a removal cut
+        short) and make those of volumes that have none (a create cut short)."""
         known = set()
         for usage in await self.all():
             known.add(usage.record.name)
@@ -489,6 +499,7 @@ class VolumeService:
                     await self.release(usage.record.name, holder)
         for orphan in set(await self._io(_listdir, self.root)) - known:
             await self._remove_files(orphan)
+        await self._io(_make_all_dirs, [(self._base(n), self.mountpoint(n)) for n in known])
 
     @contextlib.asynccontextmanager
     async def _held(self, name: str) -> AsyncIterator[str]:

@@ -537,6 +537,20 @@ def _kill_conmon(pid_file: str) -> None:
     log.warn("killed conmon {pid} after an abandoned launch", pid=pid)
 
 
+def running(pid_file: str) -> bool:
+    """Whether the conmon whose pid ``pid_file`` holds still runs (blocking but tiny).
+
+    A missing file is a conmon that never started; the process's name guards
+    against a pid reused since.
+    """
+    try:
+        pid = _read_pid(pid_file)
+        with open(f"/proc/{pid}/comm", encoding="utf-8") as f:
+            return f.read().strip() == "conmon"
+    except (RuntimeFailure, OSError):
+        return False
+
+
 def _read_pid(path: str) -> int:
     try:
         with open(path, encoding="ascii") as f:

@@ -9,7 +9,15 @@ from podapi.engine.containers import run_config
 from podapi.engine.containerspec import ContainerSpec
 from podapi.engine.naming import generate_name
 from podapi.engine.state import containers as rows
-from podapi.engine.state.containers import CREATED, EXITED, RUNNING, ContainerRecord
+from podapi.engine.state.containers import (
+    COMMIT_PAUSE,
+    CREATED,
+    EXITED,
+    RUNNING,
+    SETTLING,
+    STARTING,
+    ContainerRecord,
+)
 from podapi.engine.state.database import migrate
 from podapi.errors import Conflict
 
@@ -78,6 +86,31 @@ def test_an_exit_is_claimed_once_per_run(conn: sqlite3.Connection) -> None:
     # A late exit of the previous run does not end the new one.
     assert rows.claim_exit(conn, cid, 1, exit_code=0, finished_at=11, oom_killed=False) is None
     assert rows.load(conn, cid).state == RUNNING
+
+
+def test_an_exit_stays_unfinished_until_its_clean_up_is_done(conn: sqlite3.Connection) -> None:
+    """Reconcile after a crash finds a claimed exit whose events and --rm never ran."""
+    cid = "c" * 64
+    rows.insert(conn, record(cid, "job"))
+    rows.update(conn, cid, state=RUNNING, run_id=1)
+    assert rows.claim_exit(conn, cid, 1, exit_code=0, finished_at=9, oom_killed=False)
+    assert rows.load(conn, cid).unfinished == SETTLING
+    rows.finish_step(conn, cid, SETTLING)
+    assert rows.load(conn, cid).unfinished == ""
+
+
+def test_a_step_is_finished_only_by_its_own_end(conn: sqlite3.Connection) -> None:
+    """A commit's pause does not start over an exit under way, and ending it does not
+    wipe a start that replaced it."""
+    cid = "c" * 64
+    rows.insert(conn, record(cid, "job"))
+    rows.update(conn, cid, unfinished=SETTLING)
+    assert rows.begin_step(conn, cid, COMMIT_PAUSE) is False
+    rows.update(conn, cid, unfinished="")
+    assert rows.begin_step(conn, cid, COMMIT_PAUSE) is True
+    rows.update(conn, cid, unfinished=STARTING)
+    rows.finish_step(conn, cid, COMMIT_PAUSE)
+    assert rows.load(conn, cid).unfinished == STARTING
 
 
 def test_generated_names_avoid_names_in_use(conn: sqlite3.Connection) -> None:

@@ -8,7 +8,15 @@ import pytest_twisted
 from podapi.engine.exits import Exits
 from podapi.engine.health import HealthChecks
 from podapi.engine.netattach import NetworkAttach
-from podapi.engine.state.containers import CREATED, EXITED, PAUSED, RUNNING, ContainerRecord
+from podapi.engine.state.containers import (
+    COMMIT_PAUSE,
+    CREATED,
+    EXITED,
+    PAUSED,
+    RUNNING,
+    SETTLING,
+    ContainerRecord,
+)
 from podapi.engine.waiters import Waiters
 from tests.unit.lifecycle_support import FakeMounts, Store, open_store
 
@@ -165,3 +173,41 @@ async def test_reconcile_deletes_runtime_containers_without_a_row(tmp_path: Path
     await exits_for(store, tmp_path, []).reconcile()
     store.runner.check()
     assert (await store.containers.get(CID)).state == CREATED
+
+
+@pytest_twisted.ensureDeferred
+async def test_reconcile_resumes_a_commit_pause_and_believes_runc(tmp_path: Path) -> None:
+    """A commit killed while the container was paused: resumed, running, step done; an
+    unpause killed after ``runc resume``: the state says running as runc does."""
+    store = await open_store(tmp_path)
+    committed, unpaused = CID, "c" * 64
+    await store.add(committed, state=PAUSED, run_id=1, unfinished=COMMIT_PAUSE)
+    await store.add(unpaused, state=PAUSED, run_id=1)
+    for container_id in (committed, unpaused):
+        in_runtime(store, container_id)
+    store.runner.expect(*store.runc("state", committed), stdout=b'{"id": "x", "status": "paused"}')
+    store.runner.expect(*store.runc("resume", committed))
+    store.runner.expect(*store.runc("state", unpaused), stdout=b'{"id": "x", "status": "running"}')
+    await exits_for(store, tmp_path, []).reconcile()
+    store.runner.check()
+    for container_id in (committed, unpaused):
+        record = await store.containers.get(container_id)
+        assert (record.state, record.unfinished) == (RUNNING, "")
+
+
+@pytest_twisted.ensureDeferred
+async def test_reconcile_finishes_an_exit_cut_short_after_its_claim(tmp_path: Path) -> None:
+    """Claimed, then killed: the clean-up runs again, ``died`` and ``stop`` (a user's stop)
+    are emitted, ``--rm``/restart policy follows, and the step is done."""
+    store = await open_store(tmp_path)
+    await store.add(
+        CID, state=EXITED, run_id=1, exit_code=137, stopped_by_user=True, unfinished=SETTLING
+    )
+    in_runtime(store, CID)
+    store.runner.expect(*store.runc("delete", "--force", CID))
+    settled: list[ContainerRecord] = []
+    await exits_for(store, tmp_path, settled).reconcile()
+    store.runner.check()
+    assert store.actions(CID) == ["died", "stop"]
+    assert [r.id for r in settled] == [CID]
+    assert (await store.containers.get(CID)).unfinished == ""

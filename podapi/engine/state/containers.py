@@ -37,6 +37,11 @@ CREATED, INITIALIZED, RUNNING, PAUSED, STOPPING, EXITED, REMOVING = (
 )
 #: States in which a container has a live process (and a conmon).
 ALIVE = frozenset({RUNNING, PAUSED, STOPPING})
+#: Steps stored as ``unfinished`` while under way, so that reconcile after a crash
+#: finishes or undoes them: a start (from the network setup until the state says
+#: running), the settling of an exit (from its claim until events, ``--rm`` and the
+#: restart policy are done) and a commit's pause (until the container is resumed).
+STARTING, SETTLING, COMMIT_PAUSE = "start", "exit", "commit"
 
 
 @frozen
@@ -66,6 +71,8 @@ class ContainerRecord:
     health_log: tuple[Mapping[str, Any], ...] = ()
     #: What netavark set up while the container runs (kept until torn down).
     network_status: NetworkSetup = field(factory=NetworkSetup)
+    #: A step under way (:data:`STARTING`, :data:`SETTLING`, :data:`COMMIT_PAUSE`) or "".
+    unfinished: str = ""
 
     @property
     def alive(self) -> bool:
@@ -85,6 +92,7 @@ _SIMPLE = (
     "error",
     "health_status",
     "health_failing",
+    "unfinished",
 )
 
 
@@ -174,13 +182,45 @@ def claim_exit(
     finished_at: int,
     oom_killed: bool,
 ) -> ContainerRecord | None:
-    """Mark run ``run_id`` exited, once: None if someone else already handled it."""
+    """Mark run ``run_id`` exited, once: None if someone else already handled it.
+
+    The exit stays :data:`SETTLING` until :func:`finish_step` says its clean-up is done.
+    """
     changed = conn.execute(
         "UPDATE containers SET state = ?, exit_code = ?, finished_at = ?, oom_killed = ?, "
-        "pid = 0, conmon_pid = 0 WHERE id = ? AND run_id = ? AND state IN (?, ?, ?)",
-        (EXITED, exit_code, finished_at, int(oom_killed), container_id, run_id, *sorted(ALIVE)),
+        "pid = 0, conmon_pid = 0, unfinished = ? "
+        "WHERE id = ? AND run_id = ? AND state IN (?, ?, ?)",
+        (
+            EXITED,
+            exit_code,
+            finished_at,
+            int(oom_killed),
+            SETTLING,
+            container_id,
+            run_id,
+            *sorted(ALIVE),
+        ),
     ).rowcount
     return load(conn, container_id) if changed else None
+
+
+def begin_step(conn: sqlite3.Connection, container_id: str, step: str) -> bool:
+    """Store ``step`` as under way unless another one is; whether it was stored."""
+    return bool(
+        conn.execute(
+            "UPDATE containers SET unfinished = ? WHERE id = ? AND unfinished = ''",
+            (step, container_id),
+        ).rowcount
+    )
+
+
+def finish_step(conn: sqlite3.Connection, container_id: str, step: str) -> None:
+    """``step`` is done, unless another one has replaced it meanwhile (or the
+    container is gone)."""
+    conn.execute(
+        "UPDATE containers SET unfinished = '' WHERE id = ? AND unfinished = ?",
+        (container_id, step),
+    )
 
 
 def load(conn: sqlite3.Connection, container_id: str) -> ContainerRecord:

@@ -202,6 +202,11 @@ MIGRATIONS: Sequence[str] = (
         infra_id TEXT NOT NULL DEFAULT ''
     );
     """,
+    # 10: the step of a container under way that a crash could cut short (``start``,
+    # ``exit``, ``commit``: podapi/engine/state/containers.py), for reconcile to finish.
+    """
+    ALTER TABLE containers ADD COLUMN unfinished TEXT NOT NULL DEFAULT '';
+    """,
 )
 
 
