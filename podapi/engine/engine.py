@@ -190,6 +190,7 @@ class Engine:
             pause_image=PauseImage(self.images, io),
             stats=StatsReader(io, now_ns),
             top=lambda: self.top,
+            io=io,
         )
         self._runner = runner
         self._clock = reactor

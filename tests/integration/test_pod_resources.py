@@ -1,0 +1,116 @@
+"""What a pod holds beyond its namespaces: its cgroup (its containers nest in it), the
+networks its infra container joins (a forced network removal takes the pod along), and
+the CPU its containers use (``pod stats``)."""
+
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from podapi.oci.cgroups import hierarchy_dirs, own_cgroups
+from tests.integration.containers_support import IMAGE, docker, needs_cli, needs_podman, podman
+from tests.support import ServerProcess
+
+pytestmark = pytest.mark.integration
+
+LIBPOD = "/v5.0.0/libpod"
+
+
+def _one(output: str) -> dict[str, Any]:
+    found = json.loads(output)
+    return found[0] if isinstance(found, list) else found
+
+
+def cgroups_of(pid: int) -> dict[str, str]:
+    """``/proc/<pid>/cgroup`` relative to this process's own cgroup, per hierarchy."""
+    mine = own_cgroups()
+    return {
+        key: os.path.relpath(path, mine[key])
+        for key, path in own_cgroups(f"/proc/{pid}/cgroup").items()
+    }
+
+
+def exists_anywhere(relative: str) -> bool:
+    """Whether a cgroup (relative to ours) is present in any hierarchy."""
+    return any(os.path.isdir(d) for d in hierarchy_dirs(relative))
+
+
+@needs_podman
+def test_pod_containers_nest_in_the_pod_cgroup(box: ServerProcess, tmp_path: Path) -> None:
+    """As Podman's cgroupfs pods: the pod's cgroup is ``<parent>/<pod id>``, its containers'
+    (infra included) are made in it in every hierarchy, and it goes with the pod."""
+    pod_id = podman(box, tmp_path, "pod", "create", "--name", "pcg").stdout.strip()
+    try:
+        inspect = _one(podman(box, tmp_path, "pod", "inspect", "pcg").stdout)
+        assert inspect["CgroupParent"] == "/podapi"
+        assert inspect["CgroupPath"] == f"/podapi/{pod_id}"
+        listed = podman(box, tmp_path, "pod", "ps", "--format", "{{.Cgroup}}").stdout
+        assert "/podapi" in listed.split()
+        cid = podman(box, tmp_path, "run", "-d", "--pod", "pcg", IMAGE, "sleep", "1000")
+        cid_text = cid.stdout.strip()
+        info = box.get_json(f"{LIBPOD}/containers/{cid_text}/json")
+        assert info["State"]["CgroupPath"] == f"/podapi/{pod_id}/{cid_text}"
+        assert info["HostConfig"]["CgroupParent"] == f"/podapi/{pod_id}"
+        infra = box.get_json(f"{LIBPOD}/containers/{inspect['InfraContainerID']}/json")
+        for container in (info, infra):
+            placed = cgroups_of(container["State"]["Pid"])
+            assert placed and set(placed.values()) == {f"podapi/{pod_id}/{container['Id']}"}
+
+        stats = podman(box, tmp_path, "pod", "stats", "--no-stream", "--format", "json", "pcg")
+        rows = {row["CID"]: row for row in json.loads(stats.stdout)}
+        assert rows[cid_text[:12]]["MemUsage"] != "-- / --"
+        assert rows[cid_text[:12]]["PIDS"] == "1"
+
+        podman(box, tmp_path, "pod", "stop", "-t", "0", "pcg")
+        # The containers' cgroups go at their exit; the pod's stays with the pod.
+        assert not exists_anywhere(f"podapi/{pod_id}/{cid_text}")
+        assert exists_anywhere(f"podapi/{pod_id}")
+        podman(box, tmp_path, "pod", "rm", "pcg")
+        assert not exists_anywhere(f"podapi/{pod_id}")
+    finally:
+        box.request("DELETE", f"{LIBPOD}/pods/pcg?force=true&timeout=0")
+
+
+@needs_podman
+def test_a_pod_cgroup_parent_is_honoured(box: ServerProcess, tmp_path: Path) -> None:
+    """``pod create --cgroup-parent``: the pod's cgroup is made under it (relative to the
+    server's cgroup, never at a hierarchy's root), and both go with the pod."""
+    parent = "ptest-parent"
+    created = podman(box, tmp_path, "pod", "create", "--name", "pcgp", "--cgroup-parent",
+                     f"/{parent}")  # fmt: skip
+    pod_id = created.stdout.strip()
+    try:
+        inspect = _one(podman(box, tmp_path, "pod", "inspect", "pcgp").stdout)
+        assert (inspect["CgroupParent"], inspect["CgroupPath"]) == (
+            f"/{parent}",
+            f"/{parent}/{pod_id}",
+        )
+        cid = podman(box, tmp_path, "run", "-d", "--pod", "pcgp", IMAGE, "sleep", "1000")
+        pid = box.get_json(f"{LIBPOD}/containers/{cid.stdout.strip()}/json")["State"]["Pid"]
+        assert set(cgroups_of(pid).values()) == {f"{parent}/{pod_id}/{cid.stdout.strip()}"}
+        podman(box, tmp_path, "pod", "rm", "-f", "-t", "0", "pcgp")
+        assert not exists_anywhere(parent)
+    finally:
+        box.request("DELETE", f"{LIBPOD}/pods/pcgp?force=true&timeout=0")
+
+
+@needs_cli
+def test_docker_cgroup_parent(box: ServerProcess) -> None:
+    """``docker run --cgroup-parent``: the container's cgroup is made under it and both go at
+    removal; a parent that would leave the server's cgroup is a 400."""
+    cid = docker(box, "run", "-d", "--cgroup-parent", "/ptest-docker/sub", IMAGE, "sleep", "1000")
+    container = cid.stdout.strip()
+    try:
+        info = json.loads(docker(box, "inspect", container).stdout)[0]
+        assert info["HostConfig"]["CgroupParent"] == "/ptest-docker/sub"
+        assert set(cgroups_of(info["State"]["Pid"]).values()) == {f"ptest-docker/sub/{container}"}
+        stats = docker(box, "stats", "--no-stream", "--format", "{{.MemUsage}}", container)
+        assert not stats.stdout.startswith("0B")
+        docker(box, "rm", "-f", container)
+        assert not exists_anywhere("ptest-docker")
+    finally:
+        docker(box, "rm", "-f", container, check=False)
+    refused = docker(box, "create", "--cgroup-parent", "../out", IMAGE, check=False)
+    assert refused.returncode != 0 and "must not contain '..'" in refused.stderr
