@@ -114,3 +114,56 @@ def test_docker_cgroup_parent(box: ServerProcess) -> None:
         docker(box, "rm", "-f", container, check=False)
     refused = docker(box, "create", "--cgroup-parent", "../out", IMAGE, check=False)
     assert refused.returncode != 0 and "must not contain '..'" in refused.stderr
+
+
+@needs_podman
+@needs_cli
+def test_forced_network_removal_takes_the_pod_along(box: ServerProcess, tmp_path: Path) -> None:
+    """As Podman's ``NetworkRm``: without force, a network a pod's infra container joins is
+    in use (409); ``network rm -f`` removes the pod with its containers, then the network.
+    The compat route takes Podman's ``force`` too."""
+    for tree, net in (("libpod", "ptest-net-a"), ("compat", "ptest-net-b")):
+        podman(box, tmp_path, "network", "create", net)
+        pod = f"{net}-pod"
+        try:
+            podman(box, tmp_path, "pod", "create", "--name", pod, "--network", net)
+            podman(box, tmp_path, "run", "-d", "--pod", pod, "--name", f"{pod}-app", IMAGE,
+                   "sleep", "1000")  # fmt: skip
+            if tree == "libpod":
+                refused = podman(box, tmp_path, "network", "rm", net, check=False)
+            else:
+                refused = docker(box, "network", "rm", net, check=False)
+            assert refused.returncode != 0
+            assert "associated containers" in refused.stderr
+            if tree == "libpod":
+                podman(box, tmp_path, "network", "rm", "-f", "-t", "0", net)
+            else:
+                reply = box.request("DELETE", f"/v1.41/networks/{net}?force=1&timeout=0")
+                assert reply.status == 204, reply.body
+            assert podman(box, tmp_path, "pod", "exists", pod, check=False).returncode == 1
+            left = docker(box, "ps", "-a", "--format", "{{.Names}}").stdout.split()
+            assert f"{pod}-app" not in left and not any(n.endswith("-infra") for n in left)
+            assert net not in docker(box, "network", "ls", "--format", "{{.Name}}").stdout.split()
+        finally:
+            box.request("DELETE", f"{LIBPOD}/pods/{pod}?force=true&timeout=0")
+            box.request("DELETE", f"{LIBPOD}/networks/{net}?force=true")
+
+
+@needs_podman
+def test_forced_volume_removal_takes_the_pod_container(box: ServerProcess, tmp_path: Path) -> None:
+    """``volume rm -f`` of a volume a pod's container mounts removes that container (as
+    Podman's ``removeVolume``); the pod stays with its infra container."""
+    podman(box, tmp_path, "volume", "create", "ptest-vol")
+    try:
+        podman(box, tmp_path, "pod", "create", "--name", "pvol")
+        podman(box, tmp_path, "run", "-d", "--pod", "pvol", "--name", "pvol-app", "-v",
+               "ptest-vol:/data", IMAGE, "sleep", "1000")  # fmt: skip
+        refused = podman(box, tmp_path, "volume", "rm", "ptest-vol", check=False)
+        assert refused.returncode != 0 and "volume is in use" in refused.stderr
+        podman(box, tmp_path, "volume", "rm", "-f", "-t", "0", "ptest-vol")
+        inspect = _one(podman(box, tmp_path, "pod", "inspect", "pvol").stdout)
+        assert [c["Name"] for c in inspect["Containers"]] == [f"{inspect['Id'][:12]}-infra"]
+        assert podman(box, tmp_path, "volume", "exists", "ptest-vol", check=False).returncode == 1
+    finally:
+        box.request("DELETE", f"{LIBPOD}/pods/pvol?force=true&timeout=0")
+        box.request("DELETE", f"{LIBPOD}/volumes/ptest-vol?force=true")
