@@ -173,25 +173,23 @@ class Lifecycle:
 
     async def start(self, record: ContainerRecord) -> ContainerRecord:
         """``docker start``: 304 when running, 409 when paused."""
-        if record.state == RUNNING:
-            raise NotModified(f"container {record.id} is already running")
-        if record.state == PAUSED:
-            raise Conflict(
-                "cannot start a paused container, try unpause instead",
-                cause="container state improper",
-            )
+        _check_startable(record)
         if record.spec.pod and not record.spec.infra:
             await self._start_infra(record)
+        checked = False
         try:
             async with self._containers.lock(record.id):
                 record = await self._containers.get(record.id)
+                # A start of the same container that held the lock may have run it.
+                _check_startable(record)
+                checked = True
                 if record.state == INITIALIZED:
                     started = await self._run(record)
                 else:
                     created = await self._create(record)
                     started = await self._run(created)
         except Exception:
-            if record.spec.auto_remove:
+            if checked and record.spec.auto_remove:
                 # As Docker: a --rm container that cannot start is gone (clients wait for it).
                 with contextlib.suppress(NoSuchContainer):
                     await self.remove(record, force=True, volumes=True)
@@ -534,3 +532,14 @@ class Lifecycle:
     async def next_change(self, container_id: str) -> ContainerRecord | None:
         """The record after its next state change (None once removed)."""
         return await self._waiters.next_change(container_id)
+
+
+def _check_startable(record: ContainerRecord) -> None:
+    """304 for a running container, 409 for a paused one (Docker's and Podman's start)."""
+    if record.state == RUNNING:
+        raise NotModified(f"container {record.id} is already running")
+    if record.state == PAUSED:
+        raise Conflict(
+            "cannot start a paused container, try unpause instead",
+            cause="container state improper",
+        )
