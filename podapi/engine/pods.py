@@ -342,8 +342,21 @@ class PodService:
         tables = [await top.table(c, ps_args, libpod=True) for c in running]
         return TopTable(tables[0].titles, [row for t in tables for row in t.processes])
 
-    async def stats(self, names: Sequence[str], *, all: bool = False) -> list[PodStats]:
-        """``pod stats``: a row per container of the named pods (every pod when none named)."""
+    async def stats(
+        self,
+        names: Sequence[str],
+        *,
+        all: bool = False,
+        previous: Mapping[str, ContainerStats] | None = None,
+    ) -> list[PodStats]:
+        """``pod stats``: a row per container of the named pods (every pod when none named).
+
+        :param previous: the last rows of a stream, by container ID: a container's CPU
+            is then over the time since its last row.  Without one, the CPU is over the
+            time since the container started, as Podman's (``GetPodStats(nil)``), which
+            keeps it so in its streams too: there we differ, as its container stats do.
+        """
+        earlier = previous or {}
         if names:
             views = [await self.view(n) for n in names]
         else:
@@ -352,7 +365,8 @@ class PodService:
         for view in views:
             for record in (c for c in view.containers if c.alive):
                 sample = await self._stats.sample(record)
-                found.append(PodStats(view.record, ContainerStats.of(sample, None)))
+                stats = ContainerStats.of(sample, earlier.get(record.id))
+                found.append(PodStats(view.record, stats))
         return found
 
 

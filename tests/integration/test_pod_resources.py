@@ -11,7 +11,7 @@ import pytest
 
 from podapi.oci.cgroups import hierarchy_dirs, own_cgroups
 from tests.integration.containers_support import IMAGE, docker, needs_cli, needs_podman, podman
-from tests.support import ServerProcess
+from tests.support import ServerProcess, UnixHTTPConnection
 
 pytestmark = pytest.mark.integration
 
@@ -167,3 +167,52 @@ def test_forced_volume_removal_takes_the_pod_container(box: ServerProcess, tmp_p
     finally:
         box.request("DELETE", f"{LIBPOD}/pods/pvol?force=true&timeout=0")
         box.request("DELETE", f"{LIBPOD}/volumes/ptest-vol?force=true")
+
+
+def _cpu(row: dict[str, str]) -> float:
+    return 0.0 if row["CPU"] == "--" else float(row["CPU"].rstrip("%"))
+
+
+@needs_podman
+def test_pod_stats_cpu(box: ServerProcess, tmp_path: Path) -> None:
+    """``pod stats``: a busy container shows its CPU, an idle one none; in a stream each
+    report after the first has the CPU since the last one, so a container that was busy
+    and went idle drops to ~0 there while a one-shot (Podman's: since its start) does not."""
+    podman(box, tmp_path, "pod", "create", "--name", "pcpu")
+    burst = (
+        "end=$(( $(date +%s) + 2 )); while [ $(date +%s) -lt $end ]; do :; done; exec sleep 1000"
+    )
+    try:
+        for name, script in (
+            ("pcpu-spin", "while :; do :; done"),
+            ("pcpu-idle", "exec sleep 1000"),
+            ("pcpu-burst", burst),
+        ):
+            podman(box, tmp_path, "run", "-d", "--pod", "pcpu", "--name", name, IMAGE,
+                   "sh", "-c", script)  # fmt: skip
+        conn = UnixHTTPConnection(str(box.sock), timeout=30)
+        try:
+            conn.request("GET", f"{LIBPOD}/pods/stats?namesOrIDs=pcpu&stream=true&delay=1")
+            response = conn.getresponse()
+            assert response.status == 200
+            reports = []
+            for _ in range(20):  # one a second: the burst ends after 2
+                line = response.readline()
+                assert line, "the stats stream ended"
+                reports.append({row["Name"]: row for row in json.loads(line)})
+                if len(reports) > 1 and _cpu(reports[-1]["pcpu-burst"]) < 5:
+                    break
+            one_shot = podman(box, tmp_path, "pod", "stats", "--no-stream", "--format",
+                              "json", "pcpu")  # fmt: skip
+        finally:
+            conn.close()
+        latest = reports[-1]
+        assert len(reports) > 1 and _cpu(latest["pcpu-burst"]) < 5, reports
+        assert _cpu(latest["pcpu-spin"]) > 20, latest
+        assert _cpu(latest["pcpu-idle"]) < 1, latest
+        since_start = {row["Name"]: row for row in json.loads(one_shot.stdout)}
+        assert _cpu(since_start["pcpu-burst"]) > 10, since_start
+        # Since its start, the idle one's own start-up counts: a little above 0.
+        assert _cpu(since_start["pcpu-spin"]) > 20 and _cpu(since_start["pcpu-idle"]) < 5
+    finally:
+        box.request("DELETE", f"{LIBPOD}/pods/pcpu?force=true&timeout=0", timeout=60)

@@ -355,7 +355,10 @@ class LibpodPodRoutes:
                 return None  # stopped or removed: the stream ends
 
     async def stats(self, call: ApiCall) -> None:
-        """``GET /libpod/pods/stats?namesOrIDs=&all=&stream=&delay=``: JSON lists."""
+        """``GET /libpod/pods/stats?namesOrIDs=&all=&stream=&delay=``: JSON lists.
+
+        In a stream, each report after the first has the CPU used since the one before
+        (Podman's reports all have the CPU since each container started)."""
         names = call.texts("namesOrIDs")
         delay = call.integer("delay", 5) or 5
         stream = call.flag("stream")
@@ -367,4 +370,5 @@ class LibpodPodRoutes:
             if not stream:
                 return
             await task.deferLater(self._clock, delay)
-            rows = await self._pods.stats(names, all=call.flag("all"))
+            previous = {r.stats.container_id: r.stats for r in rows}
+            rows = await self._pods.stats(names, all=call.flag("all"), previous=previous)
