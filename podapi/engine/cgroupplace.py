@@ -68,22 +68,20 @@ def shown(relative: str) -> str:
 
 
 def container_leftovers(record: ContainerRecord) -> list[str]:
-    """The container's cgroup, then its parents, deepest first, up to its pod's cgroup."""
-    found = []
-    path = container_cgroup(record)
-    while path:
-        if record.spec.pod and path.rpartition("/")[2] == record.spec.pod:
-            break  # the pod's own cgroup: removed with the pod
-        found.append(path)
-        path = path.rpartition("/")[0]
-    return found
+    """The container's cgroup, then its parents, deepest first, up to its pod's cgroup
+    (which goes with the pod)."""
+    return _and_parents(container_cgroup(record), keep=record.spec.pod)
 
 
 def pod_leftovers(pod: PodRecord) -> list[str]:
     """The pod's cgroup, then its parents, deepest first."""
+    return _and_parents(pod_cgroup(pod))
+
+
+def _and_parents(path: str, keep: str = "") -> list[str]:
+    """``a/b/c``, ``a/b``, ``a``; stopping before a cgroup named ``keep``."""
     found = []
-    path = pod_cgroup(pod)
-    while path:
+    while path and not (keep and path.rpartition("/")[2] == keep):
         found.append(path)
         path = path.rpartition("/")[0]
     return found
