@@ -16,6 +16,7 @@ from typing import Any
 from attrs import evolve
 
 from podapi import crashpoints
+from podapi.engine.cgroupplace import container_cgroup
 from podapi.engine.containermounts import ContainerMounts
 from podapi.engine.containers import ContainerService
 from podapi.engine.containerspec import merge_env, process_env, signal_number
@@ -30,9 +31,6 @@ from podapi.oci.process import DEFAULT_PATH
 from podapi.oci.seccomp import Converter
 from podapi.oci.spec import SpecInputs, device_cgroup_rule, generate
 from podapi.threads import Blocking
-
-#: The cgroup every container's own cgroup is made under (``podapi/<id>``).
-CGROUP_PARENT = "podapi"
 
 
 def exit_command(layout: Layout, container_id: str) -> tuple[str, ...]:
@@ -200,7 +198,7 @@ class BundleWriter:
                 shm_size=spec.shm_size or 64 * 1024 * 1024,
                 mounts=[*_mounts(paths), *user_mounts, *secret_mounts],
                 namespaces=namespaces,
-                cgroups_path=f"{CGROUP_PARENT}/{record.id}",
+                cgroups_path=container_cgroup(record),
                 resources=evolve(
                     resources,
                     pids_limit=resources.pids_limit if resources.pids_limit is not None else 2048,

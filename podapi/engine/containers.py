@@ -18,6 +18,7 @@ from typing import Any
 from attrs import evolve
 from twisted.internet.defer import DeferredLock
 
+from podapi.engine.cgroupplace import check_parent, pod_cgroup
 from podapi.engine.containerspec import (
     LOG_DRIVERS,
     ContainerSpec,
@@ -165,7 +166,7 @@ def check_spec(spec: ContainerSpec) -> ContainerSpec:
         target, _, alias = link.partition(":")
         if not target.strip("/") or (alias and not alias.strip("/")):
             raise InvalidArgument(f"invalid link {link!r}: use name:alias")
-    return evolve(spec, restart_policy=policy)
+    return evolve(spec, restart_policy=policy, cgroup_parent=check_parent(spec.cgroup_parent))
 
 
 def prepare_dirs(paths: ContainerPaths) -> None:
@@ -373,7 +374,13 @@ class ContainerService:
         pod = await self._state.read(partial(pod_rows.resolve, text=spec.pod))
         if pod is None:
             raise NoSuchPod(f"no pod with name or ID {spec.pod} found: no such pod")
-        spec = evolve(spec, pod=pod.id, pod_name=pod.name)
+        spec = evolve(
+            spec,
+            pod=pod.id,
+            pod_name=pod.name,
+            # As Podman: a parent the client gave wins over the pod's cgroup.
+            cgroup_parent=spec.cgroup_parent or pod_cgroup(pod),
+        )
         if not pod.infra_id:
             return spec
         shared = pod.spec.share

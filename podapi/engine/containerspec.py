@@ -190,6 +190,9 @@ class ContainerSpec:
     device_cgroup_rules: tuple[str, ...] = ()
     #: ``private`` or ``host`` ("": not asked, a cgroup namespace of the host's).
     cgroupns_mode: str = ""
+    #: The parent of the container's cgroup, relative to the server's ("": its pod's,
+    #: else the default; :mod:`podapi.engine.cgroupplace`).
+    cgroup_parent: str = ""
     #: Docker's ``HostConfig.Isolation`` (only ``default`` exists on Linux) and
     #: ``HostConfig.VolumeDriver``: kept and shown as given.
     isolation: str = ""

@@ -1,5 +1,6 @@
 """The engine facade the HTTP handlers talk to."""
 
+import contextlib
 import os
 import sqlite3
 import time
@@ -182,6 +183,7 @@ class Engine:
             pause_image=PauseImage(self.images, io),
             stats=StatsReader(io, now_ns),
             top=lambda: self.top,
+            io=io,
         )
         self._runner = runner
         self._clock = reactor
@@ -312,10 +314,22 @@ class Engine:
         return await self.containers.using_image(image)
 
     async def _remove_container(self, container_id: str, stop_timeout: int | None) -> None:
-        """Force-remove a container that uses a volume or network being force-removed."""
+        """Force-remove a container that uses a volume or network being force-removed.
+
+        A pod's infra container takes its pod along, with the pod's other containers
+        (Podman's ``NetworkRm``, ``pkg/domain/infra/abi/network.go``: "if we have a infra
+        container we need to remove the pod").  Podman's volume removal refuses an infra
+        container instead; we remove its pod there too.
+        """
         try:
             record = await self.containers.get(container_id)
         except NotFound:  # removed meanwhile
+            return
+        if record.spec.infra:
+            # No timeout kills at once, as for a container on its own.
+            timeout = 0 if stop_timeout is None else stop_timeout
+            with contextlib.suppress(NotFound):  # the pod went meanwhile
+                await self.pods.remove(record.spec.pod, force=True, timeout=timeout)
             return
         await self.lifecycle.remove(record, force=True, stop_timeout=stop_timeout)
 

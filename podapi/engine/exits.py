@@ -15,7 +15,7 @@ from twisted.internet.defer import Deferred
 from twisted.internet.interfaces import IReactorFDSet
 
 from podapi import crashpoints
-from podapi.engine.bundle import CGROUP_PARENT
+from podapi.engine import cgroupplace
 from podapi.engine.containermounts import ContainerMounts
 from podapi.engine.containers import ContainerService, remove_dirs
 from podapi.engine.health import HealthChecks
@@ -217,7 +217,7 @@ class Exits:
 
     async def settle(self, record: ContainerRecord, code: int, error: str = "") -> None:
         """Record the exit of the current run (unless already recorded) and clean up after it."""
-        relative = f"{CGROUP_PARENT}/{record.id}"
+        relative = cgroupplace.container_cgroup(record)
         oom = await self._io(cgroups.oom_killed, relative, self._cgroup_root)
         async with self._containers.lock(record.id):
             claimed = await self._containers.claim_exit(record, exit_code=code, oom_killed=oom)
@@ -253,7 +253,9 @@ class Exits:
         await files
         paths = self._containers.paths(record.id)
         await self._container_mounts.detach(record.id, record.run.mounts, paths)
-        await self._io(_remove_cgroups, record.id, self._cgroup_root)
+        # runc removes the container's cgroup, not the parents it created.
+        leftovers = cgroupplace.container_leftovers(record)
+        await self._io(cgroupplace.remove_empty, leftovers, self._cgroup_root)
 
 
 def clear_exit(exit_dir: str, container_id: str) -> None:
@@ -265,9 +267,3 @@ def clear_exit(exit_dir: str, container_id: str) -> None:
 def _release_files(merged: str, exit_dir: str, container_id: str) -> None:
     rootfs.unmount(merged)
     clear_exit(exit_dir, container_id)
-
-
-def _remove_cgroups(container_id: str, root: str) -> None:
-    # runc removes the container's cgroup, not the parent it created.
-    cgroups.remove_empty(f"{CGROUP_PARENT}/{container_id}", root)
-    cgroups.remove_empty(CGROUP_PARENT, root)

@@ -176,22 +176,22 @@ class Lifecycle:
     async def start(self, record: ContainerRecord) -> ContainerRecord:
         """``docker start``: 304 when running, 409 when paused."""
         _check_startable(record)
-        running = False
         if record.spec.pod and not record.spec.infra:
             await self._start_infra(record)
+        checked = False
         try:
             async with self._containers.lock(record.id):
                 record = await self._containers.get(record.id)
-                # A concurrent start may have run it while we waited: that is no failure.
-                running = record.alive
+                # A start of the same container that held the lock may have run it.
                 _check_startable(record)
+                checked = True
                 if record.state == INITIALIZED:
                     started = await self._run(record)
                 else:
                     created = await self._create(record)
                     started = await self._run(created)
         except Exception:
-            if record.spec.auto_remove and not running:
+            if checked and record.spec.auto_remove:
                 # As Docker: a --rm container that cannot start is gone (clients wait for it).
                 with contextlib.suppress(NoSuchContainer):
                     await self.remove(record, force=True, volumes=True)
@@ -547,6 +547,7 @@ class Lifecycle:
 
 
 def _check_startable(record: ContainerRecord) -> None:
+    """304 for a running container, 409 for a paused one (Docker's and Podman's start)."""
     if record.alive and record.state != PAUSED:
         raise NotModified(f"container {record.id} is already running")
     if record.state == PAUSED:

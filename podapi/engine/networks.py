@@ -262,17 +262,21 @@ class NetworkService:
         if self._netavark is not None and await self.users(network):
             await self._netavark.update_dns(network.name, servers)
 
-    async def remove(self, name: str, *, force: bool = False) -> Network:
+    async def remove(
+        self, name: str, *, force: bool = False, timeout: int | None = None
+    ) -> Network:
         """Delete a user network; 409 for the default one or one in use, 404 when unknown.
 
         :param force: remove the containers configured to join it first (libpod's
-            ``force``; running ones are killed).
+            ``force``); a pod's infra container takes its pod along.
+        :param timeout: with ``force``, seconds a running container gets between its
+            stop signal and KILL (None: KILL at once).
         :returns: the network removed.
         """
         network = await self.get(name)
         if force:
             for container_id in await self.users(network):
-                await self._remove_container(container_id, None)
+                await self._remove_container(container_id, timeout)
         await self._delete(network)
         return network
 

@@ -24,6 +24,7 @@ from functools import partial
 from attrs import evolve, frozen
 from twisted.internet.defer import ensureDeferred, gatherResults
 
+from podapi.engine.cgroupplace import check_parent, pod_cgroup, pod_leftovers, remove_empty
 from podapi.engine.containers import ContainerService
 from podapi.engine.containerspec import ContainerSpec, check_name, signal_number
 from podapi.engine.events import EventBus
@@ -40,6 +41,8 @@ from podapi.engine.state.pods import NoSuchPod, PodRecord
 from podapi.engine.stats import ContainerStats, StatsReader
 from podapi.engine.top import ContainerTop, TopTable
 from podapi.errors import Conflict, NotModified, PodapiError
+from podapi.oci.cgroups import CGROUP_ROOT
+from podapi.threads import Blocking
 
 Action = Callable[[ContainerRecord], Awaitable[object]]
 
@@ -70,6 +73,8 @@ class PodService:
     :param pause_image: finds or makes the infra containers' image.
     :param stats: samples containers' usage.
     :param top: gives the ``ps`` runner once the engine runs.
+    :param io: the blocking-work executor (the pod's cgroup is removed there).
+    :param cgroup_root: where the cgroup hierarchies are mounted (tests pass a directory).
     """
 
     def __init__(
@@ -82,6 +87,8 @@ class PodService:
         pause_image: PauseImage,
         stats: StatsReader,
         top: Callable[[], ContainerTop],
+        io: Blocking,
+        cgroup_root: str = CGROUP_ROOT,
     ) -> None:
         self._state = state
         self._containers = containers
@@ -90,6 +97,8 @@ class PodService:
         self._pause = pause_image
         self._stats = stats
         self._top = top
+        self._io = io
+        self._cgroup_root = cgroup_root
 
     def _emit(self, pod: PodRecord, action: str) -> None:
         self._events.emit("pod", action, pod.id, name=pod.name)
@@ -132,7 +141,9 @@ class PodService:
 
     async def create(self, spec: PodSpec) -> PodRecord:
         """``pod create``: the pod and its infra container (409 when the name is taken)."""
-        spec = evolve(spec, share=check_share(spec.share))
+        spec = evolve(
+            spec, share=check_share(spec.share), cgroup_parent=check_parent(spec.cgroup_parent)
+        )
         name = check_name(spec.name) if spec.name else ""
         record = PodRecord(
             id=secrets.token_hex(32), name=name, created=self._containers.now(), spec=spec
@@ -168,6 +179,7 @@ class PodService:
             extra_hosts=spec.extra_hosts,
             stop_timeout=10,
             image_volume_mode="ignore",
+            cgroup_parent=pod_cgroup(pod),
             pod=pod.id,
             pod_name=pod.name,
             infra=True,
@@ -301,6 +313,8 @@ class PodService:
         if errors:
             raise Conflict(f"removing pod {pod.id} containers: {'; '.join(errors)}")
         await self._state.write(partial(rows.delete, pod_id=pod.id))
+        # Its containers' cgroups are gone: the pod's own goes with the pod.
+        await self._io(remove_empty, pod_leftovers(pod), self._cgroup_root)
         self._emit(pod, "remove")
         return pod.id
 
@@ -328,8 +342,21 @@ class PodService:
         tables = [await top.table(c, ps_args, libpod=True) for c in running]
         return TopTable(tables[0].titles, [row for t in tables for row in t.processes])
 
-    async def stats(self, names: Sequence[str], *, all: bool = False) -> list[PodStats]:
-        """``pod stats``: a row per container of the named pods (every pod when none named)."""
+    async def stats(
+        self,
+        names: Sequence[str],
+        *,
+        all: bool = False,
+        previous: Mapping[str, ContainerStats] | None = None,
+    ) -> list[PodStats]:
+        """``pod stats``: a row per container of the named pods (every pod when none named).
+
+        :param previous: the last rows of a stream, by container ID: a container's CPU
+            is then over the time since its last row.  Without one, the CPU is over the
+            time since the container started, as Podman's (``GetPodStats(nil)``), which
+            keeps it so in its streams too: there we differ, as its container stats do.
+        """
+        earlier = previous or {}
         if names:
             views = [await self.view(n) for n in names]
         else:
@@ -338,7 +365,8 @@ class PodService:
         for view in views:
             for record in (c for c in view.containers if c.alive):
                 sample = await self._stats.sample(record)
-                found.append(PodStats(view.record, ContainerStats.of(sample, None)))
+                stats = ContainerStats.of(sample, earlier.get(record.id))
+                found.append(PodStats(view.record, stats))
         return found
 
 

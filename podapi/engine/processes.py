@@ -2,7 +2,7 @@
 
 import os
 
-from podapi.engine.bundle import CGROUP_PARENT
+from podapi.engine.cgroupplace import container_cgroup, shown
 from podapi.engine.containers import ContainerService
 from podapi.engine.state.containers import INITIALIZED, RUNNING, ContainerRecord
 from podapi.errors import Conflict
@@ -60,4 +60,4 @@ class ContainerProcesses:
 
     def cgroup_path(self, record: ContainerRecord) -> str:
         """The container's cgroup, relative to the cgroup root (what inspect shows)."""
-        return f"/{CGROUP_PARENT}/{record.id}"
+        return shown(container_cgroup(record))

@@ -9,7 +9,7 @@ from collections.abc import Callable
 
 from attrs import frozen
 
-from podapi.engine.bundle import CGROUP_PARENT
+from podapi.engine.cgroupplace import container_cgroup
 from podapi.engine.state.containers import ContainerRecord
 from podapi.oci.cgroupstats import Usage, read_usage
 from podapi.threads import Blocking
@@ -60,7 +60,7 @@ class StatsReader:
             usage = await self._io(
                 read_usage,
                 record.pid,
-                f"{CGROUP_PARENT}/{record.id}",
+                container_cgroup(record),
                 own_network=record.spec.network_mode != "host",
             )
         return Sample(record=record, read_ns=self._now_ns(), usage=usage)

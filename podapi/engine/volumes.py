@@ -379,7 +379,8 @@ class VolumeService:
     ) -> VolumeRecord:
         """Delete a volume nobody uses; 409 when a container uses it, 404 when unknown.
 
-        :param force: remove the containers using it first (libpod's ``force``).
+        :param force: remove the containers using it first (libpod's ``force``; a pod's
+            infra container takes its pod along).
         :param timeout: with ``force``, seconds a running container gets between
             its stop signal and KILL (None: KILL at once).
         """

@@ -50,9 +50,11 @@ def mounts_below(path: Path) -> list[str]:
 
 
 def container_cgroups(ids: set[str] | None = None) -> list[str]:
-    """``podapi/<id>`` cgroup directories present in any hierarchy (leak checks).
+    """``podapi/<id>`` cgroup directories present in any hierarchy (leak checks): containers'
+    and pods' (a pod's containers nest in ``podapi/<pod id>``).
 
-    :param ids: only these containers' (other suites may run containers at the same time).
+    :param ids: only these containers' and pods' (other suites may run containers at the
+        same time).
     """
     found = []
     for line in Path("/proc/self/cgroup").read_text().splitlines():
@@ -66,13 +68,13 @@ def container_cgroups(ids: set[str] | None = None) -> list[str]:
     return found
 
 
-def containers_created_by(server: ServerProcess) -> set[str]:
-    """IDs of every container ``server`` (its root) ever created, from its event log."""
+def containers_created_by(server: ServerProcess, kind: str = "container") -> set[str]:
+    """IDs of every container (or pod) ``server`` (its root) ever created, from its event log."""
     ids = set()
     for log in (server.root / "events").glob("events.log*"):
         for line in log.read_text().splitlines():
             event = json.loads(line)
-            if event["type"] == "container" and event["action"] == "create":
+            if event["type"] == kind and event["action"] == "create":
                 ids.add(event["id"])
     return ids
 
@@ -110,7 +112,8 @@ def load_image(server: ServerProcess, archive: Path) -> None:
 def assert_nothing_leaked(server: ServerProcess) -> None:
     """No mounts, cgroups, conmons or container files are left behind by ``server``."""
     assert mounts_below(server.base) == []
-    assert container_cgroups(containers_created_by(server)) == []
+    made = containers_created_by(server) | containers_created_by(server, "pod")
+    assert container_cgroups(made) == []
     # conmon outlives its container by the run of its exit command.
     wait_for(lambda: conmon_pids_for(server.root) == [], timeout=30)
     assert list((server.root / "containers").iterdir()) == []

@@ -62,3 +62,33 @@ def test_parallel_create_start_wait_remove(
         assert (code, output) == (n % 3, f"{n}\n".encode())
     assert server.get_json("/v1.44/containers/json?all=1") == []
     assert_nothing_leaked(server)
+
+
+def test_concurrent_starts_of_one_container(box: ServerProcess) -> None:
+    """Starts of one container at once: one starts it (204), the others find it running
+    (304) once they get its lock; none tries to create it a second time."""
+    created = box.request(
+        "POST",
+        "/v1.44/containers/create",
+        b'{"Image": "%s", "Cmd": ["sleep", "1000"]}' % IMAGE.encode(),
+        {"Content-Type": "application/json"},
+    )
+    assert created.status == 201, created.body
+    cid = created.json()["Id"]
+    ready = threading.Barrier(5, timeout=60)
+    statuses: list[int] = []
+
+    def start() -> None:
+        ready.wait()
+        statuses.append(box.request("POST", f"/v1.44/containers/{cid}/start", timeout=60).status)
+
+    threads = [threading.Thread(target=start) for _ in range(5)]
+    try:
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(timeout=90)
+        assert sorted(statuses) == [204, 304, 304, 304, 304]
+        assert box.get_json(f"/v1.44/containers/{cid}/json")["State"]["Running"]
+    finally:
+        box.request("DELETE", f"/v1.44/containers/{cid}?force=1")

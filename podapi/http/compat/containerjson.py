@@ -8,6 +8,7 @@ with a leading ``/``, ``sha256:`` image IDs, ``json-file`` as the log type.
 import shlex
 from typing import Any
 
+from podapi.engine.cgroupplace import shown
 from podapi.engine.containerfilters import docker_state
 from podapi.engine.containerspec import ContainerSpec, MountSpec
 from podapi.engine.inspection import ContainerDetails
@@ -208,7 +209,7 @@ def encode_host_config(
         "CpuShares": resources.cpu_shares or 0,
         "Memory": resources.memory or 0,
         "NanoCpus": spec.nano_cpus,
-        "CgroupParent": "",
+        "CgroupParent": shown(spec.cgroup_parent),
         "BlkioWeight": 0,
         # With NanoCpus, Docker shows the quota and period as asked: none.
         "CpuPeriod": 0 if spec.nano_cpus else resources.cpu_period or 0,

@@ -250,6 +250,7 @@ def decode_create(body: Any, name: str | None) -> ContainerSpec:
         nano_cpus=_non_negative(host, "NanoCpus") or 0,
         device_cgroup_rules=_strings(host, "DeviceCgroupRules", "HostConfig.") or (),
         cgroupns_mode=_get(host, "CgroupnsMode", str, "", "HostConfig."),
+        cgroup_parent=_get(host, "CgroupParent", str, "", "HostConfig."),
         isolation=_get(host, "Isolation", str, "", "HostConfig."),
         volume_driver=_get(host, "VolumeDriver", str, "", "HostConfig."),
         mac_address=_get(body, "MacAddress", str, ""),

@@ -148,8 +148,13 @@ class CompatNetworkRoutes:
         return json_response({"Id": network.id, "Warning": "; ".join(warnings)}, 201)
 
     async def remove(self, call: ApiCall, name: str) -> Response:
-        """``DELETE /networks/{name}``: 204; 409 in use or the default one."""
-        await self._engine.networks.remove(self._name(name))
+        """``DELETE /networks/{name}?force=&timeout=``: 204; 409 in use or the default one.
+
+        ``force`` and ``timeout`` are Podman's additions to Docker's route (its compat
+        ``RemoveNetwork``): the containers and pods using the network go first."""
+        await self._engine.networks.remove(
+            self._name(name), force=call.flag("force"), timeout=call.integer("timeout")
+        )
         return no_content()
 
     async def connect(self, call: ApiCall, name: str) -> Response:

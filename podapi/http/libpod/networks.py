@@ -87,8 +87,11 @@ class LibpodNetworkRoutes:
         return json_response(network.to_json())
 
     async def remove(self, call: ApiCall, name: str) -> Response:
-        """``DELETE /libpod/networks/{name}?force=``: force removes its containers first."""
-        network = await self._engine.networks.remove(name, force=call.flag("force"))
+        """``DELETE /libpod/networks/{name}?force=&timeout=``: force removes its containers
+        first (the pods whose infra container joins it, with their containers)."""
+        network = await self._engine.networks.remove(
+            name, force=call.flag("force"), timeout=call.integer("timeout")
+        )
         return json_response([{"Name": network.name, "Err": None}])
 
     async def connect(self, call: ApiCall, name: str) -> Response:

@@ -19,6 +19,7 @@ from klein import Response
 from twisted.internet import task
 from twisted.internet.interfaces import IReactorTime
 
+from podapi.engine.cgroupplace import pod_cgroup, pod_parent, shown
 from podapi.engine.containerspec import NetworkEndpoint, PortSpec
 from podapi.engine.engine import Engine
 from podapi.engine.podfilters import PodView
@@ -129,7 +130,7 @@ def encode_summary(view: PodView) -> dict[str, Any]:
     """Podman's ``ListPodsReport``."""
     pod = view.record
     return {
-        "Cgroup": pod.spec.cgroup_parent,
+        "Cgroup": shown(pod_parent(pod)),
         "Containers": [{"Id": c.id, "Names": c.name, "Status": c.state} for c in view.containers],
         "Created": rfc3339_nano(pod.created),
         "Id": pod.id,
@@ -156,8 +157,8 @@ def encode_inspect(view: PodView) -> dict[str, Any]:
     }
     if spec.labels:
         body["Labels"] = dict(spec.labels)
-    if spec.cgroup_parent:
-        body["CgroupParent"] = spec.cgroup_parent
+    body["CgroupParent"] = shown(pod_parent(pod))
+    body["CgroupPath"] = shown(pod_cgroup(pod))
     if pod.infra_id:
         body["InfraContainerID"] = pod.infra_id
         bindings: dict[str, list[dict[str, str]]] = {}
@@ -298,9 +299,14 @@ class LibpodPodRoutes:
         return encode_report(await self._pods.start(name))
 
     async def stop(self, call: ApiCall, name: str) -> Response:
-        """``POST /libpod/pods/{name}/stop?t=``: 304 when nothing runs."""
+        """``POST /libpod/pods/{name}/stop?t=``: 304 when nothing runs.
+
+        ``t=0`` kills at once; no ``t`` (or a negative one, Podman's -1) gives each
+        container its own stop timeout."""
         timeout = call.integer("t")
-        return encode_report(await self._pods.stop(name, timeout if timeout else None))
+        if timeout is not None and timeout < 0:
+            timeout = None
+        return encode_report(await self._pods.stop(name, timeout))
 
     async def restart(self, call: ApiCall, name: str) -> Response:
         """``POST /libpod/pods/{name}/restart``."""
@@ -349,7 +355,10 @@ class LibpodPodRoutes:
                 return None  # stopped or removed: the stream ends
 
     async def stats(self, call: ApiCall) -> None:
-        """``GET /libpod/pods/stats?namesOrIDs=&all=&stream=&delay=``: JSON lists."""
+        """``GET /libpod/pods/stats?namesOrIDs=&all=&stream=&delay=``: JSON lists.
+
+        In a stream, each report after the first has the CPU used since the one before
+        (Podman's reports all have the CPU since each container started)."""
         names = call.texts("namesOrIDs")
         delay = call.integer("delay", 5) or 5
         stream = call.flag("stream")
@@ -361,4 +370,5 @@ class LibpodPodRoutes:
             if not stream:
                 return
             await task.deferLater(self._clock, delay)
-            rows = await self._pods.stats(names, all=call.flag("all"))
+            previous = {r.stats.container_id: r.stats for r in rows}
+            rows = await self._pods.stats(names, all=call.flag("all"), previous=previous)

@@ -233,6 +233,7 @@ def decode_specgen(body: Any) -> ContainerSpec:
         secrets=_secrets(body),
         env_secrets=_env_secrets(body),
         pod=_typed(body, "pod", str, "") or "",
+        cgroup_parent=_typed(body, "cgroup_parent", str, "") or "",
     )
 
 
