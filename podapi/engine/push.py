@@ -228,16 +228,30 @@ class ImagePush:
             dest, desc.digest, creds=creds, tls_verify=tls_verify
         )
         if not exists:
-            await self._client.push_blob(
-                dest,
-                desc.digest,
-                desc.size,
-                partial(self._images.blobs.open, desc.digest),
-                creds=creds,
-                tls_verify=tls_verify,
-                progress=progress,
+            await self.send_stored_blob(
+                dest, desc, creds=creds, tls_verify=tls_verify, progress=progress
             )
         return exists
+
+    async def send_stored_blob(
+        self,
+        dest: Reference,
+        desc: Descriptor,
+        *,
+        creds: Credentials | None,
+        tls_verify: bool | None,
+        progress: ProgressCallback | None = None,
+    ) -> None:
+        """Upload a blob of the store to ``dest``'s repository."""
+        await self._client.push_blob(
+            dest,
+            desc.digest,
+            desc.size,
+            partial(self._images.blobs.open, desc.digest),
+            creds=creds,
+            tls_verify=tls_verify,
+            progress=progress,
+        )
 
     async def _compressed(
         self,
