@@ -90,6 +90,17 @@ async def test_bad_compress_format_and_multi_image_oci_are_400(api: StubTreq) ->
 
 
 @pytest_twisted.ensureDeferred
+async def test_exists_answers_podmans_cause(api: StubTreq) -> None:
+    """``exists`` of an unknown image: 404 with cause ``failed to find image NAME``."""
+    await load(api, BASE, "base:1")
+    code, _ = await call(api, "GET", f"{LIBPOD}/images/base:1/exists")
+    assert code == 204
+    code, body = await call(api, "GET", f"{LIBPOD}/images/{BASE.id[7:]}abcdef/exists")
+    assert code == 404
+    assert json.loads(body)["cause"] == f"failed to find image {BASE.id[7:]}abcdef"
+
+
+@pytest_twisted.ensureDeferred
 async def test_multi_image_saves_on_both_trees(api: StubTreq) -> None:
     """``/images/get?names=a&names=b`` and libpod ``export`` with ``docker-archive``
     hold every image, each with its tag, and the shared layer once."""

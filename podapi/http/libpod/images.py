@@ -12,7 +12,7 @@ from podapi.engine.images import RemoveReport
 from podapi.engine.imagetree import image_tree
 from podapi.engine.state.images import ImageRecord
 from podapi.engine.times import NS, rfc3339_nano
-from podapi.errors import NotFound, PodapiError
+from podapi.errors import NoSuchImage, NotFound, PodapiError
 from podapi.http.both.commit import commit_image
 from podapi.http.both.images import (
     OCI_ARCHIVE,
@@ -137,8 +137,13 @@ class LibpodImageRoutes:
         return json_response(await encode_inspect(self._engine, image))
 
     async def exists(self, call: ApiCall, name: str) -> Response:
-        """``GET /libpod/images/{name}/exists``: 204 or 404."""
-        await self._engine.images.resolve(name, short_names=call.short_names)
+        """``GET /libpod/images/{name}/exists``: 204 or 404, whose cause is Podman's
+        ``failed to find image NAME`` (its handler answers that unwrapped error)."""
+        try:
+            await self._engine.images.resolve(name, short_names=call.short_names)
+        except NoSuchImage:
+            message = f"failed to find image {name}"
+            raise NoSuchImage(message, cause=message) from None
         return no_content()
 
     async def history(self, call: ApiCall, name: str) -> Response:
