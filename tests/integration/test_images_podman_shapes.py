@@ -169,3 +169,19 @@ def test_podman_remote_image_tree(
     assert lines[5].endswith("[docker.io/library/second:1]")
     missing = podman(fresh, tmp_path, "image", "tree", "nonesuch", check=False)
     assert missing.returncode != 0
+
+
+@needs_podman
+def test_podman_remote_save_to_directories(
+    fresh: ServerProcess, busybox_archive: Path, tmp_path: Path
+) -> None:
+    """``podman --remote save --format oci-dir|docker-dir`` get the archive of that
+    family (Podman's ``ExportImages``) and unpack it into the directory."""
+    load(fresh, busybox_archive.read_bytes())
+    oci, docker_dir = tmp_path / "oci", tmp_path / "dockerdir"
+    podman(fresh, tmp_path, "save", "--format", "oci-dir", "-o", str(oci), "acc-busybox")
+    assert json.loads((oci / "index.json").read_text())["schemaVersion"] == 2
+    assert (oci / "oci-layout").is_file()
+    podman(fresh, tmp_path, "save", "--format", "docker-dir", "-o", str(docker_dir), "acc-busybox")
+    manifest = json.loads((docker_dir / "manifest.json").read_text())
+    assert manifest[0]["RepoTags"] == ["docker.io/library/acc-busybox:latest"]

@@ -15,6 +15,7 @@ from podapi.engine.times import NS, rfc3339_nano
 from podapi.errors import NoSuchImage, NotFound, PodapiError
 from podapi.http.both.commit import commit_image
 from podapi.http.both.images import (
+    DOCKER_ARCHIVE,
     OCI_ARCHIVE,
     filtered_images,
     history_response,
@@ -300,12 +301,17 @@ class LibpodImageRoutes:
 
     async def export(self, call: ApiCall) -> None:
         """``GET /libpod/images/export?references=a&references=b&format=&compress=``
-        (Podman's ``ExportImages``): several images need ``format=docker-archive``;
-        the format defaults to ``oci-archive`` and ``compress`` is checked as in
-        :meth:`get`."""
+        (Podman's ``ExportImages``, which ``podman --remote save`` calls): several
+        images need ``format=docker-archive``; the format defaults to ``oci-archive``;
+        ``oci-dir`` and ``docker-dir`` are sent as the archive of the same family, as
+        Podman 4.3.1 does (``podman --remote save --format oci-dir`` unpacks it);
+        ``compress`` is checked as in :meth:`get`."""
         call.flag("compress")
         names = [n for value in call.texts("references") for n in value.split(",") if n]
-        await send_archive(call, self._engine, names, call.text("format") or OCI_ARCHIVE)
+        fmt = call.text("format") or OCI_ARCHIVE
+        # Podman sends the directory formats as archives; its client unpacks them.
+        fmt = {"oci-dir": OCI_ARCHIVE, "docker-dir": DOCKER_ARCHIVE}.get(fmt, fmt)
+        await send_archive(call, self._engine, names, fmt)
 
     async def commit(self, call: ApiCall) -> Response:
         """Podman's ``ImageCommitLibpod``: 200 ``{"Id": "<hex>"}`` (Podman's status too);
