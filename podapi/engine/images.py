@@ -459,7 +459,8 @@ class ImageService:
                 if await self._state.read(partial(images.children, image_id=image.id)):
                     continue
                 await self._delete(image, report)
-                self._events.emit("image", "remove", image.id, name=image.id)
+                # libimage prunes by filter, so its remove events name nothing.
+                self._events.emit("image", "remove", image.id, name="")
                 sizes.append((image.id, await self._collect()))
         for image_id in report.deleted:
             self._events.emit("image", "prune", image_id)
