@@ -363,8 +363,20 @@ class ImageService:
         and the image is deleted; an image with several names removed by ID
         needs ``force`` (Docker's 409).  ``force`` also lets a name go from an
         image containers use (the image stays for them).
+
+        Events as libimage's ``removeRecursive`` writes them (common 0.50 and
+        since): ``untag`` for each name that goes, then ``remove`` named by
+        ``text`` -- also when only a name went (its deferred write), which the
+        compat stream shows as Docker's ``delete``.
         """
         image = await self.resolve(text, short_names=short_names)
+        report = await self._remove(image, text, force=force, prune_parents=prune_parents)
+        self._events.emit("image", "remove", image.id, name=text)
+        return report
+
+    async def _remove(
+        self, image: ImageRecord, text: str, *, force: bool, prune_parents: bool
+    ) -> RemoveReport:
         by_name = not (reference.is_image_id(text) or image.id.startswith(text))
         report = RemoveReport()
         async with self._lock:
@@ -417,7 +429,6 @@ class ImageService:
             report.untagged.append(name)
             self._events.emit("image", "untag", image.id, name=name)
         report.deleted.append(image.id)
-        self._events.emit("image", "remove", image.id, name=image.names[0] if image.names else "")
 
     async def _delete_dangling_parents(self, parent: str, report: RemoveReport) -> None:
         while parent:
@@ -428,6 +439,8 @@ class ImageService:
             if siblings:
                 return
             await self._delete(found[0], report)
+            # libimage removes a dangling parent by no name: its event names none.
+            self._events.emit("image", "remove", parent, name="")
             parent = found[0].parent
 
     async def prune(
@@ -446,6 +459,8 @@ class ImageService:
                 if await self._state.read(partial(images.children, image_id=image.id)):
                     continue
                 await self._delete(image, report)
+                # libimage prunes by filter, so its remove events name nothing.
+                self._events.emit("image", "remove", image.id, name="")
                 sizes.append((image.id, await self._collect()))
         for image_id in report.deleted:
             self._events.emit("image", "prune", image_id)

@@ -4,7 +4,6 @@ their repository when the registry allows), then the index under the tag."""
 
 import json
 from collections.abc import Mapping, Sequence
-from functools import partial
 from typing import Any
 
 from podapi.engine.events import EventBus
@@ -190,13 +189,6 @@ class ManifestListPush:
         if not there:
             with self._images.lease([desc.digest]):
                 await self._client.fetch_blob(source, desc, creds=creds, tls_verify=tls_verify)
-                await self._client.push_blob(
-                    dest,
-                    desc.digest,
-                    desc.size,
-                    partial(self._images.blobs.open, desc.digest),
-                    creds=creds,
-                    tls_verify=tls_verify,
-                )
+                await self._pusher.send_stored_blob(dest, desc, creds=creds, tls_verify=tls_verify)
         status = "exists" if there else "pushed"
         progress(Progress("layer", status, desc.digest, desc.size, desc.size))

@@ -20,7 +20,7 @@ from podapi.storage.blobs import BlobStore
 from podapi.storage.imageformats import DOCKER_CONFIG, DOCKER_MANIFEST, OCI_CONFIG, OCI_MANIFEST
 from podapi.storage.layers import DOCKER_GZIP_MEDIA, GZIP_MEDIA
 from podapi.storage.reference import Reference
-from podapi.storage.registry import Credentials, Descriptor, RegistryClient
+from podapi.storage.registry import Credentials, Descriptor, ProgressCallback, RegistryClient
 from podapi.storage.registry.manifests import sha256_digest
 from podapi.threads import Blocking
 
@@ -183,30 +183,25 @@ class ImagePush:
                 ]
             media_type = manifest_type or DOCKER_MANIFEST
             raw = image_manifest(media_type, config, layers)
-        for desc in [*layers, config]:
+        # Docker's order: every layer "Preparing", then each pushed in turn; the
+        # config goes last, reported once (Docker shows no line for it, Podman
+        # "Copying config").
+        for desc in layers:
+            progress(Progress("layer", "preparing", desc.digest, 0, desc.size))
+        for desc in layers:
             progress(Progress("layer", "pushing", desc.digest, 0, desc.size))
 
             def pushing(digest: str, done: int, total: int) -> None:
                 progress(Progress("layer", "pushing", digest, done, total))
 
-            exists = await self._client.blob_exists(
-                dest, desc.digest, creds=creds, tls_verify=tls_verify
-            )
-            if not exists:
-                await self._client.push_blob(
-                    dest,
-                    desc.digest,
-                    desc.size,
-                    partial(blobs.open, desc.digest),
-                    creds=creds,
-                    tls_verify=tls_verify,
-                    progress=pushing,
-                )
+            exists = await self._upload(dest, desc, creds, tls_verify, pushing)
             progress(
                 Progress(
                     "layer", "exists" if exists else "pushed", desc.digest, desc.size, desc.size
                 )
             )
+        progress(Progress("config", digest=config.digest, total=config.size))
+        await self._upload(dest, config, creds, tls_verify, None)
         target = dest
         if by_digest:
             target = Reference(dest.domain, dest.path, None, sha256_digest(raw), True)
@@ -219,6 +214,44 @@ class ImagePush:
         self._events.emit("image", "push", image.id, name=dest.name)
         progress(Progress("done", digest=digest, total=len(raw), text=dest.tag or ""))
         return PushResult(dest, digest, len(raw), media_type)
+
+    async def _upload(
+        self,
+        dest: Reference,
+        desc: Descriptor,
+        creds: Credentials | None,
+        tls_verify: bool | None,
+        progress: ProgressCallback | None,
+    ) -> bool:
+        """Send a blob unless the registry has it; return whether it had it."""
+        exists = await self._client.blob_exists(
+            dest, desc.digest, creds=creds, tls_verify=tls_verify
+        )
+        if not exists:
+            await self.send_stored_blob(
+                dest, desc, creds=creds, tls_verify=tls_verify, progress=progress
+            )
+        return exists
+
+    async def send_stored_blob(
+        self,
+        dest: Reference,
+        desc: Descriptor,
+        *,
+        creds: Credentials | None,
+        tls_verify: bool | None,
+        progress: ProgressCallback | None = None,
+    ) -> None:
+        """Upload a blob of the store to ``dest``'s repository."""
+        await self._client.push_blob(
+            dest,
+            desc.digest,
+            desc.size,
+            partial(self._images.blobs.open, desc.digest),
+            creds=creds,
+            tls_verify=tls_verify,
+            progress=progress,
+        )
 
     async def _compressed(
         self,

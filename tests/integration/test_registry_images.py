@@ -3,6 +3,7 @@
 import base64
 import json
 import os
+import re
 import subprocess
 import threading
 import urllib.parse
@@ -279,11 +280,19 @@ def test_docker_cli_pull_push(
 
     out = run("pull", name)
     assert "Downloaded newer image" in out
+    # Docker's per-layer lines, as the CLI prints them without a terminal.
+    layer = inspect(name)["Layers"][0].split(":")[1][:12]
+    for status in ("Pulling fs layer", "Download complete", "Pull complete"):
+        assert f"{layer}: {status}\n" in out, (status, out)
     target = f"{registry.host}/cli/pushed:2"
     run("tag", name, target)
     pushed = run("push", target)
-    assert "digest: sha256:" in pushed
     assert inspect(target)["Layers"] == inspect(name)["Layers"]
+    first, preparing, sent, last = pushed.splitlines()
+    assert first == f"The push refers to repository [{registry.host}/cli/pushed]"
+    assert preparing == f"{layer}: Preparing"
+    assert sent in (f"{layer}: Pushed", f"{layer}: Layer already exists")
+    assert re.fullmatch(f"2: digest: {inspect(target)['Digest']} size: [0-9]+", last), last
 
 
 @needs_podman

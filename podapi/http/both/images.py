@@ -19,8 +19,6 @@ from podapi.http.producers import stream_chunks
 from podapi.http.responses import json_response
 from podapi.storage import reference
 
-TAR = "application/x-tar"
-
 
 async def filtered_images(call: ApiCall, engine: Engine) -> list[ImageRecord]:
     """``GET /images/json`` selection: ``all``, ``filters`` and the old ``filter=<ref>``."""
@@ -42,7 +40,13 @@ async def filtered_images(call: ApiCall, engine: Engine) -> list[ImageRecord]:
 
 
 async def history_response(call: ApiCall, engine: Engine, name: str) -> Response:
-    """``GET /images/{name}/history`` (both trees share Podman's compat handler): newest first."""
+    """``GET /images/{name}/history`` (both trees share Podman's compat handler): newest first.
+
+    ``Tags``: the compat tree puts the image's names on its own (top) entry as
+    Docker does; on the libpod tree every entry's ``Tags`` is null, as Podman's
+    are (libimage ``History`` reports the storage *layer*'s names, which a
+    layer never has here).
+    """
     image = await engine.images.resolve(name, short_names=call.short_names)
     config = await engine.images.config(image)
     sizes = await engine.images.layer_sizes(image)
@@ -76,8 +80,8 @@ async def history_response(call: ApiCall, engine: Engine, name: str) -> Response
         )
     entries.reverse()
     entries[0]["Id"] = ("" if call.libpod else "sha256:") + image.id
-    names = image.names if call.libpod else tuple(reference.docker_name(n) for n in image.names)
-    entries[0]["Tags"] = list(names) or None
+    if not call.libpod:
+        entries[0]["Tags"] = [reference.docker_name(n) for n in image.names] or None
     return json_response(entries)
 
 
@@ -85,15 +89,32 @@ def _unix(value: object) -> int:
     return created_ns({"created": value}) // NS
 
 
+#: Podman's archive formats (``define.V2s2Archive``, ``define.OCIArchive``).
+DOCKER_ARCHIVE = "docker-archive"
+OCI_ARCHIVE = "oci-archive"
+#: The type Podman's ``utils.WriteResponse`` gives a file it streams (every image
+#: save, on both trees): libmagic sniffing tools (Podman's own API suite runs
+#: ``file`` on bodies of an ``/octet`` type) and clients that only copy the body
+#: (docker, docker-py, podman) all take it.
+ARCHIVE_CONTENT_TYPE = b"application/octet; charset=us-ascii"
+
+
 async def send_archive(call: ApiCall, engine: Engine, names: list[str], fmt: str) -> None:
     """Stream a docker-archive (or OCI archive) of ``names`` straight from the store.
 
     Every name must resolve (404 otherwise) before the first byte goes out.  Tags
     recorded in the archive are the names given when they are names (as
-    ``docker save busybox:latest`` does), else all the image's names.
+    ``docker save busybox:latest`` does), else all the image's names.  Several
+    images go in a docker-archive only (Podman's ``ExportImages``: "multi-image
+    archives must use format of docker-archive").  Unknown formats, and several
+    images in an OCI archive, are 400s where Podman answers 500.
     """
     if not names:
         raise BadRequest("no images to export: give at least one name")
+    if fmt not in (DOCKER_ARCHIVE, OCI_ARCHIVE):
+        raise BadRequest(f"unsupported format {fmt!r}: use docker-archive or oci-archive")
+    if len(names) > 1 and fmt != DOCKER_ARCHIVE:
+        raise BadRequest("multi-image archives must use format of docker-archive")
     entries: list[tuple[ImageRecord, list[str]]] = []
     for name in names:
         image = await engine.images.resolve(name, short_names=call.short_names)
@@ -104,11 +125,9 @@ async def send_archive(call: ApiCall, engine: Engine, names: list[str], fmt: str
         if not call.libpod:
             tags = [reference.docker_name(t) for t in tags]
         entries.append((image, tags))
-    if fmt not in ("docker-archive", "oci-archive", ""):
-        raise BadRequest(f"unsupported format {fmt!r}: use docker-archive or oci-archive")
-    saved = await engine.image_archives.save(entries, oci=fmt == "oci-archive")
+    saved = await engine.image_archives.save(entries, oci=fmt == OCI_ARCHIVE)
     request = cast(Request, call.request)
-    request.setHeader(b"Content-Type", TAR.encode())
+    request.setHeader(b"Content-Type", ARCHIVE_CONTENT_TYPE)
     request.setHeader(b"Content-Length", str(saved.size).encode())
     await stream_chunks(request, saved.body)
 

@@ -138,7 +138,12 @@ class DockerProgress:
             "complete": "Pull complete",
         }
         if pushing:
-            statuses = {"pushing": "Pushing", "pushed": "Pushed", "exists": "Layer already exists"}
+            statuses = {
+                "preparing": "Preparing",
+                "pushing": "Pushing",
+                "pushed": "Pushed",
+                "exists": "Layer already exists",
+            }
         status = statuses.get(event.status)
         if status is None:
             return

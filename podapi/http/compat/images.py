@@ -14,7 +14,13 @@ from podapi.engine.state.images import ImageRecord
 from podapi.engine.times import NS, rfc3339_nano
 from podapi.errors import InvalidArgument, PodapiError
 from podapi.http.both.commit import commit_image
-from podapi.http.both.images import filtered_images, history_response, prune_keeper, send_archive
+from podapi.http.both.images import (
+    DOCKER_ARCHIVE,
+    filtered_images,
+    history_response,
+    prune_keeper,
+    send_archive,
+)
 from podapi.http.call import ApiCall, BadRequest
 from podapi.http.compat.distribution import DockerProgress
 from podapi.http.responses import json_response, no_content
@@ -56,7 +62,9 @@ def docker_digests(image: ImageRecord) -> list[str]:
 
 
 def encode_summary(image: ImageRecord, call: ApiCall) -> dict[str, Any]:
-    """Docker's ``image.Summary``."""
+    """Docker's ``image.Summary``, plus the extensions Podman's compat handler adds
+    (``entities.ImageSummary``, left out when empty): ``Names`` (full names, as
+    Podman stores them), ``Digest`` and ``History``."""
     body: dict[str, Any] = {
         "Id": "sha256:" + image.id,
         "ParentId": ("sha256:" + image.parent) if image.parent else "",
@@ -70,6 +78,12 @@ def encode_summary(image: ImageRecord, call: ApiCall) -> dict[str, Any]:
     }
     if not call.version_at_least(1, 44):
         body["VirtualSize"] = image.size
+    extensions = {
+        "Names": list(image.names),
+        "Digest": image.manifest_digest,
+        "History": list(image.names_history),
+    }
+    body.update({key: value for key, value in extensions.items() if value})
     return body
 
 
@@ -217,12 +231,12 @@ class CompatImageRoutes:
 
     async def save(self, call: ApiCall, name: str) -> None:
         """``GET /images/{name}/get``: a docker-archive, streamed."""
-        await send_archive(call, self._engine, [name], "docker-archive")
+        await send_archive(call, self._engine, [name], DOCKER_ARCHIVE)
 
     async def save_many(self, call: ApiCall) -> None:
         """``GET /images/get?names=a&names=b``: several images in one docker-archive."""
         names = [n for value in call.texts("names") for n in value.split(",") if n]
-        await send_archive(call, self._engine, names, "docker-archive")
+        await send_archive(call, self._engine, names, DOCKER_ARCHIVE)
 
     async def commit(self, call: ApiCall) -> Response:
         """Docker's ``ImageCommit``: 201 ``{"Id": "sha256:..."}``; ``pause`` defaults to true."""

@@ -9,11 +9,14 @@ from klein import Response
 from podapi.engine.engine import Engine
 from podapi.engine.imagearchives import ImportRequest
 from podapi.engine.images import RemoveReport
+from podapi.engine.imagetree import image_tree
 from podapi.engine.state.images import ImageRecord
 from podapi.engine.times import NS, rfc3339_nano
-from podapi.errors import NotFound, PodapiError
+from podapi.errors import NoSuchImage, NotFound, PodapiError
 from podapi.http.both.commit import commit_image
 from podapi.http.both.images import (
+    DOCKER_ARCHIVE,
+    OCI_ARCHIVE,
     filtered_images,
     history_response,
     podman_name,
@@ -119,6 +122,7 @@ class LibpodImageRoutes:
         router.libpod("GET", "/images/<path:name>/exists", self.exists)
         router.libpod("GET", "/images/<path:name>/history", self.history)
         router.libpod("GET", "/images/<path:name>/get", self.get)
+        router.libpod("GET", "/images/<path:name>/tree", self.tree)
         router.libpod("POST", "/images/<path:name>/tag", self.tag)
         router.libpod("POST", "/images/<path:name>/untag", self.untag)
         router.libpod("DELETE", "/images/<path:name>", self.remove)
@@ -134,13 +138,25 @@ class LibpodImageRoutes:
         return json_response(await encode_inspect(self._engine, image))
 
     async def exists(self, call: ApiCall, name: str) -> Response:
-        """``GET /libpod/images/{name}/exists``: 204 or 404."""
-        await self._engine.images.resolve(name, short_names=call.short_names)
+        """``GET /libpod/images/{name}/exists``: 204 or 404, whose cause is Podman's
+        ``failed to find image NAME`` (its handler answers that unwrapped error)."""
+        try:
+            await self._engine.images.resolve(name, short_names=call.short_names)
+        except NoSuchImage:
+            message = f"failed to find image {name}"
+            raise NoSuchImage(message, cause=message) from None
         return no_content()
 
     async def history(self, call: ApiCall, name: str) -> Response:
         """``GET /libpod/images/{name}/history``."""
         return await history_response(call, self._engine, name)
+
+    async def tree(self, call: ApiCall, name: str) -> Response:
+        """``GET /libpod/images/{name}/tree?whatrequires=``: ``{"Tree": text}`` (Podman's
+        ``ImageTree``; ``whatrequires`` draws the images built on this one)."""
+        image = await self._engine.images.resolve(name, short_names=call.short_names)
+        text = await image_tree(self._engine.images, image, what_requires=call.flag("whatrequires"))
+        return json_response({"Tree": text})
 
     async def tag(self, call: ApiCall, name: str) -> Response:
         """``POST /libpod/images/{name}/tag?repo=&tag=`` -> 201."""
@@ -273,13 +289,29 @@ class LibpodImageRoutes:
         return json_response({"Id": image.id})
 
     async def get(self, call: ApiCall, name: str) -> None:
-        """``GET /libpod/images/{name}/get?format=``."""
-        await send_archive(call, self._engine, [name], call.text("format") or "")
+        """``GET /libpod/images/{name}/get?format=&compress=`` (Podman's ``ExportImage``).
+
+        ``format`` defaults to ``oci-archive`` as in Podman (``podman --remote save``
+        always sends its own, ``docker-archive`` by default).  ``compress`` must be a
+        boolean (400 otherwise, as Podman's decoder); Podman applies it to the
+        directory formats only, which are not served here.
+        """
+        call.flag("compress")
+        await send_archive(call, self._engine, [name], call.text("format") or OCI_ARCHIVE)
 
     async def export(self, call: ApiCall) -> None:
-        """``GET /libpod/images/export?references=a&references=b&format=``."""
+        """``GET /libpod/images/export?references=a&references=b&format=&compress=``
+        (Podman's ``ExportImages``, which ``podman --remote save`` calls): several
+        images need ``format=docker-archive``; the format defaults to ``oci-archive``;
+        ``oci-dir`` and ``docker-dir`` are sent as the archive of the same family, as
+        Podman 4.3.1 does (``podman --remote save --format oci-dir`` unpacks it);
+        ``compress`` is checked as in :meth:`get`."""
+        call.flag("compress")
         names = [n for value in call.texts("references") for n in value.split(",") if n]
-        await send_archive(call, self._engine, names, call.text("format") or "")
+        fmt = call.text("format") or OCI_ARCHIVE
+        # Podman sends the directory formats as archives; its client unpacks them.
+        fmt = {"oci-dir": OCI_ARCHIVE, "docker-dir": DOCKER_ARCHIVE}.get(fmt, fmt)
+        await send_archive(call, self._engine, names, fmt)
 
     async def commit(self, call: ApiCall) -> Response:
         """Podman's ``ImageCommitLibpod``: 200 ``{"Id": "<hex>"}`` (Podman's status too);
