@@ -137,13 +137,18 @@ def test_host_config_fields_refused_by_the_decoder(host: dict[str, Any]) -> None
         (ContainerSpec(image="x", device_cgroup_rules=("c 1 r",)), "invalid device cgroup rule"),
         (ContainerSpec(image="x", cgroupns_mode="shared"), "invalid cgroup namespace mode"),
         (ContainerSpec(image="x", isolation="hyperv"), "invalid isolation 'hyperv'"),
-        (ContainerSpec(image="x", nano_cpus=1000), "Range of CPUs is from 0.01"),
+        (ContainerSpec(image="x", nano_cpus=10**15), "Range of CPUs is from 0.01"),
         (ContainerSpec(image="x", links=(":alias",)), "invalid link"),
     ],
 )
 def test_check_spec_refuses_as_docker(spec: ContainerSpec, message: str) -> None:
     with pytest.raises(InvalidArgument, match=message):
         check_spec(spec)
+
+
+def test_check_spec_takes_a_tiny_cpu_share_as_docker() -> None:
+    """NanoCpus under 0.01 CPU passes create (Docker and Podman); only over NCPU is refused."""
+    assert check_spec(ContainerSpec(image="x", nano_cpus=500_000)).nano_cpus == 500_000
 
 
 @pytest.mark.parametrize("driver", ["", "json-file", "k8s-file", "none"])
