@@ -136,3 +136,16 @@ def test_attach_with_logs_and_no_stream_replays_and_closes(client: docker.Docker
         received += chunk
     sock.close()
     assert received == b"\x01\x00\x00\x00\x00\x00\x00\x06first\n"
+
+
+def test_a_missing_binds_source_is_made_as_docker_does(
+    client: docker.DockerClient, tmp_path: Path
+) -> None:
+    """``Binds`` with a host path that does not exist: made as a directory, mounted
+    (Docker's ``-v`` rule; Podman's compat create too), the container runs."""
+    source = tmp_path / "made" / "here"
+    output = client.containers.run(
+        IMAGE, ["sh", "-c", "touch /b/seen && echo ok"], volumes=[f"{source}:/b"], remove=True
+    )
+    assert output == b"ok\n"
+    assert source.is_dir() and (source / "seen").exists()
