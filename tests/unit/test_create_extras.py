@@ -154,3 +154,22 @@ def test_check_spec_takes_a_tiny_cpu_share_as_docker() -> None:
 @pytest.mark.parametrize("driver", ["", "json-file", "k8s-file", "none"])
 def test_log_drivers_we_serve(driver: str) -> None:
     assert check_spec(ContainerSpec(image="x", log_driver=driver)).log_driver == driver
+
+
+def test_create_fields_match_in_any_case_as_go() -> None:
+    """``TmpFs``, ``hostconfig``, ``cmd``: Go's decoder matches struct fields in any case
+    (Podman's REST suite sends ``TmpFs``); exact keys win."""
+    spec = decode_create(
+        {
+            "image": "x",
+            "cmd": ["df"],
+            "Cmd": ["exact"],
+            "hostconfig": {"TmpFs": {"/t": "rw"}, "BINDS": ["/a:/b"]},
+        },
+        None,
+    )
+    assert (spec.image, spec.command) == ("x", ("exact",))
+    assert sorted((m.type, m.destination) for m in spec.mounts) == [
+        ("bind", "/b"),
+        ("tmpfs", "/t"),
+    ]
