@@ -149,3 +149,26 @@ def test_a_missing_binds_source_is_made_as_docker_does(
     )
     assert output == b"ok\n"
     assert source.is_dir() and (source / "seen").exists()
+
+
+def test_died_is_logged_when_the_exit_shows(box: ServerProcess) -> None:
+    """Once inspect shows a container exited, the event log already has ``died`` with its
+    code (the event goes out as the exit is recorded, before the slower teardown)."""
+
+    def exited(cid: str) -> bool:
+        state = box.get_json(f"{LIBPOD}/containers/{cid}/json")["State"]
+        return bool(state["Status"] == "exited")
+
+    for attempt in range(5):
+        cid = _libpod_create(box, {"image": IMAGE, "command": ["false"]})
+        try:
+            assert box.request("POST", f"{LIBPOD}/containers/{cid}/start").status == 204
+            wait_for(lambda: exited(cid), timeout=30, interval=0.002)  # noqa: B023
+            query = f"stream=false&filters=%7B%22container%22%3A%5B%22{cid}%22%5D%7D"
+            reply = box.request("GET", f"{LIBPOD}/events?{query}")
+            events = [json.loads(line) for line in reply.body.splitlines() if line.strip()]
+            died = [e for e in events if e["Action"] == "died"]
+            assert len(died) == 1, (attempt, [e["Action"] for e in events])
+            assert died[0]["Actor"]["Attributes"]["containerExitCode"] == "1"
+        finally:
+            box.request("DELETE", f"{LIBPOD}/containers/{cid}?force=true")
