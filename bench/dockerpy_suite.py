@@ -364,6 +364,10 @@ def remove_leftovers(server: ServerProcess) -> None:
             print(f"cannot remove volume {volume['Name']}: {reply.status} {reply.body!r}")
 
 
+#: Interfaces, firewall rules and mount points on the host.
+HostState = tuple[set[str], set[str], set[str]]
+
+
 def host_leaks(
     before_interfaces: set[str], before_rules: set[str], before_mounts: set[str]
 ) -> list[str]:
@@ -373,6 +377,28 @@ def host_leaks(
     left += sorted(r for r in firewall_rules() - before_rules if _OUR_RULES.search(r))
     left += sorted(mount_points() - before_mounts)
     return left
+
+
+def prepare(workdir: Path | None, prefix: str) -> tuple[Path, bool, HostState]:
+    """Before a suite: its work directory (kept when given), whether to keep it, what
+    is on the host now (for :func:`host_leaks`); SIGTERM and SIGHUP unwind from here on."""
+    work = (workdir or Path(tempfile.mkdtemp(prefix=prefix))).resolve()
+    work.mkdir(parents=True, exist_ok=True)
+    before = (interfaces(), firewall_rules(), mount_points())
+    signal.signal(signal.SIGTERM, _on_signal)
+    signal.signal(signal.SIGHUP, _on_signal)
+    return work, workdir is not None, before
+
+
+def start_server(work: Path, conf: Path, default_network: str, log_level: str) -> ServerProcess:
+    """``twistd -n podapi`` on ``NETWORK_ARGS`` (its default network renamed
+    ``default_network``) with the registries.conf ``conf``; started."""
+    env = {**os.environ, "CONTAINERS_REGISTRIES_CONF": str(conf)}
+    server = ServerProcess(work / "server", timeout="0", env=env)
+    networks = [default_network if arg == "podman-dpy" else arg for arg in NETWORK_ARGS]
+    server.args = [*networks, "--log-level", log_level]
+    server.default_network = default_network
+    return server.start()
 
 
 def main() -> int:
@@ -398,14 +424,9 @@ def main() -> int:
         if subprocess.run([sys.executable, "-c", f"import {module}"], check=False).returncode:
             parser.error(f"docker-py's tests need {package}: pip install {package}")
 
-    keep = args.workdir is not None
-    work = (args.workdir or Path(tempfile.mkdtemp(prefix="dockerpy-suite-"))).resolve()
-    work.mkdir(parents=True, exist_ok=True)
+    work, keep, before = prepare(args.workdir, "dockerpy-suite-")
     junit = work / "junit.xml"
     junit.unlink(missing_ok=True)
-    before = (interfaces(), firewall_rules(), mount_points())
-    signal.signal(signal.SIGTERM, _on_signal)
-    signal.signal(signal.SIGHUP, _on_signal)
 
     registry = Registry(work / "registry")
     server: ServerProcess | None = None
@@ -414,11 +435,7 @@ def main() -> int:
         registry.start()
         names = push_images(registry, work)
         conf = registries_conf(registry, work / "registries.conf")
-        env = {**os.environ, "CONTAINERS_REGISTRIES_CONF": str(conf)}
-        server = ServerProcess(work / "server", timeout="0", env=env)
-        server.args = [*NETWORK_ARGS, "--log-level", args.log_level]
-        server.default_network = "podman-dpy"
-        server.start()
+        server = start_server(work, conf, "podman-dpy", args.log_level)
         print(f"podapi on {server.uri}; log {server.log}; registry {registry.host}", flush=True)
         for name in names:
             pull(server, name)
@@ -432,8 +449,6 @@ def main() -> int:
         report(junit)
         status = 130
     finally:
-        signal.signal(signal.SIGINT, signal.SIG_IGN)  # cleanup must finish
-        signal.signal(signal.SIGTERM, signal.SIG_IGN)
         status = cleanup(server, registry, work, before, keep) or status
     return status
 
@@ -442,10 +457,12 @@ def cleanup(
     server: ServerProcess | None,
     registry: Registry,
     work: Path,
-    before: tuple[set[str], set[str], set[str]],
+    before: HostState,
     keep: bool,
 ) -> int:
     """Remove everything the run made; non-zero when something is left on the host."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # cleanup must finish
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
     if server is not None:
         try:
             stopped = server.proc is None or server.proc.poll() is not None

@@ -20,7 +20,6 @@ from attrs import field, frozen
 from podapi import crashpoints
 from podapi.engine.changes import apply_changes
 from podapi.engine.containers import ContainerService
-from podapi.engine.containerspec import Healthcheck
 from podapi.engine.images import ImageService
 from podapi.engine.lifecycle import Lifecycle
 from podapi.engine.state.containers import COMMIT_PAUSE, RUNNING, ContainerRecord
@@ -74,16 +73,6 @@ class CommitOptions:
     squash: bool = False
 
 
-def _docker_healthcheck(check: Healthcheck) -> dict[str, Any]:
-    return {
-        "Test": list(check.test),
-        "Interval": check.interval,
-        "Timeout": check.timeout,
-        "StartPeriod": check.start_period,
-        "Retries": check.retries,
-    }
-
-
 def container_config(record: ContainerRecord, image_section: Mapping[str, Any]) -> dict[str, Any]:
     """The container's configuration as an image ``config`` section (Docker's keys).
 
@@ -94,7 +83,7 @@ def container_config(record: ContainerRecord, image_section: Mapping[str, Any]) 
     env = [e for e in run.env if e.partition("=")[0] not in INJECTED_ENV - given]
     healthcheck = None
     if run.healthcheck is not None:
-        healthcheck = _docker_healthcheck(run.healthcheck)
+        healthcheck = run.healthcheck.to_docker()
     elif spec.no_healthcheck or image_section.get("Healthcheck"):
         healthcheck = {"Test": ["NONE"]}  # the container ran with its check turned off
     # run_config defaults the stop signal; only a chosen one belongs in the image.

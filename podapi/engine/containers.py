@@ -157,8 +157,10 @@ def check_spec(spec: ContainerSpec) -> ContainerSpec:
             f"invalid isolation '{spec.isolation}' on linux: only 'default' is supported"
         )
     if spec.nano_cpus:
+        # Docker's check (daemon_unix.go): no lower bound at create, despite the
+        # message; a quota the kernel refuses fails at start.  Podman accepts too.
         ncpu = os.cpu_count() or 1
-        if not 10_000_000 <= spec.nano_cpus <= ncpu * 1_000_000_000:
+        if not 0 < spec.nano_cpus <= ncpu * 1_000_000_000:
             raise InvalidArgument(
                 f"Range of CPUs is from 0.01 to {ncpu}.00, as there are only {ncpu} CPUs available"
             )

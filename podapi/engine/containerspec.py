@@ -12,7 +12,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 import cattrs
-from attrs import field, frozen
+from attrs import evolve, field, frozen
 
 from podapi.errors import InvalidArgument
 from podapi.oci.spec import Resources
@@ -52,6 +52,29 @@ class Healthcheck:
     timeout: int = 0
     start_period: int = 0
     retries: int = 0
+
+    def effective(self) -> "Healthcheck":
+        """The check as it runs: 30s interval and timeout and 3 retries for unset ones.
+
+        Docker's and Podman's defaults (``define.DefaultHealthCheck*``); Podman
+        writes them into the container at create, so its inspect shows them.
+        """
+        return evolve(
+            self,
+            interval=self.interval or 30 * 1_000_000_000,
+            timeout=self.timeout or 30 * 1_000_000_000,
+            retries=self.retries or 3,
+        )
+
+    def to_docker(self) -> dict[str, Any]:
+        """Docker's ``HealthConfig`` JSON (:func:`healthcheck_from_docker` reads it back)."""
+        return {
+            "Test": list(self.test),
+            "Interval": self.interval,
+            "Timeout": self.timeout,
+            "StartPeriod": self.start_period,
+            "Retries": self.retries,
+        }
 
 
 @frozen

@@ -226,11 +226,14 @@ class Exits:
             crashpoints.reached("exit-claimed")
             if error:
                 claimed = await self._containers.update_record(record.id, error=error)
+            # The events go out as the exit is recorded, before the teardown: a client
+            # that sees the container exited (inspect, wait) finds ``died`` in the log,
+            # as with Podman, which logs it when it notices the exit.
+            if oom:
+                self._containers.emit(claimed, "oom")
+            self._containers.emit(claimed, "died", containerExitCode=str(code))
             await self.teardown(claimed)
         self._health.unwatch(record.id)
-        if oom:
-            self._containers.emit(claimed, "oom")
-        self._containers.emit(claimed, "died", containerExitCode=str(code))
         self._waiters.exited(claimed)
         await self._after_exit(claimed)
         await self._containers.finish_step(record.id, SETTLING)

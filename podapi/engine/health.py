@@ -23,7 +23,6 @@ from podapi.oci.runtime import OCIRuntime, RuntimeFailure
 log = get_logger(__name__)
 
 NS = 1_000_000_000
-DEFAULT_INTERVAL, DEFAULT_TIMEOUT, DEFAULT_RETRIES = 30 * NS, 30 * NS, 3
 STARTING, HEALTHY, UNHEALTHY = "starting", "healthy", "unhealthy"
 KEEP = 5
 OUTPUT_LIMIT = 4096
@@ -75,7 +74,7 @@ class HealthChecks:
             self.unwatch(container_id)
 
     def _schedule(self, container_id: str, check: Healthcheck) -> None:
-        interval = (check.interval or DEFAULT_INTERVAL) / NS
+        interval = check.effective().interval / NS
         self._timers[container_id] = self._clock.callLater(interval, self._tick, container_id)
 
     def _tick(self, container_id: str) -> None:
@@ -108,7 +107,7 @@ class HealthChecks:
                 f"container {record.name} is not running", cause="container state improper"
             )
         start = self._containers.now()
-        timeout = (check.timeout or DEFAULT_TIMEOUT) / NS
+        timeout = check.effective().timeout / NS
         try:
             result = await self._runtime().exec_simple(record.id, command(check), timeout=timeout)
             code = -1 if result.timed_out else (result.exit_code or 0)
@@ -122,7 +121,7 @@ class HealthChecks:
         in_start_period = (end - record.started_at) < check.start_period
         if passed:
             status = HEALTHY
-        elif failing >= (check.retries or DEFAULT_RETRIES) and not (
+        elif failing >= check.effective().retries and not (
             in_start_period and previous == STARTING
         ):
             status = UNHEALTHY

@@ -1,4 +1,5 @@
-"""Planning a new container's mounts (pure, but for a bind source's existence check).
+"""Planning a new container's mounts (pure, but for bind sources: checked, and made for
+Docker's ``Binds``).
 
 At container create, :func:`plan_mounts` turns the request into the mounts a
 container gets: the request's, then ``volumes_from``, then the image's
@@ -48,6 +49,10 @@ def _checked(mount: MountSpec) -> MountSpec:
                 f"invalid mount config for type \"bind\": invalid mount path: '{mount.source}' "
                 "mount path must be absolute"
             )
+        if mount.origin == "Binds" and not os.path.exists(mount.source):
+            # Docker's ``-v``/``Binds`` rule (Podman's compat create too, ``MkdirAll``):
+            # a missing host path is made, as a directory; ``Mounts`` must exist.
+            os.makedirs(mount.source, 0o755, exist_ok=True)
         if not os.path.exists(mount.source):
             raise InvalidArgument(
                 f'invalid mount config for type "bind": bind source path does not exist: '

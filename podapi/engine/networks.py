@@ -53,6 +53,13 @@ log = get_logger(__name__)
 SaveSetup = Callable[[NetworkSetup], Awaitable[object]]
 
 NETWORK_MODES = ("bridge", "none", "host")
+#: netavark's drivers: a bridge of ours, or addresses on the LAN of a host interface.
+DRIVERS = ("bridge", "macvlan", "ipvlan")
+#: The ``mode`` option of each LAN driver (netavark's and the kernel's names).
+VLAN_MODES = {
+    "macvlan": ("", "bridge", "private", "vepa", "passthru"),
+    "ipvlan": ("", "l2", "l3", "l3s"),
+}
 #: Podman's rule for network names.
 NAME_PATTERN = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9_.-]*$")
 #: Docker's (libnetwork's) rule: inner spaces too.
@@ -163,15 +170,16 @@ class NetworkService:
         options: Mapping[str, str] | None = None,
         docker_names: bool = False,
     ) -> Network:
-        """A new bridge network; free subnets and a free bridge name when not given.
+        """A new network: a bridge (free subnets and a free bridge name when not given)
+        or a ``macvlan``/``ipvlan`` network on the host interface ``interface``.
 
         :param docker_names: Docker's name rule too (the compat tree), which allows
             spaces (``test 01``) where Podman refuses them.  netavark copes: the bridge
             name is ours, firewall chains are named by hashes, and aardvark-dns keeps a
             file per network name.
         """
-        if driver != "bridge":
-            raise InvalidArgument(f"unsupported network driver {driver!r}: only bridge")
+        if driver not in DRIVERS:
+            raise InvalidArgument(f"unsupported driver {driver}: invalid argument")
         if not name:
             name = f"{self.config.bridge_prefix}{secrets.token_hex(3)}"
         if not NAME_PATTERN.match(name) and not (docker_names and DOCKER_NAME_PATTERN.match(name)):
@@ -181,23 +189,19 @@ class NetworkService:
         if name == self.default.name:
             raise Conflict(f"network name {name} already used: network already exists")
         existing = await self.all()
-        taken = [s.subnet for n in existing for s in n.subnets]
-        taken += await self._io(_host_routes)
-        chosen = [ipam.complete(s) for s in subnets]
-        ipam.check_no_overlap([s.subnet for s in chosen], taken)
-        if not any(ipam.parse_subnet(s.subnet).version == 4 for s in chosen):
-            chosen.insert(
-                0, ipam.complete(Subnet(ipam.free_subnet(self.config.subnet_pool, taken)))
-            )
-        if ipv6 and not any(ipam.parse_subnet(s.subnet).version == 6 for s in chosen):
-            chosen.append(ipam.complete(Subnet(ipam.free_subnet(IPV6_POOL, taken, 64))))
-        interface = interface or await self._free_bridge(existing)
-        if any(n.interface == interface for n in existing):
-            raise Conflict(f"bridge name {interface} already used by another network")
+        if driver == "bridge":
+            chosen = await self._bridge_subnets(subnets, ipv6, existing)
+            interface = interface or await self._free_bridge(existing)
+            if any(n.interface == interface for n in existing):
+                raise Conflict(f"bridge name {interface} already used by another network")
+        else:
+            chosen = [ipam.complete(s) for s in subnets]
+            await self._check_vlan(driver, interface, chosen, options or {})
         network = Network(
             name=name,
             id=secrets.token_hex(32),
             interface=interface,
+            driver=driver,
             created=rfc3339_nano(self._events.now_ns()),
             subnets=tuple(chosen),
             ipv6_enabled=ipv6,
@@ -209,6 +213,50 @@ class NetworkService:
         await self._state.write(partial(rows.insert, network=network))
         self._emit("create", network)
         return network
+
+    async def _bridge_subnets(
+        self, subnets: Sequence[Subnet], ipv6: bool, existing: Sequence[Network]
+    ) -> list[Subnet]:
+        """A bridge's subnets: as given, free of other networks' and the host's routes,
+        plus a free IPv4 one (and an IPv6 one for ``ipv6``) from the pools if none given."""
+        taken = [s.subnet for n in existing for s in n.subnets]
+        taken += await self._io(_host_routes)
+        chosen = [ipam.complete(s) for s in subnets]
+        ipam.check_no_overlap([s.subnet for s in chosen], taken)
+        if not any(ipam.parse_subnet(s.subnet).version == 4 for s in chosen):
+            chosen.insert(
+                0, ipam.complete(Subnet(ipam.free_subnet(self.config.subnet_pool, taken)))
+            )
+        if ipv6 and not any(ipam.parse_subnet(s.subnet).version == 6 for s in chosen):
+            chosen.append(ipam.complete(Subnet(ipam.free_subnet(IPV6_POOL, taken, 64))))
+        return chosen
+
+    async def _check_vlan(
+        self, driver: str, parent: str, subnets: Sequence[Subnet], options: Mapping[str, str]
+    ) -> None:
+        """Podman's checks of a macvlan or ipvlan network (``createIpvlanOrMacvlan``).
+
+        The parent interface must exist on the host (none: netavark takes the one
+        of the default route); subnets are the parent's LAN's, so they are neither
+        taken from the pools nor checked against the host's routes, but one is
+        required (no DHCP proxy here, as netavark needs for DHCP).
+        """
+        if parent and parent not in await self._io(_host_interfaces):
+            raise InvalidArgument(f"parent interface {parent} does not exist")
+        if not subnets:
+            raise InvalidArgument(
+                f"{driver} driver needs at least one subnet specified, "
+                "DHCP is not yet supported with netavark"
+            )
+        for key, value in options.items():
+            if key == "mode":
+                if value not in VLAN_MODES[driver]:
+                    raise InvalidArgument(f"unknown {driver} mode {value!r}")
+            elif key == "mtu":
+                if not value.isdigit():
+                    raise InvalidArgument(f"mtu {value!r} is not a number")
+            else:
+                raise InvalidArgument(f"unsupported {driver} network option {key}")
 
     def _emit(self, action: str, network: Network, **attributes: str) -> None:
         """A network event with Docker's attributes (name, type)."""

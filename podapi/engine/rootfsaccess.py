@@ -38,6 +38,9 @@ class RootfsAccess:
         self._images = images
         self._io = io
         self._mounts = mounts
+        #: Libpod ``mount`` calls not yet undone by ``unmount``, per container: the
+        #: mount count containers/storage keeps, which Podman's ``Unmount`` reads.
+        self._held: dict[str, int] = {}
 
     async def mount(self, record: ContainerRecord) -> str:
         """Libpod ``mount``: the rootfs, mounted (if it was not) for the host to look at."""
@@ -45,18 +48,28 @@ class RootfsAccess:
         lowers = await image_lowers(self._images, record)
         async with self._containers.lock(record.id):
             await self._io(mount_rootfs, lowers, paths)
+            self._held[record.id] = self._held.get(record.id, 0) + 1
         self._containers.emit(record, "mount")
         return paths.merged
 
     async def unmount(self, record: ContainerRecord) -> None:
-        """Libpod ``unmount`` (a running container keeps its rootfs: 409)."""
-        if record.alive:
-            raise Conflict(
-                f"container {record.id} is running: cannot unmount its rootfs",
-                cause="container state improper",
-            )
+        """Libpod ``unmount``: undo one ``mount``, as Podman's ``Container.Unmount``.
+
+        The rootfs comes down when nothing holds it any more: no other ``mount``
+        call and no running or paused container.  Unmounting what only the
+        running container holds is refused (409, ``container state improper``).
+        """
         async with self._containers.lock(record.id):
-            await self._io(rootfs.unmount, self._containers.paths(record.id).merged)
+            held = self._held.pop(record.id, 0)
+            if not held and record.alive:
+                raise Conflict(
+                    f"cannot unmount storage for container {record.id} as it is running or paused",
+                    cause="container state improper",
+                )
+            if held > 1:
+                self._held[record.id] = held - 1
+            elif not record.alive:
+                await self._io(rootfs.unmount, self._containers.paths(record.id).merged)
         self._containers.emit(record, "unmount")
 
     async def mounted(self) -> dict[str, str]:

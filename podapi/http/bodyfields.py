@@ -6,7 +6,7 @@ only in case (podman-py sends ``Container`` where Podman's struct says
 ``container``).  Maps (labels, options) stay case-sensitive, as in Go.
 """
 
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from typing import Any
 
 from podapi.http.call import BadRequest
@@ -21,10 +21,37 @@ def json_object(value: Any, what: str) -> dict[str, Any]:
 
 def field(body: Mapping[str, Any], key: str) -> Any:
     """The value of struct field ``key``: exact match first, then any case."""
-    if key in body:
-        return body[key]
-    folded = key.lower()
-    return next((v for k, v in body.items() if k.lower() == folded), None)
+    try:
+        return GoStruct(body)[key]
+    except KeyError:
+        return None
+
+
+class GoStruct(Mapping[str, Any]):
+    """A JSON object as a Go struct sees it: every lookup is :func:`field`'s.
+
+    For decoders written against plain keys (``SpecGenerator``'s ``image``): a
+    client sending ``Image`` (Podman's ``test/apiv2`` does) is read as Podman
+    reads it.  Iteration and ``len`` are the object's own keys.
+    """
+
+    def __init__(self, body: Mapping[str, Any]) -> None:
+        self._body = body
+
+    def __getitem__(self, key: str) -> Any:
+        if key in self._body:
+            return self._body[key]
+        folded = key.lower()
+        for name, value in self._body.items():
+            if name.lower() == folded:
+                return value
+        raise KeyError(key)
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._body)
+
+    def __len__(self) -> int:
+        return len(self._body)
 
 
 def text(body: Mapping[str, Any], key: str, what: str) -> str:

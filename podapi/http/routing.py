@@ -52,6 +52,8 @@ class Route:
     path: str
     handler: Handler
     versioned_only: bool
+    #: The lowest ``/v{version}`` served (older: 400, as Podman's ``SupportedVersion``).
+    since: tuple[int, ...] = ()
 
     @property
     def full_path(self) -> str:
@@ -79,10 +81,24 @@ class Router:
         self._add(Route(Dialect.COMPAT, method, path, handler, versioned_only=False))
 
     def libpod(
-        self, method: str, path: str, handler: Handler, *, unversioned: bool = False
+        self,
+        method: str,
+        path: str,
+        handler: Handler,
+        *,
+        unversioned: bool = False,
+        since: tuple[int, ...] = (),
     ) -> None:
-        """Serve ``handler`` at ``/v{version}/libpod{path}`` (and unversioned if asked)."""
-        self._add(Route(Dialect.LIBPOD, method, path, handler, versioned_only=not unversioned))
+        """Serve ``handler`` at ``/v{version}/libpod{path}`` (and unversioned if asked).
+
+        :param since: the lowest API version the route serves; an older
+            ``/v{version}`` is 400 (Podman checks this in some handlers).
+        """
+        self._add(
+            Route(
+                Dialect.LIBPOD, method, path, handler, versioned_only=not unversioned, since=since
+            )
+        )
 
     def _add(self, route: Route) -> None:
         self.routes.append(route)
@@ -121,6 +137,13 @@ def _endpoint(route: Route) -> Callable[..., Awaitable[Any]]:
     async def serve(request: IRequest, version: str | None, **params: str) -> Any:
         if version is not None and route.dialect is Dialect.COMPAT:
             check_compat_version(version)
+        if version is not None and parse_version(version) < route.since:
+            # Podman's utils.SupportedVersion + utils.BadRequest, word for word.
+            raise BadRequest(
+                f"failed to parse query parameter 'version': \"{version}\": "
+                "given version is not supported",
+                cause="given version is not supported",
+            )
         call = ApiCall(request=request, libpod=route.dialect is Dialect.LIBPOD, version=version)
         return await route.handler(call, **params)
 

@@ -499,7 +499,9 @@ def test_bad_input_answers_podman_error_bodies(box: ServerProcess) -> None:
     _assert_error(box.request("DELETE", f"{LIBPOD}/volumes/nosuch"), 404, "no such volume")
     _assert_error(box.request("GET", f"{LIBPOD}/volumes/nosuch/export"), 404, "no such volume")
     assert box.request("DELETE", "/v1.44/volumes/nosuch?force=1").status == 204
-    reply = _create_container(box, {"Binds": ["/no/such/dir:/d"]})
+    reply = _create_container(
+        box, {"Mounts": [{"Type": "bind", "Source": "/no/such/dir", "Target": "/d"}]}
+    )
     _assert_error(reply, 400, "bind source path does not exist: /no/such/dir")
     reply = _create_container(box, {"Binds": ["bad!:/d"]})
     _assert_error(reply, 400, "includes invalid characters")

@@ -137,7 +137,7 @@ def test_host_config_fields_refused_by_the_decoder(host: dict[str, Any]) -> None
         (ContainerSpec(image="x", device_cgroup_rules=("c 1 r",)), "invalid device cgroup rule"),
         (ContainerSpec(image="x", cgroupns_mode="shared"), "invalid cgroup namespace mode"),
         (ContainerSpec(image="x", isolation="hyperv"), "invalid isolation 'hyperv'"),
-        (ContainerSpec(image="x", nano_cpus=1000), "Range of CPUs is from 0.01"),
+        (ContainerSpec(image="x", nano_cpus=10**15), "Range of CPUs is from 0.01"),
         (ContainerSpec(image="x", links=(":alias",)), "invalid link"),
     ],
 )
@@ -146,6 +146,30 @@ def test_check_spec_refuses_as_docker(spec: ContainerSpec, message: str) -> None
         check_spec(spec)
 
 
+def test_check_spec_takes_a_tiny_cpu_share_as_docker() -> None:
+    """NanoCpus under 0.01 CPU passes create (Docker and Podman); only over NCPU is refused."""
+    assert check_spec(ContainerSpec(image="x", nano_cpus=500_000)).nano_cpus == 500_000
+
+
 @pytest.mark.parametrize("driver", ["", "json-file", "k8s-file", "none"])
 def test_log_drivers_we_serve(driver: str) -> None:
     assert check_spec(ContainerSpec(image="x", log_driver=driver)).log_driver == driver
+
+
+def test_create_fields_match_in_any_case_as_go() -> None:
+    """``TmpFs``, ``hostconfig``, ``cmd``: Go's decoder matches struct fields in any case
+    (Podman's REST suite sends ``TmpFs``); exact keys win."""
+    spec = decode_create(
+        {
+            "image": "x",
+            "cmd": ["df"],
+            "Cmd": ["exact"],
+            "hostconfig": {"TmpFs": {"/t": "rw"}, "BINDS": ["/a:/b"]},
+        },
+        None,
+    )
+    assert (spec.image, spec.command) == ("x", ("exact",))
+    assert sorted((m.type, m.destination) for m in spec.mounts) == [
+        ("bind", "/b"),
+        ("tmpfs", "/t"),
+    ]

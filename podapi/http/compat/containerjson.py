@@ -72,6 +72,26 @@ def _bind_text(m: MountSpec) -> str:
     return ":".join([*filter(None, (m.source, m.destination)), *([mode] if mode else [])])
 
 
+def _in_binds(m: MountSpec) -> bool:
+    """Whether ``HostConfig.Binds`` lists ``m``.
+
+    Docker's echo the request's ``Binds``; a libpod-made container's bind mounts
+    and named volumes are all there, as Podman's inspect lists them
+    (``generateInspectContainerHostConfig``).
+    """
+    return m.origin == "Binds" or (m.origin == "" and m.type in ("bind", "volume"))
+
+
+def _nano_cpus(spec: ContainerSpec) -> int:
+    """``NanoCpus``: as asked, or Podman's reading of a libpod quota over a 100ms period."""
+    if spec.nano_cpus:
+        return spec.nano_cpus
+    resources = spec.resources
+    if resources.cpu_period == 100_000 and resources.cpu_quota:
+        return 10_000 * resources.cpu_quota
+    return 0
+
+
 def _mount_request(m: MountSpec) -> dict[str, Any]:
     """A ``HostConfig.Mounts`` entry as given (Docker's ``mount.Mount``)."""
     body: dict[str, Any] = {"Type": m.type, "Source": m.source, "Target": m.destination}
@@ -164,7 +184,7 @@ def encode_host_config(
     spec = record.spec
     resources = spec.resources
     return {
-        "Binds": [_bind_text(m) for m in spec.mounts if m.origin == "Binds"],
+        "Binds": [_bind_text(m) for m in spec.mounts if _in_binds(m)],
         "ContainerIDFile": "",
         "LogConfig": {"Type": spec.log_driver or "json-file", "Config": _log_options(spec)},
         "NetworkMode": _network_mode(record, default_network),
@@ -208,7 +228,7 @@ def encode_host_config(
         "Isolation": spec.isolation,
         "CpuShares": resources.cpu_shares or 0,
         "Memory": resources.memory or 0,
-        "NanoCpus": spec.nano_cpus,
+        "NanoCpus": _nano_cpus(spec),
         "CgroupParent": shown(spec.cgroup_parent),
         "BlkioWeight": 0,
         # With NanoCpus, Docker shows the quota and period as asked: none.
@@ -246,16 +266,11 @@ def encode_config(record: ContainerRecord) -> dict[str, Any]:
         "OpenStdin": spec.open_stdin,
         "StdinOnce": spec.stdin_once,
         "Env": list(run.env),
-        "Cmd": list(run.command) or None,
-        "Healthcheck": None
-        if run.healthcheck is None
-        else {
-            "Test": list(run.healthcheck.test),
-            "Interval": run.healthcheck.interval,
-            "Timeout": run.healthcheck.timeout,
-            "StartPeriod": run.healthcheck.start_period,
-            "Retries": run.healthcheck.retries,
-        },
+        # Podman's compat inspect copies libpod's Cmd, never nil: ``[]`` when an
+        # Entrypoint reset the image's Cmd (Docker would show null).
+        "Cmd": list(run.command),
+        # Podman's: the defaults filled in (they are what runs).
+        "Healthcheck": None if run.healthcheck is None else run.healthcheck.effective().to_docker(),
         "Image": record.image_name,
         "Volumes": {path: {} for path in run.volumes} or None,
         "WorkingDir": run.working_dir,

@@ -19,6 +19,7 @@ from podapi.engine.containerspec import (
     parse_size,
 )
 from podapi.engine.ocimodel import Resources, parse_bind
+from podapi.http.bodyfields import field
 from podapi.http.call import BadRequest
 
 CPU_PERIOD = 100_000
@@ -33,7 +34,7 @@ def _get(
     default: Any = None,
     where: str = "",
 ) -> Any:
-    value = body.get(key)
+    value = field(body, key)  # Go's struct fields: any case (``TmpFs`` is ``Tmpfs``)
     if value is None:
         return default
     if isinstance(value, bool) and kind in (int, (int, float)):
@@ -48,7 +49,7 @@ def _get(
 
 
 def _strings(body: Mapping[str, Any], key: str, where: str = "") -> tuple[str, ...] | None:
-    value = body.get(key)
+    value = field(body, key)
     if value is None:
         return None
     if isinstance(value, str):  # Docker accepts a string for Cmd/Entrypoint too

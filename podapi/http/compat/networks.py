@@ -117,12 +117,8 @@ class CompatNetworkRoutes:
         """``POST /networks/create``: Docker's ``NetworkCreateRequest``."""
         body = json_object(call.json_body(empty_ok=False), "the network configuration")
         what = "NetworkCreateRequest"
-        options = string_map(body, "Options", what)
-        warnings = [
-            f'"{k}: {v}" is not a recognized option'
-            for k, v in options.items()
-            if k not in _KNOWN_OPTIONS
-        ]
+        driver = text(body, "Driver", what) or "bridge"
+        interface, options, warnings = _driver_options(driver, string_map(body, "Options", what))
         ipam = json_object(field(body, "IPAM") or {}, f"{what}.IPAM")
         subnets = []
         for item in field(ipam, "Config") or []:
@@ -137,12 +133,13 @@ class CompatNetworkRoutes:
         network = await self._engine.networks.create(
             text(body, "Name", what),
             subnets=subnets,
-            interface=options.get("com.docker.network.bridge.name", ""),
-            driver=text(body, "Driver", what) or "bridge",
+            interface=interface,
+            driver=driver,
             ipv6=bool(field(body, "EnableIPv6")),
             internal=bool(field(body, "Internal")),
+            dns=driver == "bridge",  # Podman: "dns is only enabled for the bridge driver"
             labels=string_map(body, "Labels", what),
-            options={"isolate": "true"} | {k: v for k, v in options.items() if k == "mtu"},
+            options=options,
             docker_names=True,
         )
         return json_response({"Id": network.id, "Warning": "; ".join(warnings)}, 201)
@@ -176,5 +173,33 @@ class CompatNetworkRoutes:
         return text_response("OK")
 
 
-#: Docker bridge options podapi understands (others come back as a warning, as in Podman).
-_KNOWN_OPTIONS = frozenset({"com.docker.network.bridge.name", "mtu"})
+#: Docker's names of the MTU option.
+_MTU_OPTIONS = frozenset({"mtu", "com.docker.network.driver.mtu"})
+
+
+def _driver_options(driver: str, given: dict[str, str]) -> tuple[str, dict[str, str], list[str]]:
+    """Docker's ``Options`` as Podman's compat create reads them: ``(interface,
+    netavark options, warnings)``.
+
+    A bridge is isolated from other bridges (Docker's rule) and may be named
+    (``com.docker.network.bridge.name``); ``macvlan`` and ``ipvlan`` take their
+    ``parent`` interface and ``mode``; the MTU goes to every driver.  Any other
+    option comes back as a warning (``"k: v" is not a recognized option``).
+    """
+    bridge = driver == "bridge"
+    interface = ""
+    options = {"isolate": "true"} if bridge else {}
+    warnings = []
+    for key, value in given.items():
+        if key in _MTU_OPTIONS:
+            options["mtu"] = value
+        elif key == "com.docker.network.bridge.name":
+            interface = value if bridge else interface
+        elif key == "parent":
+            interface = interface if bridge else value
+        elif key == "mode":
+            if not bridge:
+                options["mode"] = value
+        else:
+            warnings.append(f'"{key}: {value}" is not a recognized option')
+    return interface, options, warnings

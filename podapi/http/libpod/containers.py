@@ -305,7 +305,11 @@ class LibpodContainerRoutes:
         return no_content()
 
     async def mount(self, call: ApiCall, name: str) -> Response:
-        """``POST /libpod/containers/{name}/mount``: the rootfs path (as text)."""
+        """``POST /libpod/containers/{name}/mount``: the rootfs path.
+
+        As Podman's ``utils.WriteResponse`` writes a string: text and a newline
+        (``fmt.Fprintln``), ``text/plain; charset=us-ascii``, not JSON.
+        """
         path = await self._engine.lifecycle.mount(await self._get(name))
         return text_response(path, content_type="text/plain; charset=us-ascii")
 

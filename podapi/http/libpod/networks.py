@@ -5,6 +5,8 @@ Differences from Podman 4.3.1, on purpose: malformed bodies, subnets and
 addresses are 400, an overlapping subnet or a network in use 409 (Podman: 500).
 """
 
+from functools import partial
+
 from klein import Response
 
 from podapi.engine.containerspec import NetworkEndpoint
@@ -25,17 +27,20 @@ class LibpodNetworkRoutes:
 
     def register(self, router: Router) -> None:
         """Add the routes."""
-        add = router.libpod
-        add("GET", "/networks/json", self.list_networks)
-        add("POST", "/networks/create", self.create)
-        add("POST", "/networks/prune", self.prune)
-        add("GET", "/networks/<name>/json", self.inspect)
-        add("GET", "/networks/<name>", self.inspect)
-        add("GET", "/networks/<name>/exists", self.exists)
-        add("DELETE", "/networks/<name>", self.remove)
-        add("POST", "/networks/<name>/connect", self.connect)
-        add("POST", "/networks/<name>/disconnect", self.disconnect)
-        add("POST", "/networks/<name>/update", self.update)
+        # Podman 4 changed these routes' JSON (netavark's): its handlers refuse an
+        # older API version with 400 (``SupportedVersion(r, ">=4.0.0")``); disconnect
+        # (Docker's handler) and update (newer) do not check.
+        v4 = partial(router.libpod, since=(4, 0, 0))
+        v4("GET", "/networks/json", self.list_networks)
+        v4("POST", "/networks/create", self.create)
+        v4("POST", "/networks/prune", self.prune)
+        v4("GET", "/networks/<name>/json", self.inspect)
+        v4("GET", "/networks/<name>", self.inspect)
+        v4("GET", "/networks/<name>/exists", self.exists)
+        v4("DELETE", "/networks/<name>", self.remove)
+        v4("POST", "/networks/<name>/connect", self.connect)
+        router.libpod("POST", "/networks/<name>/disconnect", self.disconnect)
+        router.libpod("POST", "/networks/<name>/update", self.update)
 
     async def list_networks(self, call: ApiCall) -> Response:
         """``GET /libpod/networks/json?filters=``."""

@@ -21,6 +21,7 @@ from podapi.engine.containerspec import (
     healthcheck_from_docker,
 )
 from podapi.engine.ocimodel import Resources
+from podapi.http.bodyfields import GoStruct
 from podapi.http.call import BadRequest
 
 #: ``netns.nsmode`` -> our network mode (rootful: ``private`` and the rootless
@@ -160,6 +161,7 @@ def decode_specgen(body: Any) -> ContainerSpec:
     """The spec a libpod create request describes."""
     if not isinstance(body, dict):
         raise BadRequest("the create body must be a JSON object (SpecGenerator)")
+    body = GoStruct(body)  # Go matches struct fields in any case: ``Image`` is ``image``
     image = _typed(body, "image", str)
     if not image:
         raise BadRequest("SpecGenerator.image is required", cause="no image")
