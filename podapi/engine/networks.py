@@ -24,6 +24,7 @@ from podapi.config import BRIDGE_NAME_MAX, NetworkConfig
 from podapi.engine import ipam, ports
 from podapi.engine.containerspec import ContainerSpec, NetworkEndpoint
 from podapi.engine.events import EventBus
+from podapi.engine.landrivers import DRIVERS, check_lan_network
 from podapi.engine.layout import Layout
 from podapi.engine.networkfilters import network_filter
 from podapi.engine.state import containers as container_rows
@@ -53,13 +54,6 @@ log = get_logger(__name__)
 SaveSetup = Callable[[NetworkSetup], Awaitable[object]]
 
 NETWORK_MODES = ("bridge", "none", "host")
-#: netavark's drivers: a bridge of ours, or addresses on the LAN of a host interface.
-DRIVERS = ("bridge", "macvlan", "ipvlan")
-#: The ``mode`` option of each LAN driver (netavark's and the kernel's names).
-VLAN_MODES = {
-    "macvlan": ("", "bridge", "private", "vepa", "passthru"),
-    "ipvlan": ("", "l2", "l3", "l3s"),
-}
 #: Podman's rule for network names.
 NAME_PATTERN = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9_.-]*$")
 #: Docker's (libnetwork's) rule: inner spaces too.
@@ -196,7 +190,8 @@ class NetworkService:
                 raise Conflict(f"bridge name {interface} already used by another network")
         else:
             chosen = [ipam.complete(s) for s in subnets]
-            await self._check_vlan(driver, interface, chosen, options or {})
+            host_interfaces = await self._io(_host_interfaces)
+            check_lan_network(driver, interface, chosen, options or {}, host_interfaces)
         network = Network(
             name=name,
             id=secrets.token_hex(32),
@@ -230,33 +225,6 @@ class NetworkService:
         if ipv6 and not any(ipam.parse_subnet(s.subnet).version == 6 for s in chosen):
             chosen.append(ipam.complete(Subnet(ipam.free_subnet(IPV6_POOL, taken, 64))))
         return chosen
-
-    async def _check_vlan(
-        self, driver: str, parent: str, subnets: Sequence[Subnet], options: Mapping[str, str]
-    ) -> None:
-        """Podman's checks of a macvlan or ipvlan network (``createIpvlanOrMacvlan``).
-
-        The parent interface must exist on the host (none: netavark takes the one
-        of the default route); subnets are the parent's LAN's, so they are neither
-        taken from the pools nor checked against the host's routes, but one is
-        required (no DHCP proxy here, as netavark needs for DHCP).
-        """
-        if parent and parent not in await self._io(_host_interfaces):
-            raise InvalidArgument(f"parent interface {parent} does not exist")
-        if not subnets:
-            raise InvalidArgument(
-                f"{driver} driver needs at least one subnet specified, "
-                "DHCP is not yet supported with netavark"
-            )
-        for key, value in options.items():
-            if key == "mode":
-                if value not in VLAN_MODES[driver]:
-                    raise InvalidArgument(f"unknown {driver} mode {value!r}")
-            elif key == "mtu":
-                if not value.isdigit():
-                    raise InvalidArgument(f"mtu {value!r} is not a number")
-            else:
-                raise InvalidArgument(f"unsupported {driver} network option {key}")
 
     def _emit(self, action: str, network: Network, **attributes: str) -> None:
         """A network event with Docker's attributes (name, type)."""
