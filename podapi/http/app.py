@@ -7,6 +7,7 @@ from podapi.http.both.containerfiles import ArchiveRoutes
 from podapi.http.both.execs import ExecRoutes
 from podapi.http.both.stats import StatsRoutes
 from podapi.http.both.system import SystemRoutes
+from podapi.http.both.build import BuildRoutes
 from podapi.http.compat.build import CompatBuildRoutes
 from podapi.http.compat.containers import CompatContainerRoutes
 from podapi.http.compat.distribution import CompatDistributionRoutes
@@ -56,4 +57,5 @@ def build_router(engine: Engine, clock: IReactorTime) -> Router:
     LibpodKubeRoutes(engine).register(router)
     CompatSwarmRoutes().register(router)
     CompatBuildRoutes(engine).register(router)
+    BuildRoutes(engine).register(router)
     return router
