@@ -3,11 +3,11 @@
 from twisted.internet.interfaces import IReactorTime
 
 from podapi.engine.engine import Engine
+from podapi.http.both.build import BuildRoutes
 from podapi.http.both.containerfiles import ArchiveRoutes
 from podapi.http.both.execs import ExecRoutes
 from podapi.http.both.stats import StatsRoutes
 from podapi.http.both.system import SystemRoutes
-from podapi.http.both.build import BuildRoutes
 from podapi.http.compat.build import CompatBuildRoutes
 from podapi.http.compat.containers import CompatContainerRoutes
 from podapi.http.compat.distribution import CompatDistributionRoutes

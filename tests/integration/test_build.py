@@ -7,7 +7,6 @@ import os
 import shutil
 import subprocess
 import tarfile
-from collections.abc import Iterator
 from pathlib import Path
 from urllib.parse import quote
 
@@ -63,7 +62,9 @@ def served(fresh: ServerProcess, busybox_archive: Path) -> ServerProcess:
     return fresh
 
 
-def classic(server: ServerProcess, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+def classic(
+    server: ServerProcess, *args: str, check: bool = True
+) -> subprocess.CompletedProcess[str]:
     """``docker build`` with the classic builder (the CLI's default is BuildKit)."""
     result = subprocess.run(
         ["docker", "build", *args],
@@ -93,7 +94,9 @@ def leftovers(server: ServerProcess) -> tuple[list[object], list[object]]:
 
 
 @needs_cli
-def test_docker_cli_builds_multistage_image_that_runs(served: ServerProcess, tmp_path: Path) -> None:
+def test_docker_cli_builds_multistage_image_that_runs(
+    served: ServerProcess, tmp_path: Path
+) -> None:
     """``DOCKER_BUILDKIT=0 docker build``: ARG, ENV, WORKDIR, COPY --from, RUN, USER,
     ENTRYPOINT and .dockerignore; the image prints what the Dockerfile put there."""
     ctx = write_context(tmp_path / "ctx")
@@ -135,7 +138,9 @@ def test_unchanged_rebuild_uses_cache_and_change_rebuilds_from_that_step(
 
 
 @needs_cli
-def test_failing_run_reports_exit_code_and_leaves_nothing(served: ServerProcess, tmp_path: Path) -> None:
+def test_failing_run_reports_exit_code_and_leaves_nothing(
+    served: ServerProcess, tmp_path: Path
+) -> None:
     """A failing RUN: its status in the stream, ``docker build`` exits with it, no leftovers."""
     ctx = write_context(tmp_path / "ctx", f"FROM {IMAGE}\nRUN echo about to fail; exit 7\n")
     result = classic(served, str(ctx), check=False)
@@ -156,9 +161,7 @@ def test_docker_py_builds_and_reports_stream(served: ServerProcess, tmp_path: Pa
         output = client.containers.run("pybuilt:1", remove=True)
         assert output.decode() == EXPECTED_RUN
         with pytest.raises(docker.errors.BuildError) as failed:
-            client.images.build(
-                fileobj=io.BytesIO(f"FROM {IMAGE}\nRUN exit 3\n".encode()), rm=True
-            )
+            client.images.build(fileobj=io.BytesIO(f"FROM {IMAGE}\nRUN exit 3\n".encode()), rm=True)
         assert "returned a non-zero code: 3" in str(failed.value)
     finally:
         client.close()
@@ -187,8 +190,12 @@ def tar_of(files: dict[str, bytes]) -> bytes:
     return buffer.getvalue()
 
 
-def build_raw(server: ServerProcess, body: bytes, query: str = "") -> tuple[int, list[dict[str, object]] | object]:
-    reply = server.request("POST", "/v1.44/build" + query, body=body, headers={"Content-Type": "application/x-tar"})
+def build_raw(
+    server: ServerProcess, body: bytes, query: str = ""
+) -> tuple[int, list[dict[str, object]] | object]:
+    reply = server.request(
+        "POST", "/v1.44/build" + query, body=body, headers={"Content-Type": "application/x-tar"}
+    )
     if reply.status != 200:
         return reply.status, json.loads(reply.body)
     return 200, [json.loads(line) for line in reply.body.splitlines() if line.strip()]
@@ -200,7 +207,9 @@ def test_bad_inputs_are_clear_errors(served: ServerProcess) -> None:
     assert status == 400 and "unknown instruction: FOO" in body["message"]
     status, body = build_raw(served, tar_of({"Dockerfile": b"FROM x\n", "../evil": b"x"}))
     assert status == 400 and "outside" in body["message"]
-    status, lines = build_raw(served, tar_of({"Dockerfile": f"FROM {IMAGE}\nCOPY nothere /x\n".encode()}))
+    status, lines = build_raw(
+        served, tar_of({"Dockerfile": f"FROM {IMAGE}\nCOPY nothere /x\n".encode()})
+    )
     assert status == 200 and "file not found in build context" in lines[-1]["error"]
     status, lines = build_raw(
         served, tar_of({"Dockerfile": f"FROM {IMAGE}\nCOPY --from=nostage /a /b\n".encode()})
@@ -209,3 +218,80 @@ def test_bad_inputs_are_clear_errors(served: ServerProcess) -> None:
     status, lines = build_raw(served, tar_of({"Dockerfile": b"FROM localhost:1/nothing:here\n"}))
     assert status == 200 and "error" in lines[-1]
     assert leftovers(served) == ([], [])
+
+
+@pytest.mark.skipif(shutil.which("docker-compose") is None, reason="docker-compose missing")
+def test_docker_compose_builds_service_image(served: ServerProcess, tmp_path: Path) -> None:
+    """``docker-compose build`` then ``run``: the service's image from its build context."""
+    project = tmp_path / "project"
+    write_context(project / "app")
+    (project / "docker-compose.yml").write_text(
+        'version: "3.7"\nservices:\n  app:\n    build: ./app\n    image: composed:latest\n'
+    )
+    env = {**os.environ, "DOCKER_HOST": served.uri, "COMPOSE_INTERACTIVE_NO_CLI": "1"}
+
+    def compose(*args: str) -> subprocess.CompletedProcess[str]:
+        result = subprocess.run(
+            ["docker-compose", "--no-ansi", "-p", "built", *args],
+            cwd=project,
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+            env=env,
+        )
+        assert result.returncode == 0, (args, result.stdout, result.stderr)
+        return result
+
+    compose("build")
+    assert docker_cli(served, "run", "--rm", "composed").stdout == EXPECTED_RUN
+
+
+@needs_cli
+def test_builder_prune_removes_the_cache_and_the_next_build_runs_again(
+    served: ServerProcess, tmp_path: Path
+) -> None:
+    """``POST /build/prune``: a failed build's cached steps go (IDs and bytes reported) and
+    the next build runs them again; ``all=1`` also takes the steps below a tagged image."""
+    failing = write_context(tmp_path / "ctx", f"FROM {IMAGE}\nRUN echo filler > /f\nRUN exit 1\n")
+    assert classic(served, str(failing), check=False).returncode == 1
+    reply = served.request("POST", "/v1.44/build/prune")
+    report = json.loads(reply.body)
+    assert reply.status == 200 and len(report["CachesDeleted"]) == 1, report
+    assert report["SpaceReclaimed"] > 0
+    again = classic(served, str(failing), check=False)
+    assert " ---> Using cache" not in again.stdout
+    ctx = write_context(tmp_path / "ok", f"FROM {IMAGE}\nRUN echo filler > /f\nENV X=1\n")
+    classic(served, "-t", "pruned", str(ctx))
+    report = json.loads(served.request("POST", "/v1.44/build/prune?all=1").body)
+    # The RUN's image (taken from the failed build's cache) below the tagged one.
+    assert len(report["CachesDeleted"]) == 1, report
+    assert docker_cli(served, "run", "--rm", "pruned", "cat", "/f").stdout == "filler\n"
+    everything = json.loads(served.request("GET", "/v1.44/images/json?all=1").body)
+    assert len(everything) == 2
+
+
+def test_buildkit_session_is_refused_with_the_way_out(served: ServerProcess) -> None:
+    """BuildKit's ``/session`` and ``version=2`` builds: errors that say DOCKER_BUILDKIT=0."""
+    session = served.request("POST", "/v1.44/session")
+    assert session.status == 404 and "DOCKER_BUILDKIT=0" in json.loads(session.body)["message"]
+    status, body = build_raw(served, tar_of({"Dockerfile": b"FROM x\n"}), "?version=2")
+    assert status == 400 and "DOCKER_BUILDKIT=0" in body["message"]
+    ping = served.request("GET", "/_ping")
+    assert ping.headers["Builder-Version"] == "1"
+
+
+def test_libpod_build_ends_with_the_image_id(served: ServerProcess) -> None:
+    """``POST /libpod/build`` (podman-py's call): ``stream`` lines, the bare image ID last."""
+    body = tar_of({"Containerfile": f"FROM {IMAGE}\nLABEL a=b\n".encode()})
+    reply = served.request(
+        "POST",
+        "/v4.3.1/libpod/build?t=libpodbuilt&dockerfile=" + quote('["Containerfile"]'),
+        body=body,
+    )
+    lines = [json.loads(line) for line in reply.body.splitlines()]
+    assert reply.status == 200
+    assert lines[-2] == {"stream": "Successfully tagged localhost/libpodbuilt:latest\n"}
+    image_id = lines[-1]["stream"].strip()
+    inspect = json.loads(served.request("GET", f"/v4.3.1/libpod/images/{image_id}/json").body)
+    assert inspect["Labels"] == {"a": "b"}

@@ -48,9 +48,9 @@ def entries(conn: sqlite3.Connection) -> list[CacheEntry]:
 
 
 def detach_built(conn: sqlite3.Connection) -> None:
-    """Forget which cache images the other images were built on (``builder prune --all``
-    then removes the whole cache; the built images keep their layers)."""
+    """Forget which cache images the named images were built on (``builder prune --all``
+    then removes the whole cache below them; they keep their layers)."""
     conn.execute(
         "UPDATE images SET parent = '' WHERE parent IN (SELECT image_id FROM build_cache) "
-        "AND id NOT IN (SELECT image_id FROM build_cache)"
+        "AND id IN (SELECT image_id FROM image_names)"
     )

@@ -22,12 +22,12 @@ from klein import Response
 from podapi.engine.build.builder import BuildFailed, BuildOptions
 from podapi.engine.build.steps import RunOptions
 from podapi.engine.engine import Engine
+from podapi.engine.ocimodel import Resources
 from podapi.errors import PodapiError
 from podapi.http.both.images import podman_name
 from podapi.http.call import ApiCall, BadRequest
 from podapi.http.routing import Router
 from podapi.http.streams import JsonLines
-from podapi.oci.spec import Resources
 from podapi.storage import reference
 from podapi.storage.registry import registry_config
 

@@ -63,7 +63,6 @@ from podapi.storage.registry.manifests import (
 from podapi.storage.registry.transfer import ProgressCallback
 
 __all__ = [
-    "registry_config",
     "DOCKER_MANIFEST",
     "OCI_INDEX",
     "OCI_MANIFEST",
@@ -86,4 +85,5 @@ __all__ = [
     "choose_platform",
     "is_loopback",
     "parse_challenges",
+    "registry_config",
 ]
