@@ -9,9 +9,6 @@ from functools import partial
 
 from podapi.config import Config
 from podapi.engine.attach import ContainerAttach
-from podapi.engine.build.builder import Builder
-from podapi.engine.build.cache import BuildCache
-from podapi.engine.build.steps import WorkingContainers
 from podapi.engine.commit import Committer
 from podapi.engine.containerfiles import ContainerFiles
 from podapi.engine.containermounts import ContainerMounts
@@ -22,6 +19,9 @@ from podapi.engine.distribution import Distribution
 from podapi.engine.events import EventBus, EventLog
 from podapi.engine.execs import ExecService
 from podapi.engine.imagearchives import ImageArchives
+from podapi.engine.imagebuild.builder import Builder
+from podapi.engine.imagebuild.cache import BuildCache
+from podapi.engine.imagebuild.steps import WorkingContainers
 from podapi.engine.images import ImageService
 from podapi.engine.infraimage import PauseImage
 from podapi.engine.inspection import ContainerDetails

@@ -1,7 +1,8 @@
 """``podman system prune``: containers, pods, images, networks, volumes and build cache
 in one call, composed from each kind's own prune; and Docker's build-cache prune.
 
-Pods come in as ``prune_pods``; the build cache is :class:`podapi.engine.build.cache.BuildCache`.
+Pods come in as ``prune_pods``; the build cache is
+:class:`podapi.engine.imagebuild.cache.BuildCache`.
 """
 
 from collections.abc import Awaitable, Callable, Mapping, Sequence
@@ -9,7 +10,7 @@ from collections.abc import Awaitable, Callable, Mapping, Sequence
 from attrs import field, frozen
 
 from podapi.engine import imagefilters
-from podapi.engine.build.cache import BuildCache, BuildCachePruned
+from podapi.engine.imagebuild.cache import BuildCache, BuildCachePruned
 from podapi.engine.images import ImageService
 from podapi.engine.networks import NetworkService
 from podapi.engine.removal import ContainerRemoval

@@ -2,9 +2,14 @@
 
 import pytest
 
-from podapi.engine.build import config, words
-from podapi.engine.build.dockerfile import DockerfileError, Instruction, parse, parse_instruction
-from podapi.engine.build.ignore import Ignore
+from podapi.engine.imagebuild import config, words
+from podapi.engine.imagebuild.dockerfile import (
+    DockerfileError,
+    Instruction,
+    parse,
+    parse_instruction,
+)
+from podapi.engine.imagebuild.ignore import Ignore
 from podapi.errors import InvalidArgument
 
 SOURCE = """\

@@ -19,9 +19,9 @@ from typing import Any
 
 from klein import Response
 
-from podapi.engine.build.builder import BuildFailed, BuildOptions
-from podapi.engine.build.steps import RunOptions
 from podapi.engine.engine import Engine
+from podapi.engine.imagebuild.builder import BuildFailed, BuildOptions
+from podapi.engine.imagebuild.steps import RunOptions
 from podapi.engine.ocimodel import Resources
 from podapi.errors import PodapiError
 from podapi.http.both.images import podman_name

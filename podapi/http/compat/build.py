@@ -1,7 +1,7 @@
 """Docker's build-cache prune and BuildKit's session endpoint.
 
 ``docker system prune`` ends with a build-cache prune and fails when the route is
-missing; it prunes :class:`~podapi.engine.build.cache.BuildCache`.  ``POST /build``
+missing; it prunes :class:`~podapi.engine.imagebuild.cache.BuildCache`.  ``POST /build``
 itself is in :mod:`podapi.http.both.build`.
 """
 
