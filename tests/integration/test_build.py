@@ -295,3 +295,39 @@ def test_libpod_build_ends_with_the_image_id(served: ServerProcess) -> None:
     image_id = lines[-1]["stream"].strip()
     inspect = json.loads(served.request("GET", f"/v4.3.1/libpod/images/{image_id}/json").body)
     assert inspect["Labels"] == {"a": "b"}
+
+
+def test_scratch_add_archive_onbuild_and_history(served: ServerProcess) -> None:
+    """FROM scratch with COPY; ADD of a local tar.gz extracts it; ONBUILD runs in the child;
+    history has one entry per step with ``empty_layer`` where no layer was made."""
+    packed = io.BytesIO()
+    with tarfile.open(fileobj=packed, mode="w:gz") as tar:
+        info = tarfile.TarInfo("inner/file.txt")
+        info.size = 6
+        tar.addfile(info, io.BytesIO(b"inner\n"))
+    base = f"FROM {IMAGE}\nONBUILD RUN echo triggered > /trigger\nADD pack.tar.gz /opt/\n"
+    status, lines = build_raw(
+        served,
+        tar_of({"Dockerfile": base.encode(), "pack.tar.gz": packed.getvalue()}),
+        "?t=onbuild-base",
+    )
+    assert status == 200 and "error" not in lines[-1], lines
+    child = "FROM onbuild-base\nHEALTHCHECK CMD true\n"
+    status, lines = build_raw(served, tar_of({"Dockerfile": child.encode()}), "?t=onbuild-child")
+    assert status == 200 and "# Executing 1 build trigger\n" in [x.get("stream") for x in lines]
+    run = docker.DockerClient(base_url=served.uri, version="auto")
+    try:
+        out = run.containers.run(
+            "onbuild-child", ["cat", "/trigger", "/opt/inner/file.txt"], remove=True
+        )
+        assert out == b"triggered\ninner\n"
+    finally:
+        run.close()
+    history = json.loads(served.request("GET", "/v1.44/images/onbuild-child/history").body)
+    # Newest first: HEALTHCHECK (no layer), the trigger's RUN, the base's ADD.
+    assert [h["Size"] > 0 for h in history[:3]] == [False, True, True]
+    scratch = tar_of({"Dockerfile": b"FROM scratch\nCOPY a.txt /a.txt\n", "a.txt": b"alone\n"})
+    status, lines = build_raw(served, scratch, "?t=from-scratch")
+    assert status == 200 and "error" not in lines[-1], lines
+    saved = served.request("GET", "/v1.44/images/from-scratch/get")
+    assert saved.status == 200 and b"alone" in saved.body
