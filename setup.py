@@ -27,6 +27,8 @@ setup(
         "wsproto>=1.2",
         # Kubernetes YAML (kube generate, kube play): safe_dump / safe_load only.
         "PyYAML>=6",
+        # Dockerfile lines for POST /build (podapi/engine/build/dockerfile.py adds heredocs).
+        "dockerfile-parse>=2.0",
     ],
     extras_require={
         "test": [

@@ -19,6 +19,9 @@ from podapi.engine.distribution import Distribution
 from podapi.engine.events import EventBus, EventLog
 from podapi.engine.execs import ExecService
 from podapi.engine.imagearchives import ImageArchives
+from podapi.engine.imagebuild.builder import Builder
+from podapi.engine.imagebuild.cache import BuildCache
+from podapi.engine.imagebuild.steps import WorkingContainers
 from podapi.engine.images import ImageService
 from podapi.engine.infraimage import PauseImage
 from podapi.engine.inspection import ContainerDetails
@@ -111,18 +114,20 @@ class Engine:
             registries=self._registries,
             in_use=self._containers_of,
         )
+        self._downloader = UrlDownloader(reactor, blocking=io, spool_dir=self.layout.spool_dir)
         self.image_archives = ImageArchives(
             self.images,
             state=self.state,
             io=io,
             events=self.events,
             spool_dir=self.layout.spool_dir,
-            downloader=UrlDownloader(reactor, blocking=io, spool_dir=self.layout.spool_dir),
+            downloader=self._downloader,
         )
         client = RegistryClient(
             reactor, blocking=io, blobs=self.images.blobs, registries=self._registries
         )
         self.distribution = Distribution(self.images, client, self.events, io, self._registries)
+        self.build_cache = BuildCache(self.state, self.images, now_ns)
         self.image_push = ImagePush(self.images, client, self.events, io)
         self.manifests = ManifestLists(
             state=self.state,
@@ -252,8 +257,25 @@ class Engine:
             self.images,
             self.networks,
             self.volumes,
+            self.build_cache,
             now_ns=self.events.now_ns,
             prune_pods=self._prune_pods,
+        )
+
+    @property
+    def builder(self) -> Builder:
+        """``docker build`` (available once started)."""
+        return Builder(
+            images=self.images,
+            distribution=self.distribution,
+            working=WorkingContainers(
+                self.containers, self.lifecycle, self.images, self._io, self._clock
+            ),
+            cache=self.build_cache,
+            downloader=self._downloader,
+            io=self._io,
+            work_dir=self.layout.spool_dir,
+            now_ns=self.events.now_ns,
         )
 
     async def _prune_pods(self) -> list[str]:

@@ -1,9 +1,8 @@
 """``podman system prune``: containers, pods, images, networks, volumes and build cache
 in one call, composed from each kind's own prune; and Docker's build-cache prune.
 
-Seams for later issues: pods (the pods issue passes its pod prune as ``prune_pods``;
-until then there are none and the report lists none) and the build cache (the build
-issue fills :meth:`SystemPrune.prune_build_cache`; podapi keeps no build cache yet).
+Pods come in as ``prune_pods``; the build cache is
+:class:`podapi.engine.imagebuild.cache.BuildCache`.
 """
 
 from collections.abc import Awaitable, Callable, Mapping, Sequence
@@ -11,6 +10,7 @@ from collections.abc import Awaitable, Callable, Mapping, Sequence
 from attrs import field, frozen
 
 from podapi.engine import imagefilters
+from podapi.engine.imagebuild.cache import BuildCache, BuildCachePruned
 from podapi.engine.images import ImageService
 from podapi.engine.networks import NetworkService
 from podapi.engine.removal import ContainerRemoval
@@ -20,14 +20,6 @@ from podapi.errors import InvalidArgument
 
 #: The filters ``system prune`` takes (each kind's prune applies them).
 FILTERS = frozenset({"until", "label", "label!"})
-
-
-@frozen
-class BuildCachePruned:
-    """What a build-cache prune freed: cache record IDs and bytes."""
-
-    deleted: list[str] = field(factory=list)
-    reclaimed: int = 0
 
 
 @frozen
@@ -66,6 +58,7 @@ class SystemPrune:
         images: ImageService,
         networks: NetworkService,
         volumes: VolumeService,
+        build_cache: BuildCache,
         *,
         now_ns: Callable[[], int],
         prune_pods: Callable[[], Awaitable[list[str]]] = _no_pods,
@@ -74,6 +67,7 @@ class SystemPrune:
         self._images = images
         self._networks = networks
         self._volumes = volumes
+        self._build_cache = build_cache
         self._now_ns = now_ns
         self._prune_pods = prune_pods
 
@@ -107,7 +101,9 @@ class SystemPrune:
             report.networks.extend(networks)
             report.volumes.extend(pruned_volumes)
             found = bool(pods or containers.removed or images.deleted or pruned_volumes)
-        built = await self.prune_build_cache(all_entries=all_images, filters=filters)
+        # Labels select images and containers; cache entries have none to match.
+        until = {k: v for k, v in filters.items() if k == "until"}
+        built = await self.prune_build_cache(all_entries=all_images, filters=until)
         return SystemPruned(
             report.pods,
             report.containers,
@@ -124,7 +120,7 @@ class SystemPrune:
         keep_storage: int = 0,
         filters: Mapping[str, Sequence[str]] | None = None,
     ) -> BuildCachePruned:
-        """Docker's ``POST /build/prune``: podapi keeps no build cache yet, so nothing
-        goes.  The build issue replaces this with its cache's prune (``all``,
-        ``keep-storage`` and the ``until``/``id``/``parent``/``type``/... filters)."""
-        return BuildCachePruned()
+        """Docker's ``POST /build/prune`` (:meth:`BuildCache.prune`)."""
+        return await self._build_cache.prune(
+            all_entries=all_entries, keep_storage=keep_storage, filters=filters
+        )

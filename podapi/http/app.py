@@ -3,6 +3,7 @@
 from twisted.internet.interfaces import IReactorTime
 
 from podapi.engine.engine import Engine
+from podapi.http.both.build import BuildRoutes
 from podapi.http.both.containerfiles import ArchiveRoutes
 from podapi.http.both.execs import ExecRoutes
 from podapi.http.both.stats import StatsRoutes
@@ -56,4 +57,5 @@ def build_router(engine: Engine, clock: IReactorTime) -> Router:
     LibpodKubeRoutes(engine).register(router)
     CompatSwarmRoutes().register(router)
     CompatBuildRoutes(engine).register(router)
+    BuildRoutes(engine).register(router)
     return router

@@ -145,6 +145,27 @@ def archive_path(root: str, path: str) -> tuple[PathStat, TarStream]:
     The path is resolved once, here; the stream holds on to what it found.
     """
     where = ContainerPath.parse(path)
+    found, fd, name = _open_entry(root, where)
+    if name is not None:
+        return found, TarStream(fd, name, where.base)
+    top = "/" if where.base == "/" else where.base + "/"
+    return found, TarStream(fd, None, top, top)
+
+
+def archive_as(root: str, path: str, arcname: str) -> tuple[PathStat, TarStream]:
+    """A Dockerfile ``COPY`` source: ``path`` in the tree at ``root`` (resolved there as
+    :func:`archive_path` resolves it) as a tar whose entry is named ``arcname``, or for
+    a directory, whose contents are named below ``arcname/`` (the directory's own
+    entry left out, as ``COPY dir /dest`` copies what is in it).
+    """
+    found, fd, name = _open_entry(root, ContainerPath.parse(path))
+    if name is not None:
+        return found, TarStream(fd, name, arcname)
+    return found, TarStream(fd, None, "", arcname.rstrip("/") + "/")
+
+
+def _open_entry(root: str, where: ContainerPath) -> tuple[PathStat, int, str | None]:
+    """:func:`_locate`, with a directory named without a trailing slash opened itself."""
     found, fd, name = _locate(root, where)
     try:
         if name is not None and found.mode & GO_MODE_DIR:
@@ -155,10 +176,7 @@ def archive_path(root: str, path: str) -> tuple[PathStat, TarStream]:
     except BaseException:
         os.close(fd)
         raise
-    if name is not None:
-        return found, TarStream(fd, name, where.base)
-    top = "/" if where.base == "/" else where.base + "/"
-    return found, TarStream(fd, None, top, top)
+    return found, fd, name
 
 
 def _locate(root: str, where: ContainerPath) -> tuple[PathStat, int, str | None]:

@@ -274,6 +274,7 @@ def extract_into(
     *,
     no_overwrite_dir_non_dir: bool = False,
     owner: tuple[int, int] | None = None,
+    mode: int | None = None,
 ) -> ExtractStats:
     """Unpack a tar into the directory ``target`` of the tree at ``root``.
 
@@ -290,6 +291,8 @@ def extract_into(
     :param no_overwrite_dir_non_dir: refuse to replace a directory with a
         non-directory or the reverse (Docker's ``noOverwriteDirNonDir``).
     :param owner: ``(uid, gid)`` for every entry written, instead of the tar's.
+    :param mode: permission bits for every entry but symlinks, instead of the tar's
+        (a Dockerfile's ``COPY --chmod``).
     :raises NotFound: ``target`` does not exist.
     :raises InvalidArgument: ``target`` is not a directory.
     :raises InvalidArchive: for a corrupt tar, an entry that would land outside
@@ -304,6 +307,7 @@ def extract_into(
             layer=False,
             no_overwrite_dir_non_dir=no_overwrite_dir_non_dir,
             owner=owner,
+            mode=mode,
         )
         return extractor.run(decompressed(stream))
     finally:
@@ -405,8 +409,10 @@ class _Extractor:
         layer: bool,
         no_overwrite_dir_non_dir: bool = False,
         owner: tuple[int, int] | None = None,
+        mode: int | None = None,
     ) -> None:
         self._root = root
+        self._mode = mode
         self._base = base
         self._layer = layer
         self._no_overwrite_dir_non_dir = no_overwrite_dir_non_dir
@@ -548,6 +554,8 @@ class _Extractor:
             raise InvalidArchive(f"tar entry {member.name!r} is not a directory but names the root")
         name = parts[-1]
         parent = self._parent(parts[:-1])
+        if self._mode is not None and not member.issym():
+            member.mode = member.mode & ~0o7777 | self._mode
         if member.isreg():
             self._regular(tar, member, parent, name, parts)
         elif member.isdir():

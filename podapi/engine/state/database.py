@@ -207,6 +207,18 @@ MIGRATIONS: Sequence[str] = (
     """
     ALTER TABLE containers ADD COLUMN unfinished TEXT NOT NULL DEFAULT '';
     """,
+    # 11: the build cache (podapi/engine/state/buildcache.py): the images a build made
+    # per step, found again by their parent and the step's key; gone with the image.
+    """
+    CREATE TABLE build_cache (
+        image_id TEXT PRIMARY KEY REFERENCES images(id) ON DELETE CASCADE,
+        parent TEXT NOT NULL,
+        key TEXT NOT NULL,
+        created INTEGER NOT NULL,
+        last_used INTEGER NOT NULL
+    );
+    CREATE INDEX build_cache_step ON build_cache (parent, key);
+    """,
 )
 
 

@@ -1,21 +1,22 @@
-"""Docker's build routes: ``POST /build/prune`` only, so far.
+"""Docker's build-cache prune and BuildKit's session endpoint.
 
 ``docker system prune`` ends with a build-cache prune and fails when the route is
-missing.  podapi keeps no build cache yet: the engine's
-:meth:`~podapi.engine.systemprune.SystemPrune.prune_build_cache` is the seam the
-build issue fills (and this module gets ``POST /build`` then).
+missing; it prunes :class:`~podapi.engine.imagebuild.cache.BuildCache`.  ``POST /build``
+itself is in :mod:`podapi.http.both.build`.
 """
 
 from klein import Response
 
 from podapi.engine.engine import Engine
+from podapi.errors import NotFound
+from podapi.http.both.build import BUILDKIT_MESSAGE
 from podapi.http.call import ApiCall
 from podapi.http.responses import json_response
 from podapi.http.routing import Router
 
 
 class CompatBuildRoutes:
-    """``/build/prune``."""
+    """``/build/prune`` and ``/session``."""
 
     def __init__(self, engine: Engine) -> None:
         self._engine = engine
@@ -23,6 +24,12 @@ class CompatBuildRoutes:
     def register(self, router: Router) -> None:
         """Add the routes."""
         router.compat("POST", "/build/prune", self.prune)
+        router.compat("POST", "/session", self.session)
+
+    async def session(self, call: ApiCall) -> Response:
+        """BuildKit's ``POST /session``: a 404 as from Podman (the docker CLI reports
+        "unable to upgrade to h2c, received 404"), saying how to build instead."""
+        raise NotFound(BUILDKIT_MESSAGE, cause="buildkit not supported")
 
     async def prune(self, call: ApiCall) -> Response:
         """``POST /build/prune?all=&keep-storage=&filters=``:

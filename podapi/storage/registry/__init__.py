@@ -33,7 +33,12 @@ API calls at one endpoint), :mod:`.transfer` (streaming bodies), :mod:`.auth`
 plain files from http(s) URLs with the same streaming machinery (``import`` from a URL).
 """
 
-from podapi.storage.registry.auth import Challenge, Credentials, parse_challenges
+from podapi.storage.registry.auth import (
+    Challenge,
+    Credentials,
+    parse_challenges,
+    registry_config,
+)
 from podapi.storage.registry.client import RegistryClient
 from podapi.storage.registry.download import DownloadFailed, UrlDownloader
 from podapi.storage.registry.endpoints import is_loopback
@@ -80,4 +85,5 @@ __all__ = [
     "choose_platform",
     "is_loopback",
     "parse_challenges",
+    "registry_config",
 ]

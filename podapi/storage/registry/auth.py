@@ -133,6 +133,26 @@ class Credentials:
         return "Basic " + base64.b64encode(pair).decode("ascii")
 
 
+def registry_config(value: str | None) -> dict[str, Credentials]:
+    """Decode ``X-Registry-Config`` (a build's credentials): ``{registry: AuthConfig}``,
+    base64 JSON as the docker CLI and podman send it (or the JSON itself).
+
+    :raises InvalidArgument: a header that is not such a map.
+    """
+    if value is None or not value.strip():
+        return {}
+    value = value.strip()
+    try:
+        raw = value.encode("utf-8") if value.startswith("{") else _b64decode(value)
+        data = json.loads(raw) if raw.strip() else {}
+    except (ValueError, UnicodeDecodeError) as e:
+        raise InvalidArgument(f"invalid X-Registry-Config header: {e}") from e
+    if not isinstance(data, dict) or not all(isinstance(v, dict) for v in data.values()):
+        raise InvalidArgument("invalid X-Registry-Config header: not a map of registries")
+    found = {str(k): Credentials.from_json(v) for k, v in data.items()}
+    return {k: c for k, c in found.items() if not c.empty}
+
+
 def _b64decode(value: str) -> bytes:
     """Decode base64url or standard base64, with or without padding."""
     value = value.strip()
