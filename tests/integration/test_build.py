@@ -150,6 +150,24 @@ def test_failing_run_reports_exit_code_and_leaves_nothing(
     assert leftovers(served) == ([], [])
 
 
+def test_replaced_build_result_is_a_dangling_image_until_pruned(served: ServerProcess) -> None:
+    """A build that takes another build's tag leaves that image ``<none>``: listed as
+    dangling (Docker's and Podman's answer), then removed by a dangling prune."""
+    first = build_raw(
+        served, tar_of({"Dockerfile": f"FROM {IMAGE}\nRUN >file1\n".encode()}), "?t=same"
+    )
+    again = build_raw(
+        served, tar_of({"Dockerfile": f"FROM {IMAGE}\nRUN >file2\n".encode()}), "?t=same"
+    )
+    assert first[0] == again[0] == 200
+    [replaced] = [line["aux"]["ID"] for line in first[1] if "aux" in line]  # type: ignore[union-attr,index]
+    _, dangling = leftovers(served)
+    assert [image["Id"] for image in dangling] == [replaced]  # type: ignore[index]
+    query = quote(json.dumps({"dangling": ["true"]}))
+    assert served.request("POST", f"/v1.44/images/prune?filters={query}").status == 200
+    assert leftovers(served) == ([], [])
+
+
 def test_docker_py_builds_and_reports_stream(served: ServerProcess, tmp_path: Path) -> None:
     """docker-py ``images.build(path=..., tag=...)``: the image and its log."""
     ctx = write_context(tmp_path / "ctx")

@@ -141,6 +141,7 @@ class Builder:
                 )
         finally:
             await self._io(shutil.rmtree, top, True)
+        await self._cache.mark_result(image)
         for name in options.tags:
             await self._images.tag(image, name)
         out.built(image.id, options.tags)

@@ -4,7 +4,7 @@ As Docker's classic builder, the cache *is* the images the steps made (each
 one's parent is the image before it); a step's key is its ``created_by`` text
 (the instruction with its arguments expanded and, for COPY/ADD, the digest of
 what it copies).  The entries live in ``state/buildcache.py`` and vanish with
-their images.  Cache images without a name are hidden from image lists; Docker's
+their images.  Steps' images without a name are hidden from image lists; Docker's
 ``POST /build/prune`` removes them (:meth:`BuildCache.prune`).
 """
 
@@ -61,9 +61,14 @@ class BuildCache:
             )
         )
 
-    async def image_ids(self) -> set[str]:
-        """The images the cache holds."""
-        return {e.image_id for e in await self._state.read(buildcache.entries)}
+    async def mark_result(self, image: ImageRecord) -> None:
+        """``image`` is what a build answered with: untagged later, it is a dangling
+        image of the user's (Docker lists a replaced build result as ``<none>``)."""
+        await self._state.write(partial(buildcache.mark_result, image_id=image.id))
+
+    async def intermediate_ids(self) -> set[str]:
+        """The images only steps made (a failed build's too): hidden from image lists."""
+        return await self._state.read(buildcache.intermediate_ids)
 
     async def prune(
         self,

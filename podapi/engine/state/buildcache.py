@@ -39,6 +39,16 @@ def touch(conn: sqlite3.Connection, image_id: str, now: int) -> None:
     conn.execute("UPDATE build_cache SET last_used = ? WHERE image_id = ?", (now, image_id))
 
 
+def mark_result(conn: sqlite3.Connection, image_id: str) -> None:
+    """Mark ``image_id`` as what a build answered with (not only a step's image)."""
+    conn.execute("UPDATE build_cache SET result = 1 WHERE image_id = ?", (image_id,))
+
+
+def intermediate_ids(conn: sqlite3.Connection) -> set[str]:
+    """The cache images no build answered with: its steps' images only."""
+    return {row[0] for row in conn.execute("SELECT image_id FROM build_cache WHERE result = 0")}
+
+
 def entries(conn: sqlite3.Connection) -> list[CacheEntry]:
     """Every cache entry, least recently used first."""
     rows = conn.execute(

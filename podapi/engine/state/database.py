@@ -219,6 +219,11 @@ MIGRATIONS: Sequence[str] = (
     );
     CREATE INDEX build_cache_step ON build_cache (parent, key);
     """,
+    # 12: which cache images a build answered with (shown as the user's images once
+    # untagged: Docker's dangling images), as against steps' intermediate images.
+    """
+    ALTER TABLE build_cache ADD COLUMN result INTEGER NOT NULL DEFAULT 0;
+    """,
 )
 
 

@@ -33,9 +33,10 @@ async def filtered_images(call: ApiCall, engine: Engine) -> list[ImageRecord]:
     keep = imagefilters.build(filters, anchors, engine.events.now_ns())
     found = [image for image in await engine.images.all() if keep(image)]
     if not call.flag("all"):
-        # The build cache's untagged images are not the user's images (as BuildKit's
-        # cache is not): shown with all=1 only, like Docker's intermediate images.
-        cache = await engine.build_cache.image_ids()
+        # The build steps' untagged images are not the user's images (as BuildKit's
+        # cache is not): shown with all=1 only, like Docker's intermediate images.  A
+        # build's result that lost its name is the user's: a dangling image.
+        cache = await engine.build_cache.intermediate_ids()
         found = [i for i in found if not (i.dangling and i.id in cache)]
     if not call.flag("all") and "dangling" not in filters:
         # Docker hides untagged intermediate images (parents of others) unless all=1.
