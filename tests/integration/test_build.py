@@ -191,9 +191,12 @@ def test_podman_remote_builds(served: ServerProcess, tmp_path: Path) -> None:
     ctx = write_context(tmp_path / "ctx")
     home = tmp_path / "home"
     home.mkdir()
-    result = podman(served, home, "build", "-t", "podbuilt", str(ctx))
+    labels = ("--label", "team=a", "--label", "flag")  # sent as a JSON list of KEY[=VALUE]
+    result = podman(served, home, "build", "-t", "podbuilt", *labels, str(ctx))
     image_id = result.stdout.strip().splitlines()[-1]
     assert len(image_id) == 64
+    inspect = json.loads(served.request("GET", "/v4.0.0/libpod/images/podbuilt/json").body)
+    assert inspect["Labels"] == {"team": "a", "flag": ""}
     run = podman(served, home, "run", "--rm", "localhost/podbuilt")
     assert run.stdout == EXPECTED_RUN
 

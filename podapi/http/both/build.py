@@ -56,6 +56,16 @@ def _strings(values: Mapping[str, Any]) -> dict[str, str]:
     return {str(k): "" if v is None else str(v) for k, v in values.items()}
 
 
+def _labels(call: ApiCall) -> dict[str, str]:
+    """``labels``: Docker's JSON object, or the JSON list of ``KEY[=VALUE]`` that
+    ``podman --remote build --label`` sends (Podman's handler takes both)."""
+    raw = call.text("labels") or ""
+    if not raw.lstrip().startswith("["):
+        return _strings(_json_arg(call, "labels", dict))
+    pairs = (str(item).partition("=") for item in _json_arg(call, "labels", list))
+    return {key: value for key, _, value in pairs}
+
+
 def _dockerfile(call: ApiCall) -> str:
     """``dockerfile``: a path in the context (libpod sends a JSON list of them)."""
     value = call.text("dockerfile") or ""
@@ -107,7 +117,7 @@ def build_options(call: ApiCall) -> BuildOptions:
         dockerfile=_dockerfile(call),
         tags=tags,
         build_args=_strings(_json_arg(call, "buildargs", dict)),
-        labels=_strings(_json_arg(call, "labels", dict)),
+        labels=_labels(call),
         quiet=call.flag("q"),
         nocache=nocache,
         pull=pull,
