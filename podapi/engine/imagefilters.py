@@ -20,14 +20,27 @@ KEYS = frozenset({"reference", "dangling", "label", "label!", "before", "since",
 Predicate = Callable[[ImageRecord], bool]
 
 
+def _reference_candidates(name: str) -> set[str]:
+    """What a ``reference`` pattern is matched against for one name: libimage's
+    ``filterReferences`` forms (the full name, without domain, the last path
+    component, each with and without its tag or digest) and Docker's familiar name."""
+    short = reference.docker_name(name)
+    trimmed = name.split("@", 1)[0]
+    if ":" in trimmed.rsplit("/", 1)[-1]:
+        trimmed = trimmed.rsplit(":", 1)[0]
+    suffix = name[len(trimmed) :]
+    path = trimmed.split("/", 1)[-1]
+    last = trimmed.rsplit("/", 1)[-1]
+    familiar = short[: len(short) - len(suffix)] if short.endswith(suffix) else short
+    return {name, short, trimmed, familiar, path, path + suffix, last, last + suffix}
+
+
 def _reference_matches(pattern: str, image: ImageRecord) -> bool:
-    for name in image.names:
-        short = reference.docker_name(name)
-        repo_full, repo_short = name.rsplit(":", 1)[0], short.rsplit(":", 1)[0]
-        for candidate in (name, short, repo_full, repo_short):
-            if fnmatch.fnmatchcase(candidate, pattern):
-                return True
-    return False
+    return any(
+        fnmatch.fnmatchcase(candidate, pattern)
+        for name in image.names
+        for candidate in _reference_candidates(name)
+    )
 
 
 def _predicate(
