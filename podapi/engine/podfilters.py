@@ -8,10 +8,22 @@ from podapi.engine.filters import labels_match, name_patterns
 from podapi.engine.podspec import pod_status
 from podapi.engine.state.containers import ContainerRecord
 from podapi.engine.state.pods import PodRecord
+from podapi.engine.times import parse_timestamp
 from podapi.errors import InvalidArgument
 
 FILTER_KEYS = frozenset(
-    {"id", "name", "label", "status", "network", "ctr-names", "ctr-ids", "ctr-status", "ctr-number"}
+    {
+        "id",
+        "name",
+        "label",
+        "status",
+        "network",
+        "until",
+        "ctr-names",
+        "ctr-ids",
+        "ctr-status",
+        "ctr-number",
+    }
 )
 POD_STATES = ("stopped", "running", "paused", "exited", "dead", "created", "degraded")
 CONTAINER_STATES = ("created", "running", "paused", "stopped", "exited", "unknown")
@@ -41,16 +53,19 @@ class PodView:
         return [e.name for e in infra.spec.networks] if infra is not None else []
 
 
-def pod_matcher(filters: Mapping[str, Sequence[str]]) -> Callable[[PodView], bool]:
-    """Keys AND-ed, values OR-ed (``label`` AND-ed); 400 for an unknown key or value."""
+def pod_matcher(filters: Mapping[str, Sequence[str]], now_ns: int) -> Callable[[PodView], bool]:
+    """Keys AND-ed, values OR-ed (``label`` AND-ed); 400 for an unknown key or value.
+
+    :param now_ns: the time relative ``until`` values (``10m``) count back from.
+    """
     for key in filters:
         if key not in FILTER_KEYS:
             raise InvalidArgument(f"{key} is an invalid filter", cause="invalid filter")
-    tests = [_test(k, list(v)) for k, v in filters.items()]
+    tests = [_test(k, list(v), now_ns) for k, v in filters.items()]
     return lambda view: all(test(view) for test in tests)
 
 
-def _test(key: str, values: list[str]) -> Callable[[PodView], bool]:
+def _test(key: str, values: list[str], now_ns: int) -> Callable[[PodView], bool]:
     if key == "id":
         patterns = name_patterns(values)
         return lambda v: any(p.search(v.record.id) for p in patterns)
@@ -66,6 +81,13 @@ def _test(key: str, values: list[str]) -> Callable[[PodView], bool]:
         return lambda v: v.status.lower() in values
     if key == "network":
         return lambda v: any(n in values for n in v.networks)
+    if key == "until":
+        # Podman: pods created before the time (``util.ComputeUntilTimestamp``).
+        try:
+            limits = [parse_timestamp(value, now_ns) for value in values]
+        except ValueError as e:
+            raise InvalidArgument(f"invalid until filter: {e}", cause="invalid filter") from None
+        return lambda v: any(v.record.created < limit for limit in limits)
     if key == "ctr-names":
         return lambda v: any(c.name in values for c in v.containers)
     if key == "ctr-ids":

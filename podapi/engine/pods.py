@@ -123,7 +123,7 @@ class PodService:
 
     async def select(self, filters: Mapping[str, Sequence[str]]) -> list[PodView]:
         """``pod ps``: the pods ``filters`` select (400 for an unknown key)."""
-        matches = pod_matcher(filters)
+        matches = pod_matcher(filters, self._events.now_ns())
         pods = await self._state.read(rows.load_all)
         everything = await self._containers.all()
         views = []
@@ -291,7 +291,10 @@ class PodService:
     async def _remove(self, view: PodView, *, force: bool, timeout: int | None) -> str:
         pod = view.record
         alive = [c for c in view.containers if c.alive]
-        if alive and not force:
+        # Podman's removePod: a pod holding nothing but its infra container goes
+        # unconditionally (the "pause" container is no work of the user's).
+        only_infra = [c.id for c in view.containers] == [pod.infra_id]
+        if alive and not force and not only_infra:
             raise Conflict(
                 f"pod {pod.id} has containers that are not ready to be removed: cannot "
                 f"remove container {alive[0].id} as it is {alive[0].state} - running or "
@@ -358,7 +361,10 @@ class PodService:
         """
         earlier = previous or {}
         if names:
-            views = [await self.view(n) for n in names]
+            try:
+                views = [await self.view(n) for n in names]
+            except NoSuchPod as e:
+                raise NoSuchPod(f"unable to get list of pods: {e}") from None
         else:
             views = await self.select({})
         found = []

@@ -8,6 +8,7 @@ import urllib.request
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 import pytest
 from podman import PodmanClient
@@ -217,6 +218,30 @@ def test_pod_api_errors(box: ServerProcess) -> None:
         assert removed.status == 200 and removed.json() == {"Err": None, "Id": pod_id}
     finally:
         box.request("DELETE", f"{LIBPOD}/pods/perr?force=true")
+
+
+def test_running_pod_of_only_infra_removes_without_force_and_until_filter(
+    box: ServerProcess,
+) -> None:
+    """As Podman 4.3.1: a running pod holding only its infra container is removed
+    without force; ``until`` selects pods made before a time; pod stats of an unknown
+    pod is a 404 saying the list could not be made."""
+    created = post(box, f"{LIBPOD}/pods/create", {"name": "lonely"})
+    assert created.status == 201, created.body
+    try:
+        assert post(box, f"{LIBPOD}/pods/lonely/start").status == 200
+        for until, expected in (("500000", []), ("5000000000", ["lonely"])):
+            query = quote(json.dumps({"until": [until], "name": ["^lonely$"]}))
+            listed = box.request("GET", f"{LIBPOD}/pods/json?filters={query}").json()
+            assert [p["Name"] for p in listed] == expected
+        stats = box.request("GET", f"{LIBPOD}/pods/stats?namesOrIDs=nope")
+        assert stats.status == 404
+        assert stats.json()["message"].startswith("unable to get list of pods: no pod")
+        removed = box.request("DELETE", f"{LIBPOD}/pods/lonely")
+        assert removed.status == 200, removed.body
+        assert box.request("DELETE", f"{LIBPOD}/pods/lonely").status == 404
+    finally:
+        box.request("DELETE", f"{LIBPOD}/pods/lonely?force=true")
 
 
 def test_pod_survives_server_restart(

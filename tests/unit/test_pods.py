@@ -65,7 +65,7 @@ def _container(cid: str, name: str, state: str, pod: str = "p" * 64) -> Containe
 
 def _view(state: str = "running") -> PodView:
     pod = PodRecord(
-        id="ab" * 32, name="web", created=1, spec=PodSpec(labels={"a": "b"}), infra_id="1" * 64
+        id="ab" * 32, name="web", created=10**15, spec=PodSpec(labels={"a": "b"}), infra_id="1" * 64
     )
     return PodView(pod, (_container("1" * 64, "infra", state), _container("2" * 64, "app", state)))
 
@@ -89,19 +89,28 @@ def _view(state: str = "running") -> PodView:
         ({"ctr-number": ["2"]}, True),
         ({"ctr-number": ["3"]}, False),
         ({"name": ["web"], "ctr-number": ["3"]}, False),
+        # Made at 1,000,000 s after the epoch: before 5,000,000,000 s, not before 500,000.
+        ({"until": ["5000000000"]}, True),
+        ({"until": ["500000"]}, False),
     ],
 )
 def test_filters(filters: dict[str, list[str]], matched: bool) -> None:
-    assert pod_matcher(filters)(_view()) is matched
+    assert pod_matcher(filters, 2 * 10**15)(_view()) is matched
 
 
 @pytest.mark.parametrize(
     "filters",
-    [{"bogus": ["x"]}, {"status": ["sleepy"]}, {"ctr-status": ["x"]}, {"ctr-number": ["x"]}],
+    [
+        {"bogus": ["x"]},
+        {"status": ["sleepy"]},
+        {"ctr-status": ["x"]},
+        {"ctr-number": ["x"]},
+        {"until": ["whenever"]},
+    ],
 )
 def test_bad_filters(filters: dict[str, list[str]]) -> None:
     with pytest.raises(InvalidArgument):
-        pod_matcher(filters)
+        pod_matcher(filters, 0)
 
 
 def test_decode_pod_spec() -> None:
