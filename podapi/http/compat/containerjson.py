@@ -109,7 +109,7 @@ def encode_summary(
     body: dict[str, Any] = {
         "Id": record.id,
         "Names": ["/" + record.name],
-        "Image": record.image_name,
+        "Image": record.spec.image,
         "ImageID": "sha256:" + record.image_id,
         "Command": _command(record),
         "Created": record.created // NS,
@@ -255,7 +255,7 @@ def encode_config(record: ContainerRecord) -> dict[str, Any]:
             "StartPeriod": run.healthcheck.start_period,
             "Retries": run.healthcheck.retries,
         },
-        "Image": record.image_name,
+        "Image": record.spec.image,
         "Volumes": {path: {} for path in run.volumes} or None,
         "WorkingDir": run.working_dir,
         "Entrypoint": list(run.entrypoint) or None,
