@@ -10,6 +10,7 @@ import socket
 import struct
 import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import pytest
@@ -51,14 +52,14 @@ def console_container(box: ServerProcess, made: list[str], **extra: Any) -> str:
 class Console:
     """The page's attach: a raw HTTP upgrade on the socket, then bytes both ways."""
 
-    def __init__(self, box: ServerProcess, container_id: str) -> None:
+    def __init__(self, box: ServerProcess, target: str, body: bytes = b"") -> None:
         self.sock = socket.socket(socket.AF_UNIX)
         self.sock.settimeout(30)
         self.sock.connect(str(box.sock))
-        query = "stdin=true&stdout=true&stderr=true&stream=true"
         self.sock.sendall(
-            f"POST {LIBPOD}/containers/{container_id}/attach?{query} HTTP/1.1\r\n"
-            "Host: localhost\r\nUpgrade: tcp\r\nConnection: Upgrade\r\n\r\n".encode()
+            f"POST {target} HTTP/1.1\r\nHost: localhost\r\nUpgrade: tcp\r\n"
+            f"Connection: Upgrade\r\nContent-Length: {len(body)}\r\n\r\n".encode()
+            + body
         )
         self.output = b""
         while b"\r\n\r\n" not in self.output:
@@ -66,9 +67,17 @@ class Console:
         head, _, self.output = self.output.partition(b"\r\n\r\n")
         assert head.startswith(b"HTTP/1.1 101"), head
 
+    @classmethod
+    def attach(cls, box: ServerProcess, container_id: str) -> "Console":
+        query = "stdin=true&stdout=true&stderr=true&stream=true"
+        return cls(box, f"{LIBPOD}/containers/{container_id}/attach?{query}")
+
     def run(self, command: str, marker: str) -> None:
         """Type ``command`` and wait for ``marker`` to be printed back (bounded)."""
         self.sock.sendall(command.encode() + b"\r")
+        self.expect(marker)
+
+    def expect(self, marker: str) -> None:
         deadline = time.monotonic() + 30
         while marker.encode() not in self.output:
             assert time.monotonic() < deadline, self.output
@@ -88,7 +97,7 @@ def test_console_of_a_terminal_container_works_for_every_attach(
     conmon without -i for a terminal: each attach, not only the first, types and reads."""
     container_id = console_container(box, made, stdin=stdin)
     for word in ("first", "second", "third"):
-        console = Console(box, container_id)
+        console = Console.attach(box, container_id)
         try:
             console.run(f"echo {word}-$((6*7))", f"{word}-42")
         finally:
@@ -156,3 +165,22 @@ def test_starting_a_container_emits_no_network_events(box: ServerProcess, made: 
         events.close()
     assert [kind for kind, _ in seen if kind == "network"] == []
     assert ("container", "start") in seen
+
+
+def test_exec_resize_sent_with_the_start_waits_for_the_session(
+    box: ServerProcess, made: list[str]
+) -> None:
+    """The page's console starts an exec and resizes it at once, on two connections; a
+    resize that comes first waits for the start (as Docker's daemon, up to 10 s)."""
+    container_id = console_container(box, made)
+    body = {"Cmd": ["sh", "-c", "sleep 1; stty size"], "Tty": True, "AttachStdout": True}
+    exec_id = post(box, f"{LIBPOD}/containers/{container_id}/exec", body)["Id"]
+    with ThreadPoolExecutor(1) as pool:
+        resized = pool.submit(box.request, "POST", f"{LIBPOD}/exec/{exec_id}/resize?h=33&w=77")
+        start = json.dumps({"Detach": False, "Tty": True}).encode()
+        session = Console(box, f"{LIBPOD}/exec/{exec_id}/start", start)
+        try:
+            session.expect("33 77")
+        finally:
+            session.close()
+        assert resized.result(timeout=30).status == 201
