@@ -48,6 +48,8 @@ setup(
             # tests/integration/test_install_modes.py builds without isolation
             # (offline): bdist_wheel is part of setuptools from 70.1.
             "setuptools>=70.1",
+            # tests/integration/test_cockpit.py drives Cockpit's Podman page in Chromium.
+            "selenium>=4.11",
         ],
         "dev": ["ruff", "mypy", "mypy-zope"],
     },
