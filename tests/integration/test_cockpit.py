@@ -25,6 +25,7 @@ from selenium import webdriver
 from selenium.common.exceptions import WebDriverException
 from selenium.webdriver.common.action_chains import ActionChains
 from selenium.webdriver.common.by import By
+from selenium.webdriver.common.keys import Keys
 from selenium.webdriver.remote.webelement import WebElement
 from selenium.webdriver.support.ui import WebDriverWait
 
@@ -314,12 +315,13 @@ def test_cockpit_podman_page(
         lambda: dialog.find_element(By.ID, "create-image-image-select-typeahead"), "image"
     )
     assert chosen.get_attribute("value") == IMAGE
-    name = page.field(dialog, "run-image-dialog-name")
-    name.clear()
-    name.send_keys("made-by-page")
-    command = page.field(dialog, "run-image-dialog-command")
-    command.clear()
-    command.send_keys("sh")
+    # Select all, then type over (clear() bypasses React, which puts the old value back;
+    # a modifier stays down to the end of one send_keys call).
+    typed = {"run-image-dialog-name": "made-by-page", "run-image-dialog-command": "sh"}
+    for field_id, text in typed.items():
+        field = page.field(dialog, field_id)
+        field.send_keys(Keys.CONTROL, "a")
+        field.send_keys(text)
     assert dialog.find_element(By.ID, "run-image-dialog-tty").is_selected()
     page.shot("create-dialog")
     page.button("Create and run", dialog).click()
