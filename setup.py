@@ -12,6 +12,13 @@ setup(
     long_description_content_type="text/x-rst",
     license="Apache-2.0",
     python_requires=">=3.11",
+    # twistd finds plugins in twisted/plugins directories on sys.path.  A plain or
+    # wheel install copies the dropin into site-packages/twisted/plugins.  An
+    # editable install (PEP 660) maps packages with an import hook instead, and the
+    # dropin is on no path ("Unknown command: podapi"); with the root named as the
+    # package directory, setuptools sees a simple layout and puts the checkout on
+    # sys.path (a .pth), as editable_mode=compat does.
+    package_dir={"": "."},
     packages=[*find_packages(exclude=["tests*", "bench*"]), "twisted.plugins"],
     package_data={"podapi.http": ["openapi.yaml"]},
     install_requires=[
@@ -40,6 +47,11 @@ setup(
             "podman>=5",
             # Offline Kubernetes schema validation of what kube generate writes.
             "kubernetes-validate>=1.30",
+            # tests/integration/test_install_modes.py builds without isolation
+            # (offline): bdist_wheel is part of setuptools from 70.1.
+            "setuptools>=70.1",
+            # tests/integration/test_cockpit.py drives Cockpit's Podman page in Chromium.
+            "selenium>=4.11",
         ],
         "dev": ["ruff", "mypy", "mypy-zope"],
     },

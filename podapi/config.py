@@ -1,6 +1,20 @@
 """The server's configuration, built once from the command line."""
 
+import socket
+
 from attrs import frozen
+
+
+@frozen
+class InheritedSocket:
+    """A listening socket passed by systemd (``sd_listen_fds``).
+
+    :ivar fd: the descriptor (3 and up).
+    :ivar family: its address family (``socket.AF_UNIX``, ``AF_INET``...).
+    """
+
+    fd: int
+    family: socket.AddressFamily
 
 
 @frozen
@@ -13,12 +27,15 @@ class ListenAddress:
         opens with ``listenUNIX`` (sparing the endpoints machinery at start-up).
     :ivar socket_path: the UNIX socket file we manage, if any.
     :ivar plain_tcp: serving HTTP over TCP without TLS (worth a warning).
+    :ivar inherited: a listening socket systemd passed (socket activation): the
+        service adopts this descriptor instead of binding anything.
     """
 
     uri: str
     endpoint: str | None
     socket_path: str | None = None
     plain_tcp: bool = False
+    inherited: InheritedSocket | None = None
 
 
 #: Linux interface names have at most 15 characters.

@@ -16,6 +16,7 @@ from twisted.internet.interfaces import (
     IListeningPort,
     IReactorCore,
     IReactorFromThreads,
+    IReactorSocket,
     IReactorUNIX,
 )
 from twisted.python.failure import Failure
@@ -26,6 +27,7 @@ from podapi.engine.reactors import IEngineReactor
 from podapi.http.app import build_router
 from podapi.http.site import HeaderPolicy, PodAPISite
 from podapi.idle import IdleTracker
+from podapi.listen import adopt_listening_socket
 from podapi.logs import get_logger
 from podapi.notify import notify_ready
 from podapi.oci.process import DEFAULT_PATH, ProcessRunner
@@ -38,8 +40,10 @@ DRAIN_MIN, DRAIN_MAX = 1.0, 10.0
 IO_THREADS = 4
 
 
-class IServiceReactor(IEngineReactor, IReactorCore, IReactorFromThreads, IReactorUNIX):
-    """The service's reactor: the engine's, plus start/stop, threads and the UNIX listener."""
+class IServiceReactor(
+    IEngineReactor, IReactorCore, IReactorFromThreads, IReactorUNIX, IReactorSocket
+):
+    """The service's reactor: the engine's, plus start/stop, threads and the listeners."""
 
 
 class PodAPIService(MultiService):
@@ -101,6 +105,8 @@ class PodAPIService(MultiService):
         address = self.config.listen
         # bind() creates the socket file: the umask keeps it 0600 from the first
         # instant (Twisted chmods only afterwards).
+        if address.inherited is not None:
+            return adopt_listening_socket(self._reactor, address.inherited, site)
         previous = os.umask(0o177)
         try:
             if address.endpoint is None:

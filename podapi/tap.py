@@ -7,15 +7,24 @@ import getopt
 import ipaddress
 import os
 import sys
-from typing import cast
+from typing import TYPE_CHECKING, cast
 
 from twisted.application.service import IService
 from twisted.python import usage
 
 from podapi.config import BRIDGE_NAME_MAX, Config, NetworkConfig
-from podapi.listen import ListenError, default_uri, parse_uri, prepare_socket_path
+from podapi.listen import (
+    ListenError,
+    activated_address,
+    default_uri,
+    parse_uri,
+    prepare_socket_path,
+    take_activation,
+)
 from podapi.logs import LEVELS, set_level
-from podapi.service import IServiceReactor, PodAPIService
+
+if TYPE_CHECKING:
+    from podapi.service import IServiceReactor
 
 
 def _seconds(value: str) -> float:
@@ -32,7 +41,8 @@ class Options(usage.Options):
     longdesc = (
         "Serve the Docker Engine API and the Libpod API on URI (default: "
         "unix:///run/podman/podman.sock as root, "
-        "unix://$XDG_RUNTIME_DIR/podman/podman.sock otherwise). URI may be "
+        "unix://$XDG_RUNTIME_DIR/podman/podman.sock otherwise; under systemd "
+        "socket activation, the socket passed). URI may be "
         "unix:///abs/path.sock, tcp://host:port or any Twisted server endpoint "
         "string such as systemd:domain=UNIX:index=0."
     )
@@ -106,7 +116,11 @@ class Options(usage.Options):
         if len(self["bridge-prefix"]) > BRIDGE_NAME_MAX - 3:
             raise usage.UsageError(f"--bridge-prefix may have {BRIDGE_NAME_MAX - 3} characters")
         try:
-            self["listen"] = parse_uri(self["uri"] or default_uri())
+            # Before anything imports twisted.internet.endpoints (see podapi.listen).
+            activation = take_activation()
+            uri = self["uri"]
+            address = activated_address(activation) if uri is None else None
+            self["listen"] = address or parse_uri(uri or default_uri(), activation)
         except ListenError as e:
             raise usage.UsageError(str(e)) from None
 
@@ -143,9 +157,13 @@ def makeService(options: Options) -> IService:
             raise SystemExit(f"podapi: cannot prepare {config.listen.socket_path}: {e}") from None
 
     # Imported here, not at module level: twistd imports this module while
-    # parsing options, before it installs the reactor chosen with --reactor.
+    # parsing options, before it installs the reactor chosen with --reactor;
+    # and the service pulls in twisted.internet.endpoints, which must not be
+    # imported before socket activation is read (podapi.listen).
     from twisted.internet import reactor  # noqa: PLC0415
+
+    from podapi.service import PodAPIService  # noqa: PLC0415
 
     # Twisted types the global reactor as its common interfaces only; the
     # installed (posix) reactor provides UNIX sockets and threads too.
-    return PodAPIService(config, cast(IServiceReactor, reactor))
+    return PodAPIService(config, cast("IServiceReactor", reactor))

@@ -84,7 +84,7 @@ def _predicate(
         return lambda c: c.state == "exited" and c.exit_code in codes
     if key == "ancestor":
         wanted_ids = set().union(*(image_ids.get(v, set()) for v in values))
-        return lambda c: c.image_id in wanted_ids or c.image_name in values
+        return lambda c: c.image_id in wanted_ids or c.spec.image in values
     if key == "before":
         return lambda c: any(c.created < anchors[v].created for v in values)
     if key == "since":

@@ -329,7 +329,7 @@ class ContainerService:
         spec = await self._networks.normalize(check_spec(spec))
         if spec.links:
             spec = evolve(spec, links=await self._resolve_links(spec.links))
-        image = await self._images.resolve(spec.image, short_names=short_names)
+        image, image_name = await self._images.resolve_named(spec.image, short_names=short_names)
         config = await self._images.config(image)
         container_id = secrets.token_hex(32)
         name = check_name(spec.name) if spec.name else ""
@@ -338,7 +338,7 @@ class ContainerService:
             id=container_id,
             name=name,
             image_id=image.id,
-            image_name=spec.image,
+            image_name=image_name,
             created=self._now(),
             spec=spec,
             run=run_config(spec, config, container_id, hostname),
@@ -452,7 +452,7 @@ class ContainerService:
 
     def emit(self, record: ContainerRecord, action: str, **extra: str) -> None:
         """A container event with Podman's attributes (name, image, labels)."""
-        attributes = {**record.run.labels, "name": record.name, "image": record.image_name, **extra}
+        attributes = {**record.run.labels, "name": record.name, "image": record.spec.image, **extra}
         if record.spec.pod:
             attributes["podId"] = record.spec.pod
         self._events.emit("container", action, record.id, **attributes)

@@ -14,6 +14,7 @@ import secrets
 from collections import defaultdict
 from functools import partial
 
+from twisted.internet import defer
 from twisted.internet.defer import Deferred
 
 from podapi import crashpoints
@@ -79,6 +80,12 @@ def check_running(container: ContainerRecord) -> None:
         raise Conflict(f"Container {container.id} is not running", cause="container state improper")
 
 
+#: How long a resize waits for its session to start.  Docker's daemon waits up to
+#: 10 s (moby daemon/resize.go); a start on its way comes within milliseconds, and a
+#: resize of a session nobody starts is answered sooner.
+START_WAIT = 2.0
+
+
 class ExecService:
     """Creating, starting and following exec sessions.
 
@@ -103,6 +110,8 @@ class ExecService:
         self._lifecycle = lifecycle
         self._live: set[str] = set()
         self._waiters: defaultdict[str, list[Deferred[ExecRecord]]] = defaultdict(list)
+        #: Resizes waiting for a session to start (or fail to).
+        self._start_waiters: defaultdict[str, list[Deferred[None]]] = defaultdict(list)
 
     async def create(self, container: ContainerRecord, exec_spec: ExecSpec) -> ExecRecord:
         """Store a new session for a running container."""
@@ -182,16 +191,36 @@ class ExecService:
             self._live.discard(record.id)
             await self._finish(claimed, GENERIC)
             raise
-        await self._state.write(partial(rows.set_pid, exec_id=record.id, pid=started.pid))
+        else:
+            await self._state.write(partial(rows.set_pid, exec_id=record.id, pid=started.pid))
+        finally:
+            for waiter in self._start_waiters.pop(record.id, []):
+                if not waiter.called:  # not timed out
+                    waiter.callback(None)
         self._containers.emit(container, "exec", execID=record.id, **_detail(record.spec))
         started.exited.addCallback(self._exited, claimed, directory)
         if size is not None and record.spec.tty:
             await self.resize(claimed, *size)
         return await self._state.read(partial(rows.load, exec_id=record.id))
 
-    async def resize(self, record: ExecRecord, height: int, width: int) -> None:
-        """Set a running TTY session's terminal size through its conmon."""
-        if not record.running:
+    async def resize(
+        self, record: ExecRecord, height: int, width: int, *, wait: bool = True
+    ) -> None:
+        """Set a running TTY session's terminal size through its conmon.
+
+        With ``wait``, a session not started yet, or starting, is waited for (at
+        most :data:`START_WAIT`), as Docker's daemon does: clients such as
+        Cockpit's console send the start and the first resize together, on two
+        connections.
+        """
+        if wait and record.pid == 0 and record.exit_code is None:
+            waiter: Deferred[None] = Deferred()
+            self._start_waiters[record.id].append(waiter)
+            waiter.addTimeout(START_WAIT, self._clock)
+            with contextlib.suppress(defer.TimeoutError):
+                await waiter
+            record = await self.get(record.id)
+        if not record.running or record.pid == 0:
             raise Conflict(
                 f"exec session {record.id} is not running", cause="exec session state improper"
             )

@@ -182,12 +182,19 @@ class ImageService:
         ``unqualified-search-registries``, and finally as any stored name ending
         in ``/name:tag`` (Podman's short-name matching).
         """
+        image, _ = await self.resolve_named(text, short_names=short_names)
+        return image
+
+    async def resolve_named(self, text: str, *, short_names: ShortNames) -> tuple[ImageRecord, str]:
+        """:meth:`resolve`, with the full name ``text`` resolved to (Podman's
+        ``RootfsImageName``: ``busybox`` -> ``docker.io/library/busybox:latest``)."""
         domains = [*short_names.local_domains, *self._registries().unqualified_search]
-        image_id = await self._state.read(lambda c: images.find_image(c, text, domains))
-        if image_id is None:
+        found = await self._state.read(lambda c: images.find_image(c, text, domains))
+        if found is None:
             # Docker's wording: docker-py tells ImageNotFound from NotFound by it.
             raise NoSuchImage(f"No such image: {text}", cause="image not known")
-        return await self.get(image_id)
+        image_id, name = found
+        return await self.get(image_id), name or text
 
     async def config(self, image: ImageRecord) -> dict[str, Any]:
         """The parsed config JSON (cached: blobs never change)."""

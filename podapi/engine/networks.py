@@ -442,8 +442,6 @@ class NetworkService:
             # A failed setup may have made bridges and firewall rules already.
             await self._undo_setup(backend, record.id, done.netns, options, list(wanted))
             raise
-        for name in wanted:
-            self._emit("connect", networks[name], container=record.id)
         return {
             name: Joined(networks[name], wanted[name], attached[name])
             for name in wanted
@@ -473,8 +471,6 @@ class NetworkService:
                     await self._netavark.teardown(done.netns, options)
                 except RuntimeFailure as e:
                     log.warn("network teardown of {id}: {error}", id=record.id, error=e.message)
-            for joined in done.joined.values():
-                self._emit("disconnect", joined.network, container=record.id)
         await self._state.write(partial(rows.release, container_id=record.id))
         await self._io(netns.remove, done.netns)
 
@@ -501,6 +497,9 @@ class NetworkService:
         if done.netns:
             joined = await self._join(self._backend(), record, done, [endpoint], save=save)
             done = evolve(done, joined={**done.joined, **joined})
+        # Podman (NetworkConnect) reports the connection whether the container runs or
+        # not, and only here: starting and stopping a container emit no network events.
+        self._emit("connect", network, container=record.id)
         return spec, done
 
     async def disconnect(

@@ -212,9 +212,11 @@ def conmon_argv(config: ConmonConfig) -> list[str]:
         argv += ["-e", "--exec-process-spec", config.exec_process.process_spec]
         if config.exec_process.attach:
             argv.append("--exec-attach")
+    # Podman (oci_conmon_common.go): -t for a terminal, else -i when stdin is kept
+    # open.  With both, conmon serves input and output to the first attach only.
     if config.terminal:
         argv.append("-t")
-    if config.stdin:
+    elif config.stdin:
         argv.append("-i")
     if config.log_size_max is not None:
         argv += ["--log-size-max", str(config.log_size_max)]

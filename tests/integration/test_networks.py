@@ -250,11 +250,12 @@ def test_network_events(box: ServerProcess, client: docker.DockerClient) -> None
         network.disconnect(container)
         container.remove(force=True)
         network.remove()
-        seen = [events.next() for _ in range(4)]
+        seen = [events.next() for _ in range(3)]
     finally:
         events.close()
-    # Docker calls a network removal "destroy" (libpod: "remove").
-    assert [e["Action"] for e in seen] == ["create", "connect", "disconnect", "destroy"]
+    # Docker calls a network removal "destroy" (libpod: "remove").  As in Podman (4.3.1
+    # and 5), starting and removing the container emit no connect/disconnect of their own.
+    assert [e["Action"] for e in seen] == ["create", "disconnect", "destroy"]
     assert {e["Actor"]["ID"] for e in seen} == {network.id}
     assert seen[1]["Actor"]["Attributes"]["container"] == container.id
     assert seen[0]["Actor"]["Attributes"] == {"name": "eventful", "type": "bridge"}

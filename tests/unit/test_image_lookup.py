@@ -44,8 +44,13 @@ def _store(conn: sqlite3.Connection, char: str, *names: str) -> str:
     return images.insert_image(conn, new, 0).image.id
 
 
-def _find(conn: sqlite3.Connection, text: str, policy: ShortNames) -> str | None:
+def _lookup(conn: sqlite3.Connection, text: str, policy: ShortNames) -> tuple[str, str] | None:
     return images.find_image(conn, text, [*policy.local_domains, "quay.io"])
+
+
+def _find(conn: sqlite3.Connection, text: str, policy: ShortNames) -> str | None:
+    found = _lookup(conn, text, policy)
+    return None if found is None else found[0]
 
 
 def test_docker_policy_prefers_docker_hub_and_podman_localhost(conn: sqlite3.Connection) -> None:
@@ -81,6 +86,18 @@ def test_ids_and_prefixes_resolve_under_both_policies(conn: sqlite3.Connection) 
         assert _find(conn, "sha256:" + image_id, policy) == image_id
         assert _find(conn, image_id[:5], policy) == image_id
     assert images.count_images(conn) == 1
+
+
+def test_the_name_found_by_is_the_resolved_one(conn: sqlite3.Connection) -> None:
+    """Podman's RootfsImageName: the full name the text matched; for an ID, the first name."""
+    hub = _store(conn, "a", "docker.io/library/app:latest", "docker.io/library/app:2")
+    other = _store(conn, "d", "example.com/team/only:3")
+    assert _lookup(conn, "app", ShortNames.PODMAN) == (hub, "docker.io/library/app:latest")
+    assert _lookup(conn, "app:2", ShortNames.DOCKER) == (hub, "docker.io/library/app:2")
+    assert _lookup(conn, "only:3", ShortNames.PODMAN) == (other, "example.com/team/only:3")
+    assert _lookup(conn, hub[:6], ShortNames.PODMAN) == (hub, "docker.io/library/app:latest")
+    bare = _store(conn, "b")
+    assert _lookup(conn, bare, ShortNames.PODMAN) == (bare, "")
 
 
 def test_best_blob_prefers_an_uncompressed_one(conn: sqlite3.Connection) -> None:

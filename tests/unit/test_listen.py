@@ -2,11 +2,22 @@
 
 import os
 import socket
+import subprocess
+import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from podapi.listen import ListenError, default_uri, parse_uri, prepare_socket_path
+from podapi.listen import (
+    Activation,
+    ListenError,
+    activated_address,
+    default_uri,
+    parse_uri,
+    prepare_socket_path,
+    take_activation,
+)
 
 
 @pytest.mark.parametrize(
@@ -58,8 +69,7 @@ def test_bad_tcp_port() -> None:
 
 
 def test_twisted_endpoint_strings_pass_through() -> None:
-    """Socket activation and TLS are Twisted endpoint strings."""
-    assert parse_uri("systemd:domain=UNIX:index=0").endpoint == "systemd:domain=UNIX:index=0"
+    """TLS and UNIX sockets with options are Twisted endpoint strings."""
     address = parse_uri("unix:/run/x.sock:mode=660")
     assert address.endpoint == "unix:/run/x.sock:mode=660"
     assert address.socket_path == "/run/x.sock"
@@ -109,3 +119,86 @@ def test_regular_file_is_never_deleted(tmp_path: Path) -> None:
         prepare_socket_path(str(path))
     assert path.read_text() == "precious"
     assert os.path.isfile(path)
+
+
+@pytest.fixture
+def passed(tmp_path: Path) -> Iterator[socket.socket]:
+    """A listening UNIX socket standing for the one systemd passes."""
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
+        sock.bind(str(tmp_path / "api.sock"))
+        sock.listen()
+        yield sock
+
+
+def test_activation_is_read_once_and_removed_from_the_environment() -> None:
+    """Podman unsets LISTEN_* so containers never see them; names default as systemd's."""
+    environ = {"LISTEN_PID": "42", "LISTEN_FDS": "2", "LISTEN_FDNAMES": "api", "PATH": "/bin"}
+    assert take_activation(environ, pid=42) == Activation((3, 4), ("api", "unknown"))
+    assert environ == {"PATH": "/bin"}
+    assert take_activation(environ, pid=42) == Activation()
+
+
+def test_activation_for_another_process_is_ignored() -> None:
+    """LISTEN_PID names the process the sockets are for (a parent's leak is not ours)."""
+    environ = {"LISTEN_PID": "41", "LISTEN_FDS": "1"}
+    assert take_activation(environ, pid=42) == Activation()
+    assert environ == {}
+
+
+def test_systemd_endpoint_picks_the_passed_socket(passed: socket.socket, tmp_path: Path) -> None:
+    """Twisted's systemd: syntax, resolved by index or by name; the real path is reported."""
+    activation = Activation((passed.fileno(),), ("podapi.socket",))
+    for uri in ("systemd:domain=UNIX:index=0", "systemd:domain=UNIX:name=podapi.socket"):
+        address = parse_uri(uri, activation)
+        assert address.inherited is not None
+        assert address.inherited.fd == passed.fileno()
+        assert address.inherited.family == socket.AF_UNIX
+        assert address.uri == f"unix://{tmp_path / 'api.sock'}"
+        assert address.socket_path is None  # systemd's file: never prepared nor removed
+
+
+@pytest.mark.parametrize(
+    ("uri", "message"),
+    [
+        ("systemd:domain=UNIX:index=1", "1 socket"),
+        ("systemd:domain=UNIX:name=other", "no passed socket is named 'other'"),
+        ("systemd:domain=INET:index=0", "not of domain INET"),
+        ("systemd:domain=UNIX", "exactly one of index= and name="),
+    ],
+)
+def test_systemd_endpoint_errors_say_what_is_wrong(
+    passed: socket.socket, uri: str, message: str
+) -> None:
+    with pytest.raises(ListenError, match=message):
+        parse_uri(uri, Activation((passed.fileno(),), ("podapi.socket",)))
+
+
+def test_systemd_endpoint_without_activation_is_a_usage_error() -> None:
+    """This used to be Twisted's IndexError at start-up."""
+    with pytest.raises(ListenError, match="no socket was passed"):
+        parse_uri("systemd:domain=UNIX:index=0", Activation())
+
+
+def test_no_uri_under_activation_serves_the_passed_socket(passed: socket.socket) -> None:
+    """Podman's podman.service runs a bare `podman system service`."""
+    address = activated_address(Activation((passed.fileno(),), ("unknown",)))
+    assert address is not None and address.inherited is not None
+    assert address.inherited.fd == passed.fileno()
+    assert activated_address(Activation()) is None
+    with pytest.raises(ListenError, match="wrong number of file descriptors"):
+        activated_address(Activation((passed.fileno(), passed.fileno()), ("a", "b")))
+
+
+def test_unix_uri_under_activation_uses_the_passed_socket(passed: socket.socket) -> None:
+    """Podman: with LISTEN_FDS, a unix:// URI serves fd 3 instead of binding the path."""
+    address = parse_uri("unix:///run/x/api.sock", Activation((passed.fileno(),), ("x",)))
+    assert address.inherited is not None
+    assert address.uri == "unix:///run/x/api.sock"
+
+
+def test_loading_the_options_leaves_activation_for_podapi_to_read() -> None:
+    """twistd imports podapi.tap to parse options; the endpoints module must not come
+    with it, since importing it consumes LISTEN_FDS (Twisted's _SystemdParser)."""
+    code = "import sys, podapi.tap; print('twisted.internet.endpoints' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"

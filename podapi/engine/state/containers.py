@@ -51,6 +51,9 @@ class ContainerRecord:
     id: str
     name: str
     image_id: str
+    #: The image's full name the container was made from, as Podman's
+    #: ``RootfsImageName`` (``docker.io/library/busybox:latest``); ``spec.image``
+    #: keeps what the client wrote (``busybox``), which Docker's API shows.
     image_name: str
     created: int
     spec: ContainerSpec

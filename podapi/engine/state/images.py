@@ -364,29 +364,40 @@ def find_by_id_prefix(conn: sqlite3.Connection, prefix: str) -> str | None:
     return found[0] if found else None
 
 
-def find_by_suffix(conn: sqlite3.Connection, path_and_tag: str) -> list[str]:
-    """Images with a name ending in ``/path:tag`` (Podman's short-name matching)."""
+def find_by_suffix(conn: sqlite3.Connection, path_and_tag: str) -> list[tuple[str, str]]:
+    """``(image ID, name)`` of names ending in ``/path:tag`` (Podman's short-name matching)."""
     pattern = "%/" + path_and_tag.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-    return sorted(
-        {
-            row[0]
-            for row in conn.execute(
-                "SELECT image_id FROM image_names WHERE name LIKE ? ESCAPE '\\'", (pattern,)
-            )
-        }
+    rows = conn.execute(
+        "SELECT image_id, name FROM image_names WHERE name LIKE ? ESCAPE '\\'", (pattern,)
     )
+    return sorted((row[0], row[1]) for row in rows)
 
 
-def find_image(conn: sqlite3.Connection, text: str, domains: Sequence[str]) -> str | None:
-    """The ID of the image ``text`` names: an ID or ID prefix, a full name, a digest
-    reference, or a short name tried with each of ``domains`` in turn, then as the
-    ending ``/name:tag`` of one stored name (Podman's short-name matching).
+def _first_name(conn: sqlite3.Connection, image_id: str | None) -> tuple[str, str] | None:
+    """Found by ID: Podman names the image by its first name ("" if it has none)."""
+    if image_id is None:
+        return None
+    row = conn.execute(
+        "SELECT name FROM image_names WHERE image_id = ? ORDER BY added LIMIT 1", (image_id,)
+    ).fetchone()
+    return image_id, row[0] if row else ""
 
+
+def find_image(
+    conn: sqlite3.Connection, text: str, domains: Sequence[str]
+) -> tuple[str, str] | None:
+    """The image ``text`` names: an ID or ID prefix, a full name, a digest reference, or a
+    short name tried with each of ``domains`` in turn, then as the ending ``/name:tag`` of
+    one stored name (Podman's short-name matching).
+
+    :returns: the image's ID and the name it was found by, resolved as Podman's
+        ``RootfsImageName`` (``busybox`` -> ``docker.io/library/busybox:latest``;
+        for an ID, the image's first name).
     :raises Conflict: a short name or ID prefix that matches several images.
     """
     text = text.removeprefix("sha256:") if reference.is_image_id(text) else text
     if reference.is_image_id(text):
-        return find_by_id_prefix(conn, text)
+        return _first_name(conn, find_by_id_prefix(conn, text))
     try:
         ref = reference.parse(text)
     except InvalidArgument:
@@ -395,27 +406,28 @@ def find_image(conn: sqlite3.Connection, text: str, domains: Sequence[str]) -> s
         if ref.digest and not ref.tag:
             found = find_by_digest(conn, ref.repository, ref.digest)
             if found:
-                return found
+                return found, ref.name
         elif ref.explicit_domain:
             found = find_by_name(conn, ref.name)
             if found:
-                return found
+                return found, ref.name
         else:
             for domain in domains:
-                found = find_by_name(conn, ref.with_domain(domain).name)
+                candidate = ref.with_domain(domain).name
+                found = find_by_name(conn, candidate)
                 if found:
-                    return found
+                    return found, candidate
             short = ref.path.removeprefix(reference.OFFICIAL_PREFIX)
             matches = find_by_suffix(conn, f"{short}:{ref.tag or 'latest'}")
-            if len(matches) == 1:
-                return matches[0]
-            if len(matches) > 1:
+            if len({image_id for image_id, _ in matches}) > 1:
                 raise Conflict(
                     f"{text}: short name is ambiguous: more than one image matches",
                     cause="ambiguous name",
                 )
+            if matches:
+                return matches[0]
     if all(c in "0123456789abcdef" for c in text) and len(text) >= 3:
-        return find_by_id_prefix(conn, text)
+        return _first_name(conn, find_by_id_prefix(conn, text))
     if ref is None:
         reference.parse(text)  # raise the parse error for a name that is not an ID
     return None

@@ -106,7 +106,9 @@ def _session(
     stdin, stdout, stderr = streams
     return StreamSession(
         multiplexed=multiplexed,
-        stdin=stdin and record.spec.open_stdin,
+        # Podman writes to a terminal container's console even without OpenStdin
+        # (Cockpit's console creates them so); without a terminal, only with it.
+        stdin=stdin and (record.spec.open_stdin or record.spec.tty),
         stdout=stdout,
         stderr=stderr,
         detach_keys=detach_keys,

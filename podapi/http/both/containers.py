@@ -62,7 +62,8 @@ async def selected_containers(call: ApiCall, engine: Engine) -> list[ContainerRe
 
 
 async def send_logs(call: ApiCall, engine: Engine, name: str) -> None:
-    """``GET /containers/{name}/logs``: k8s-file lines, framed unless the container has a TTY.
+    """``GET /containers/{name}/logs``: k8s-file lines, framed unless the container has a TTY
+    and the request is Docker's.
 
     With ``follow`` the stream stays open until the container exits (then the
     rest of the log is sent) or the client leaves.
@@ -88,7 +89,9 @@ async def send_logs(call: ApiCall, engine: Engine, name: str) -> None:
     until_ns = parse_timestamp(until, now) if until else None
     since_ns = since_ns if since_ns and since_ns > 0 else None
     until_ns = until_ns if until_ns and until_ns > 0 else None
-    multiplexed = not record.spec.tty
+    # Podman frames every libpod logs stream (containers_logs.go: writeHeader for libpod
+    # requests); only Docker's API sends a TTY container's log raw.
+    multiplexed = call.libpod or not record.spec.tty
     timestamps = call.flag("timestamps")
     request = cast(Request, call.request)
     request.setHeader(

@@ -154,14 +154,15 @@ class ExecRoutes:
 
     async def resize(self, call: ApiCall, exec_id: str) -> Response:
         """``?h=&w=&running=``: the session's terminal size (201, as Podman); a
-        session that is not running is a 409, or ignored with ``running=true``
-        (what podman's client sends)."""
+        session that is not running (after a short wait for its start) is a 409,
+        or ignored at once with ``running=true`` (what podman's client sends)."""
         record = await self._engine.execs.get(exec_id)
         height, width = call.integer("h", 0) or 0, call.integer("w", 0) or 0
+        ignore = call.flag("running")
         try:
-            await self._engine.execs.resize(record, height, width)
+            await self._engine.execs.resize(record, height, width, wait=not ignore)
         except Conflict:
-            if not call.flag("running"):
+            if not ignore:
                 raise
         return no_content(201)
 

@@ -130,7 +130,7 @@ def encode_summary(
     body: dict[str, Any] = {
         "Id": record.id,
         "Names": ["/" + record.name],
-        "Image": record.image_name,
+        "Image": record.spec.image,
         "ImageID": "sha256:" + record.image_id,
         "Command": _command(record),
         "Created": record.created // NS,
@@ -271,7 +271,7 @@ def encode_config(record: ContainerRecord) -> dict[str, Any]:
         "Cmd": list(run.command),
         # Podman's: the defaults filled in (they are what runs).
         "Healthcheck": None if run.healthcheck is None else run.healthcheck.effective().to_docker(),
-        "Image": record.image_name,
+        "Image": record.spec.image,
         "Volumes": {path: {} for path in run.volumes} or None,
         "WorkingDir": run.working_dir,
         "Entrypoint": list(run.entrypoint) or None,

@@ -84,15 +84,20 @@ def encode_info(info: Info) -> dict[str, Any]:
     conmon = _component(info.components.conmon)
     conmon["version"] = info.components.conmon.first_line if info.components.conmon else ""
     del conmon["name"]
-    registries: dict[str, Any] = {"search": list(facts.registries.unqualified_search)}
-    for registry in facts.registries.registries:
-        registries[registry.prefix] = {
+    registries: dict[str, Any] = {
+        registry.prefix: {
             "Prefix": registry.prefix,
             "Location": registry.location,
             "Insecure": registry.insecure,
             "Blocked": registry.blocked,
             "Mirrors": [{"Location": m.location, "Insecure": m.insecure} for m in registry.mirrors],
         }
+        for registry in facts.registries.registries
+    }
+    # Podman (libpod/info.go) adds "search" only when there are search registries;
+    # clients (Cockpit) read its presence as "short names can be searched".
+    if facts.registries.unqualified_search:
+        registries["search"] = list(facts.registries.unqualified_search)
     return {
         "host": {
             "arch": facts.arch,
