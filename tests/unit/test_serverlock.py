@@ -57,7 +57,8 @@ def test_helpers_of_a_killed_server_are_waited_for(tmp_path: Path) -> None:
     marker = str(tmp_path / "runroot")
     # ``flock`` is one of the helpers: it runs netavark under the runroot's lock.
     lock = tmp_path / "lock"
-    helper = subprocess.Popen(["flock", str(lock), "sleep", "0.3"], cwd=tmp_path)
+    # Long enough to be seen on a loaded machine; the wait below still ends with it.
+    helper = subprocess.Popen(["flock", str(lock), "sleep", "3"], cwd=tmp_path)
     other = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)", marker])
     try:
         assert helpers_naming(str(lock)) == [helper.pid]
