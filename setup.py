@@ -38,6 +38,10 @@ setup(
             "podman>=5",
             # Offline Kubernetes schema validation of what kube generate writes.
             "kubernetes-validate>=1.30",
+            # Fuzzing our own OpenAPI document (tests/integration/test_openapi_fuzz.py).
+            "schemathesis>=4",
+            # Certificates for the TLS listener tests, made in the test.
+            "cryptography>=42",
         ],
         "dev": ["ruff", "mypy", "mypy-zope"],
     },

@@ -12,7 +12,8 @@ from typing import cast
 from twisted.application.service import IService
 from twisted.python import usage
 
-from podapi.config import BRIDGE_NAME_MAX, Config, NetworkConfig
+from podapi.access import AccessError, group_id
+from podapi.config import BRIDGE_NAME_MAX, Config, NetworkConfig, TLSFiles
 from podapi.listen import ListenError, default_uri, parse_uri, prepare_socket_path
 from podapi.logs import LEVELS, set_level
 from podapi.service import IServiceReactor, PodAPIService
@@ -54,6 +55,15 @@ class Options(usage.Options):
         ["default-subnet", None, "10.88.0.0/16", "Subnet of the default network."],
         ["subnet-pool", None, "10.89.0.0/16", "Where new networks get a free /24 from."],
         ["bridge-prefix", None, "podman", "New networks' bridges are named PREFIX1, PREFIX2..."],
+        ["group", None, None, "Group given the UNIX socket (mode 0660); default: 0600."],
+        ["tls-cert", None, None, "PEM certificate: serve the TCP listener over TLS."],
+        ["tls-key", None, None, "PEM private key of --tls-cert."],
+        [
+            "tls-client-ca",
+            None,
+            None,
+            "PEM CAs: accept only clients with a certificate they signed.",
+        ],
     ]
 
     def parseOptions(self, options: list[str] | None = None) -> None:
@@ -109,6 +119,25 @@ class Options(usage.Options):
             self["listen"] = parse_uri(self["uri"] or default_uri())
         except ListenError as e:
             raise usage.UsageError(str(e)) from None
+        self._access_options()
+
+    def _access_options(self) -> None:
+        """``--group`` needs a UNIX socket; the TLS files a TCP listener, cert and key both."""
+        if self["group"] is not None:
+            if self["listen"].socket_path is None:
+                raise usage.UsageError("--group applies to a UNIX socket only")
+            try:
+                self["socket-gid"] = group_id(self["group"])
+            except AccessError as e:
+                raise usage.UsageError(str(e)) from None
+        tls = (self["tls-cert"], self["tls-key"], self["tls-client-ca"])
+        self["tls"] = None
+        if any(tls):
+            if not (self["tls-cert"] and self["tls-key"]):
+                raise usage.UsageError("--tls-cert and --tls-key go together")
+            if not self["listen"].plain_tcp:
+                raise usage.UsageError("TLS applies to a tcp:// listener only")
+            self["tls"] = TLSFiles(*tls)
 
     def config(self) -> Config:
         """The validated options as a :class:`Config`."""
@@ -120,6 +149,8 @@ class Options(usage.Options):
             cors=self["cors"],
             log_level=self["log-level"],
             runtime=self["runtime"],
+            socket_gid=self.get("socket-gid"),
+            tls=self["tls"],
             network=NetworkConfig(
                 default_name=self["default-network"],
                 default_bridge=self["default-bridge"],
