@@ -65,6 +65,9 @@ class Config:
     :ivar network: the default network and the pool new networks come from.
     :ivar socket_gid: the group given the UNIX socket (``--group``), or None for 0600.
     :ivar tls: the TLS files of a TCP listener (``--tls-cert``...), or None.
+    :ivar header_timeout: seconds a request's headers may take (``--header-timeout``).
+    :ivar max_connections: connections open at once (``--max-connections``); None:
+        half the descriptor limit.
     """
 
     root: str
@@ -77,3 +80,5 @@ class Config:
     network: NetworkConfig = NetworkConfig()
     socket_gid: int | None = None
     tls: TLSFiles | None = None
+    header_timeout: float = 60.0
+    max_connections: int | None = None

@@ -25,7 +25,7 @@ from podapi.config import Config
 from podapi.engine.engine import Engine
 from podapi.engine.reactors import IEngineReactor
 from podapi.http.app import build_router
-from podapi.http.site import HeaderPolicy, PodAPISite
+from podapi.http.site import HeaderPolicy, PodAPISite, max_connections
 from podapi.idle import IdleTracker
 from podapi.logs import get_logger
 from podapi.notify import notify_ready
@@ -90,6 +90,8 @@ class PodAPIService(MultiService):
             self._reactor,
             HeaderPolicy(cors=self.config.cors),
             spool_dir=self.engine.layout.spool_dir,
+            header_timeout=self.config.header_timeout,
+            max_connections=self.config.max_connections or max_connections(),
         )
         self.port = await self._listen(self.site)
         self.tracker.start()

@@ -58,11 +58,14 @@ class Options(usage.Options):
         ["group", None, None, "Group given the UNIX socket (mode 0660); default: 0600."],
         ["tls-cert", None, None, "PEM certificate: serve the TCP listener over TLS."],
         ["tls-key", None, None, "PEM private key of --tls-cert."],
+        ["tls-client-ca", None, None, "PEM CAs: accept only clients whose certificate they sign."],
+        ["header-timeout", None, 60.0, "Seconds a request's headers may take.", _seconds],
         [
-            "tls-client-ca",
+            "max-connections",
             None,
             None,
-            "PEM CAs: accept only clients with a certificate they signed.",
+            "Open connections at most (default: RLIMIT_NOFILE/2).",
+            int,
         ],
     ]
 
@@ -151,6 +154,8 @@ class Options(usage.Options):
             runtime=self["runtime"],
             socket_gid=self.get("socket-gid"),
             tls=self["tls"],
+            header_timeout=self["header-timeout"],
+            max_connections=self["max-connections"],
             network=NetworkConfig(
                 default_name=self["default-network"],
                 default_bridge=self["default-bridge"],

@@ -15,6 +15,7 @@ from twisted.web.server import Request
 from werkzeug.exceptions import HTTPException, MethodNotAllowed, NotFound
 
 from podapi import errors
+from podapi.http.call import BodyTooLarge
 from podapi.http.responses import encode_json
 from podapi.logs import get_logger
 
@@ -22,6 +23,7 @@ log = get_logger(__name__)
 
 #: Status per domain error; the first matching class (in MRO order) wins.
 STATUS: dict[type[errors.PodapiError], int] = {
+    BodyTooLarge: 413,
     errors.NotFound: 404,
     errors.InvalidArgument: 400,
     errors.Conflict: 409,
