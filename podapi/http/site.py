@@ -19,6 +19,7 @@
   or is refused when all are busy, so idle clients cannot take every descriptor.
 """
 
+import errno
 import io
 import resource
 import tempfile
@@ -120,6 +121,33 @@ class ApiRequest(Request):
     def __init__(self, channel: "TrackedChannel", *args: Any, **kwargs: Any) -> None:
         super().__init__(channel, *args, **kwargs)
         channel.request_started()
+        #: Why the body could not be spooled (a full disk), if it could not.
+        self.spool_error: OSError | None = None
+
+    def handleContentChunk(self, data: bytes) -> None:
+        """Spool the body; on a full disk, read the rest without keeping it and answer
+        the error once the request is complete (rather than dropping the connection)."""
+        if self.spool_error is not None:
+            return
+        try:
+            super().handleContentChunk(data)
+        except OSError as e:
+            if e.errno not in (errno.ENOSPC, errno.EDQUOT):
+                raise
+            self.spool_error = e
+
+    def process(self) -> None:
+        if self.spool_error is None:
+            super().process()
+            return
+        self.channel.site.headers.apply(self)
+        body = error_body(
+            500, f"no space left on device: {self.spool_error}", "no space left on device"
+        )
+        self.setResponseCode(500)
+        self.setHeader(b"Content-Type", b"application/json")
+        self.write(body)
+        self.finish()
 
     def getRequestHostname(self) -> bytes:
         """A fixed name: the API ignores ``Host``, and clients fill it with anything.
