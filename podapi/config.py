@@ -54,6 +54,21 @@ class NetworkConfig:
 
 
 @frozen
+class TLSFiles:
+    """PEM files for a TLS listener.
+
+    :ivar cert: the server's certificate (chain).
+    :ivar key: its private key.
+    :ivar client_ca: CA certificates that sign accepted client certificates, or
+        None to accept any client (server authentication only).
+    """
+
+    cert: str
+    key: str
+    client_ca: str | None = None
+
+
+@frozen
 class Config:
     """Everything ``twistd podapi`` was told.
 
@@ -65,6 +80,11 @@ class Config:
     :ivar log_level: Podman log level name.
     :ivar runtime: the OCI runtime asked for with ``--runtime`` (None: detect).
     :ivar network: the default network and the pool new networks come from.
+    :ivar socket_gid: the group given the UNIX socket (``--group``), or None for 0600.
+    :ivar tls: the TLS files of a TCP listener (``--tls-cert``...), or None.
+    :ivar header_timeout: seconds a request's headers may take (``--header-timeout``).
+    :ivar max_connections: connections open at once (``--max-connections``); None:
+        half the descriptor limit.
     """
 
     root: str
@@ -75,3 +95,7 @@ class Config:
     log_level: str = "warn"
     runtime: str | None = None
     network: NetworkConfig = NetworkConfig()
+    socket_gid: int | None = None
+    tls: TLSFiles | None = None
+    header_timeout: float = 60.0
+    max_connections: int | None = None

@@ -21,11 +21,12 @@ from twisted.internet.interfaces import (
 )
 from twisted.python.failure import Failure
 
+from podapi.access import over_tls, share_with_group
 from podapi.config import Config
 from podapi.engine.engine import Engine
 from podapi.engine.reactors import IEngineReactor
 from podapi.http.app import build_router
-from podapi.http.site import HeaderPolicy, PodAPISite
+from podapi.http.site import HeaderPolicy, PodAPISite, max_connections
 from podapi.idle import IdleTracker
 from podapi.listen import adopt_listening_socket
 from podapi.logs import get_logger
@@ -93,11 +94,13 @@ class PodAPIService(MultiService):
             self._reactor,
             HeaderPolicy(cors=self.config.cors),
             spool_dir=self.engine.layout.spool_dir,
+            header_timeout=self.config.header_timeout,
+            max_connections=self.config.max_connections or max_connections(),
         )
         self.port = await self._listen(self.site)
         self.tracker.start()
         notify_ready()
-        if self.config.listen.plain_tcp:
+        if self.config.listen.plain_tcp and self.config.tls is None:
             log.warn("serving the API over TCP without TLS: anyone who can connect is root")
         log.info("API service listening on {uri}", uri=self.config.listen.uri)
 
@@ -112,15 +115,19 @@ class PodAPIService(MultiService):
             if address.endpoint is None:
                 assert address.socket_path is not None
                 # listenUNIX's ``factory`` is a bare (invariant) Factory in Twisted's hints.
-                return self._reactor.listenUNIX(
+                port = self._reactor.listenUNIX(
                     address.socket_path,
                     site,  # type: ignore[arg-type]
                     mode=0o600,
                 )
+                if self.config.socket_gid is not None:
+                    share_with_group(address.socket_path, self.config.socket_gid)
+                return port
             # Imported only when needed: endpoints pulls in TLS code at start-up.
             from twisted.internet.endpoints import serverFromString  # noqa: PLC0415
 
-            return await serverFromString(self._reactor, address.endpoint).listen(site)
+            factory = site if self.config.tls is None else over_tls(self.config.tls, site)
+            return await serverFromString(self._reactor, address.endpoint).listen(factory)
         finally:
             os.umask(previous)
 

@@ -12,7 +12,8 @@ from typing import TYPE_CHECKING, cast
 from twisted.application.service import IService
 from twisted.python import usage
 
-from podapi.config import BRIDGE_NAME_MAX, Config, NetworkConfig
+from podapi.access import AccessError, group_id
+from podapi.config import BRIDGE_NAME_MAX, Config, NetworkConfig, TLSFiles
 from podapi.listen import (
     ListenError,
     activated_address,
@@ -64,6 +65,18 @@ class Options(usage.Options):
         ["default-subnet", None, "10.88.0.0/16", "Subnet of the default network."],
         ["subnet-pool", None, "10.89.0.0/16", "Where new networks get a free /24 from."],
         ["bridge-prefix", None, "podman", "New networks' bridges are named PREFIX1, PREFIX2..."],
+        ["group", None, None, "Group given the UNIX socket (mode 0660); default: 0600."],
+        ["tls-cert", None, None, "PEM certificate: serve the TCP listener over TLS."],
+        ["tls-key", None, None, "PEM private key of --tls-cert."],
+        ["tls-client-ca", None, None, "PEM CAs: accept only clients whose certificate they sign."],
+        ["header-timeout", None, 60.0, "Seconds a request's headers may take.", _seconds],
+        [
+            "max-connections",
+            None,
+            None,
+            "Open connections at most (default: RLIMIT_NOFILE/2).",
+            int,
+        ],
     ]
 
     def parseOptions(self, options: list[str] | None = None) -> None:
@@ -123,6 +136,25 @@ class Options(usage.Options):
             self["listen"] = address or parse_uri(uri or default_uri(), activation)
         except ListenError as e:
             raise usage.UsageError(str(e)) from None
+        self._access_options()
+
+    def _access_options(self) -> None:
+        """``--group`` needs a UNIX socket; the TLS files a TCP listener, cert and key both."""
+        if self["group"] is not None:
+            if self["listen"].socket_path is None:
+                raise usage.UsageError("--group applies to a UNIX socket only")
+            try:
+                self["socket-gid"] = group_id(self["group"])
+            except AccessError as e:
+                raise usage.UsageError(str(e)) from None
+        tls = (self["tls-cert"], self["tls-key"], self["tls-client-ca"])
+        self["tls"] = None
+        if any(tls):
+            if not (self["tls-cert"] and self["tls-key"]):
+                raise usage.UsageError("--tls-cert and --tls-key go together")
+            if not self["listen"].plain_tcp:
+                raise usage.UsageError("TLS applies to a tcp:// listener only")
+            self["tls"] = TLSFiles(*tls)
 
     def config(self) -> Config:
         """The validated options as a :class:`Config`."""
@@ -134,6 +166,10 @@ class Options(usage.Options):
             cors=self["cors"],
             log_level=self["log-level"],
             runtime=self["runtime"],
+            socket_gid=self.get("socket-gid"),
+            tls=self["tls"],
+            header_timeout=self["header-timeout"],
+            max_connections=self["max-connections"],
             network=NetworkConfig(
                 default_name=self["default-network"],
                 default_bridge=self["default-bridge"],

@@ -193,7 +193,7 @@ class BundleWriter:
                     for o in spec.security_opt
                 ),
                 rlimits=rlimits.clamp([(u.name, u.soft, u.hard) for u in spec.ulimits]),
-                oom_score_adj=spec.oom_score_adj,
+                oom_score_adj=rlimits.clamp_oom_score_adj(spec.oom_score_adj),
                 privileged=spec.privileged,
                 shm_size=spec.shm_size or 64 * 1024 * 1024,
                 mounts=[*_mounts(paths), *user_mounts, *secret_mounts],

@@ -24,7 +24,10 @@ from podapi.engine.containerspec import (
     ContainerSpec,
     RunConfig,
     check_name,
+    check_resources,
     check_restart_policy,
+    check_sysctls,
+    exposed_ports,
     healthcheck_from_docker,
     merge_env,
     signal_number,
@@ -110,7 +113,12 @@ def run_config(
         stop_signal=stop_signal,
         stop_timeout=DEFAULT_STOP_TIMEOUT if spec.stop_timeout is None else spec.stop_timeout,
         exposed_ports=tuple(
-            dict.fromkeys([*(section.get("ExposedPorts") or {}), *spec.exposed_ports])
+            dict.fromkeys(
+                [
+                    *exposed_ports(list(section.get("ExposedPorts") or {}), strict=False),
+                    *exposed_ports(spec.exposed_ports),
+                ]
+            )
         ),
         healthcheck=healthcheck,
     )
@@ -124,23 +132,17 @@ def check_spec(spec: ContainerSpec) -> ContainerSpec:
             "conflicting options: cannot specify both --restart and --rm",
             cause="conflicting options",
         )
-    resources = spec.resources
-    for label, value in (
-        ("memory", resources.memory),
-        ("memory swap", resources.memory_swap),
-        ("pids limit", resources.pids_limit),
-    ):
-        if value is not None and value < -1:
-            raise InvalidArgument(f"invalid {label}: {value}")
-    if resources.memory is not None and 0 < resources.memory < 6 * 1024 * 1024:
-        raise InvalidArgument("Minimum memory limit allowed is 6MB", cause="invalid memory")
-    if (
-        resources.memory_swap is not None
-        and resources.memory_swap > 0
-        and resources.memory is not None
-        and resources.memory_swap < resources.memory
-    ):
-        raise InvalidArgument("Minimum memoryswap limit should be larger than memory limit")
+    resources = check_resources(spec.resources)
+    if spec.oom_score_adj is not None and not -1000 <= spec.oom_score_adj <= 1000:
+        raise InvalidArgument(
+            f"Invalid value {spec.oom_score_adj}, range for oom score adj is [-1000, 1000]"
+        )
+    check_sysctls(spec.sysctls, spec.network_mode)
+    if spec.working_dir and not spec.working_dir.startswith("/"):
+        raise InvalidArgument(
+            f"the working directory '{spec.working_dir}' is invalid, it needs to be an "
+            "absolute path"
+        )
     if spec.stop_signal:
         signal_number(spec.stop_signal)
     if spec.log_driver and spec.log_driver not in LOG_DRIVERS:
@@ -168,7 +170,12 @@ def check_spec(spec: ContainerSpec) -> ContainerSpec:
         target, _, alias = link.partition(":")
         if not target.strip("/") or (alias and not alias.strip("/")):
             raise InvalidArgument(f"invalid link {link!r}: use name:alias")
-    return evolve(spec, restart_policy=policy, cgroup_parent=check_parent(spec.cgroup_parent))
+    return evolve(
+        spec,
+        restart_policy=policy,
+        resources=resources,
+        cgroup_parent=check_parent(spec.cgroup_parent),
+    )
 
 
 def prepare_dirs(paths: ContainerPaths) -> None:

@@ -338,6 +338,79 @@ def signal_number(value: str | int) -> int:
     raise InvalidArgument(f"invalid signal: {value}", cause="invalid signal")
 
 
+#: The kernel's bounds on ``cpu.shares`` (Docker clamps to them; runc refuses).
+CPU_SHARES_MIN, CPU_SHARES_MAX = 2, 262_144
+#: The CFS period's bounds and the quota's minimum, in microseconds (Docker's checks).
+CPU_PERIOD_MIN, CPU_PERIOD_MAX, CPU_QUOTA_MIN = 1000, 1_000_000, 1000
+#: The smallest memory limit Docker allows.
+MEMORY_MIN = 6 * 1024 * 1024
+
+
+def check_resources(resources: Resources) -> Resources:
+    """Docker's checks of a container's limits (``verifyPlatformContainerResources``), so
+    that whatever create accepts the runtime applies: CPU shares are clamped to the
+    kernel's range, as Docker does; out-of-range values are a 400."""
+    for label, value in (
+        ("memory", resources.memory),
+        ("memory swap", resources.memory_swap),
+        ("memory reservation", resources.memory_reservation),
+        ("pids limit", resources.pids_limit),
+    ):
+        if value is not None and value < -1:
+            raise InvalidArgument(f"invalid {label}: {value}")
+    if resources.memory is not None and 0 < resources.memory < MEMORY_MIN:
+        raise InvalidArgument("Minimum memory limit allowed is 6MB", cause="invalid memory")
+    if (
+        resources.memory_swap is not None
+        and resources.memory_swap > 0
+        and resources.memory is not None
+        and resources.memory_swap < resources.memory
+    ):
+        raise InvalidArgument("Minimum memoryswap limit should be larger than memory limit")
+    period, quota = resources.cpu_period, resources.cpu_quota
+    if period and not CPU_PERIOD_MIN <= period <= CPU_PERIOD_MAX:
+        raise InvalidArgument(
+            "CPU cfs period can not be less than 1ms (i.e. 1000) or larger than 1s (i.e. 1000000)"
+        )
+    if quota is not None and quota not in (0, -1) and quota < CPU_QUOTA_MIN:
+        raise InvalidArgument("CPU cfs quota can not be less than 1ms (i.e. 1000)")
+    shares = resources.cpu_shares
+    if shares is not None and shares < 0:
+        raise InvalidArgument(f"invalid CPU shares: {shares}")
+    if shares:
+        shares = min(max(shares, CPU_SHARES_MIN), CPU_SHARES_MAX)
+    return evolve(resources, cpu_shares=shares)
+
+
+#: Sysctls that live in a container's own namespaces (Podman's ``ValidateSysctls``):
+#: IPC ones, and ``net.*`` unless the network is the host's.
+SYSCTL_IPC = (
+    "kernel.msgmax",
+    "kernel.msgmnb",
+    "kernel.msgmni",
+    "kernel.sem",
+    "kernel.shmall",
+    "kernel.shmmax",
+    "kernel.shmmni",
+    "kernel.shm_rmid_forced",
+)
+
+
+def check_sysctls(sysctls: Mapping[str, str], network_mode: str) -> None:
+    """Refuse sysctls the runtime cannot set in the container's namespaces (runc would
+    fail at start, after create said yes)."""
+    for name in sysctls:
+        if name in SYSCTL_IPC or name.startswith("fs.mqueue."):
+            continue
+        if name.startswith("net.") and network_mode != "host":
+            continue
+        raise InvalidArgument(
+            f"sysctl {name!r} is not allowed: only namespaced sysctls (kernel.msg*, "
+            "kernel.sem, kernel.shm*, fs.mqueue.*, net.* without the host network)",
+            cause="invalid sysctl",
+        )
+
+
 def check_restart_policy(policy: RestartPolicy) -> RestartPolicy:
     """Validate a restart policy name and retry count."""
     name = policy.name or "no"
@@ -395,6 +468,47 @@ def merge_env(
 def process_env(env: Sequence[str]) -> list[str]:
     """A container's ``Config.Env`` as its process gets it: bare names (unset) left out."""
     return [item for item in env if "=" in item]
+
+
+#: The range of Go's int64, what every integer field of a request body decodes into.
+INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
+#: Protocols a port may name (netavark's).
+PORT_PROTOCOLS = ("tcp", "udp", "sctp")
+
+
+def parse_port(text: str) -> tuple[int, int, str]:
+    """``80/tcp`` or ``8000-8010/udp`` -> ``(first port, count, protocol)``; 400 if malformed."""
+    ports, _, protocol = text.partition("/")
+    first, dash, last = ports.partition("-")
+    try:
+        start, end = int(first), int(last if dash else first)
+    except ValueError:
+        raise InvalidArgument(f"invalid port {text!r}: use PORT[-PORT][/PROTOCOL]") from None
+    if not 0 < start <= end <= 65535:
+        raise InvalidArgument(f"invalid port range {text!r}")
+    return start, end - start + 1, (protocol or "tcp").lower()
+
+
+def exposed_ports(items: Sequence[str], *, strict: bool = True) -> tuple[str, ...]:
+    """``ExposedPorts`` keys as ``PORT/PROTOCOL``, one per port (ranges expanded).
+
+    Every encoder reads these back as numbers, so a key that is not a port is
+    refused at create (``strict``) or, in an image's config, left out.
+    """
+    found: dict[str, None] = {}
+    for item in items:
+        try:
+            start, count, protocol = parse_port(item)
+        except InvalidArgument:
+            if strict:
+                raise
+            continue
+        if protocol not in PORT_PROTOCOLS:
+            if strict:
+                raise InvalidArgument(f"invalid port {item!r}: the protocol is tcp, udp or sctp")
+            continue
+        found.update((f"{port}/{protocol}", None) for port in range(start, start + count))
+    return tuple(found)
 
 
 def healthcheck_from_docker(config: Mapping[str, Any]) -> Healthcheck:

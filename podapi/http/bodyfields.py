@@ -79,3 +79,22 @@ def string_map(body: Mapping[str, Any], key: str, what: str) -> dict[str, str]:
     if not isinstance(value, dict) or not all(isinstance(v, str) for v in value.values()):
         raise BadRequest(f"{what}.{key} must map strings to strings")
     return dict(value)
+
+
+def boolean(body: Mapping[str, Any], key: str, what: str, default: bool = False) -> bool:
+    value = field(body, key)
+    if value is None:
+        return default
+    if not isinstance(value, bool):
+        raise BadRequest(f"{what}.{key} must be a boolean")
+    return value
+
+
+def objects(body: Mapping[str, Any], key: str, what: str) -> list[dict[str, Any]]:
+    """A list of JSON objects (``IPAM.Config``, ``subnets``)."""
+    value = field(body, key)
+    if value is None:
+        return []
+    if not isinstance(value, list) or not all(isinstance(v, dict) for v in value):
+        raise BadRequest(f"{what}.{key} must be a list of JSON objects")
+    return value

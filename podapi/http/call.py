@@ -36,6 +36,16 @@ class BadRequest(InvalidArgument):
     cause = "bad request"
 
 
+class BodyTooLarge(InvalidArgument):
+    """A JSON body over :data:`MAX_JSON_BODY` (413)."""
+
+    cause = "request body too large"
+
+
+#: The largest JSON body decoded (archives and other uploads are streamed, not decoded).
+MAX_JSON_BODY = 32 * 1024 * 1024
+
+
 def parse_version(version: str) -> tuple[int, ...]:
     """``1.41`` -> (1, 41); ``5.0.0-dev`` -> (5, 0, 0).  Unparsable parts count as 0."""
     numbers = []
@@ -161,7 +171,13 @@ class ApiCall:
         return content.read()
 
     def json_body(self, *, empty_ok: bool = True) -> Any:
-        """The JSON body; an empty body means ``{}`` unless ``empty_ok`` is false."""
+        """The JSON body; an empty body means ``{}`` unless ``empty_ok`` is false.
+
+        A body over :data:`MAX_JSON_BODY` is a 413 before it is read into memory.
+        """
+        content = self.request.content
+        if content is not None and content.seek(0, 2) > MAX_JSON_BODY:
+            raise BodyTooLarge(f"the JSON body is larger than {MAX_JSON_BODY} bytes")
         raw = self.body_bytes()
         if not raw.strip():
             if empty_ok:

@@ -5,6 +5,7 @@ traceback and answered with a 500 of the same shape; a failure after a stream
 has started can only be logged, and the connection is closed.
 """
 
+import errno
 from typing import Any, cast
 
 from klein import Klein
@@ -15,6 +16,7 @@ from twisted.web.server import Request
 from werkzeug.exceptions import HTTPException, MethodNotAllowed, NotFound
 
 from podapi import errors
+from podapi.http.call import BodyTooLarge
 from podapi.http.responses import encode_json
 from podapi.logs import get_logger
 
@@ -22,6 +24,7 @@ log = get_logger(__name__)
 
 #: Status per domain error; the first matching class (in MRO order) wins.
 STATUS: dict[type[errors.PodapiError], int] = {
+    BodyTooLarge: 413,
     errors.NotFound: 404,
     errors.InvalidArgument: 400,
     errors.Conflict: 409,
@@ -101,6 +104,15 @@ def install_error_handlers(app: Klein) -> None:
     def unexpected(request: IRequest, failure: Failure) -> bytes | None:
         if failure.check(CancelledError):
             return None  # the client went away; nothing to answer
+        error = failure.value
+        if isinstance(error, OSError) and error.errno in (errno.ENOSPC, errno.EDQUOT):
+            # Podman answers a full disk with a 500 naming it; no traceback: not a bug.
+            log.warn(
+                "{path}: {error}", path=request.uri.decode("utf-8", "replace"), error=failure.value
+            )
+            return write_error(
+                request, 500, f"no space left on device: {failure.value}", "no space left on device"
+            )
         log.failure(
             "unhandled error in {path}", failure, path=request.uri.decode("utf-8", "replace")
         )

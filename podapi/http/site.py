@@ -10,17 +10,26 @@
 * Large uploads are spooled under ``--root`` rather than ``/tmp``.
 * :meth:`PodAPISite.drain` closes idle connections and lets in-flight requests
   finish before shutdown.
+* Limits: the request line and headers together may have
+  :data:`MAX_HEADER_BYTES` (Go's ``http.DefaultMaxHeaderBytes``, what Podman and
+  Docker serve with; more is Go's ``431``, with our error body); a request's headers
+  must arrive within the header timeout (Go's ``ReadHeaderTimeout``; a client
+  sending a byte at a time is dropped, nobody else waits for it); at most
+  ``max_connections`` connections are open: a new one closes the longest-idle one,
+  or is refused when all are busy, so idle clients cannot take every descriptor.
 """
 
+import errno
 import io
+import resource
 import tempfile
 import uuid
 from collections.abc import Hashable
-from typing import IO, Any, Protocol
+from typing import IO, Any, Protocol, cast
 
 from attrs import frozen
 from twisted.internet.defer import Deferred
-from twisted.internet.interfaces import IReactorTime
+from twisted.internet.interfaces import IAddress, IDelayedCall, IReactorTime
 from twisted.internet.protocol import connectionDone
 from twisted.logger import LogLevel
 from twisted.python.failure import Failure
@@ -31,9 +40,18 @@ from twisted.web.server import Request, Site
 from zope.interface import implementer
 
 from podapi import COMPAT_API_VERSION, LIBPOD_API_VERSION, logs
+from podapi.http.errors import error_body
 from podapi.logs import get_logger
 
 log = get_logger(__name__)
+
+
+def max_connections() -> int:
+    """The default connection cap: a share of this process's descriptor limit."""
+    soft, _ = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft == resource.RLIM_INFINITY:
+        return MAX_CONNECTIONS
+    return max(soft // CONNECTION_FD_SHARE, 16)
 
 
 class ConnectionTracker(Protocol):
@@ -56,6 +74,17 @@ class ConnectionTracker(Protocol):
 
 #: Bodies up to this size stay in memory; larger ones are spooled to disk.
 SPOOL_THRESHOLD = 1024 * 1024
+#: Request line plus headers, at most (Go's DefaultMaxHeaderBytes).
+MAX_HEADER_BYTES = 1024 * 1024
+#: Seconds a request's headers may take to arrive.
+HEADER_TIMEOUT = 60.0
+#: Seconds a refused client may go on sending before the connection is closed.
+LINGER = 5.0
+#: Connections open at once when the service does not say.
+MAX_CONNECTIONS = 512
+#: The share of the descriptor limit (RLIMIT_NOFILE) connections may take by default;
+#: the rest is the engine's (database, processes' pipes, files).
+CONNECTION_FD_SHARE = 2
 SERVER_HEADER = f"Libpod/{LIBPOD_API_VERSION} (linux)"
 CORS_ALLOW_HEADERS = (
     "Origin, X-Requested-With, Content-Type, Accept, X-Registry-Auth, Connection, "
@@ -92,6 +121,33 @@ class ApiRequest(Request):
     def __init__(self, channel: "TrackedChannel", *args: Any, **kwargs: Any) -> None:
         super().__init__(channel, *args, **kwargs)
         channel.request_started()
+        #: Why the body could not be spooled (a full disk), if it could not.
+        self.spool_error: OSError | None = None
+
+    def handleContentChunk(self, data: bytes) -> None:
+        """Spool the body; on a full disk, read the rest without keeping it and answer
+        the error once the request is complete (rather than dropping the connection)."""
+        if self.spool_error is not None:
+            return
+        try:
+            super().handleContentChunk(data)
+        except OSError as e:
+            if e.errno not in (errno.ENOSPC, errno.EDQUOT):
+                raise
+            self.spool_error = e
+
+    def process(self) -> None:
+        if self.spool_error is None:
+            super().process()
+            return
+        self.channel.site.headers.apply(self)
+        body = error_body(
+            500, f"no space left on device: {self.spool_error}", "no space left on device"
+        )
+        self.setResponseCode(500)
+        self.setHeader(b"Content-Type", b"application/json")
+        self.write(body)
+        self.finish()
 
     def getRequestHostname(self) -> bytes:
         """A fixed name: the API ignores ``Host``, and clients fill it with anything.
@@ -124,18 +180,95 @@ class TrackedChannel(HTTPChannel):
     """An HTTP connection whose life the idle tracker and the drain can see."""
 
     site: "PodAPISite"
+    MAX_LENGTH = MAX_HEADER_BYTES
+    # Twisted's own (bare 400) check must never come before ours (431).
+    totalHeadersSize = 2 * MAX_HEADER_BYTES
 
     def __init__(self) -> None:
         super().__init__()
         self.in_flight = 0
         self.had_request = False
         self.closing = False
+        #: When the connection last finished a request (or opened): eviction order.
+        self.idle_since = 0.0
+        self._reading_headers = False
+        self._header_deadline: IDelayedCall | None = None
+        self._discarding = False
+        self._head_bytes = 0
 
     def connectionMade(self) -> None:
         super().connectionMade()
+        self.idle_since = self.site.clock.seconds()
         self.site.channels.add(self)
         if self.site.draining:
             self.closing = True
+
+    def dataReceived(self, data: bytes) -> None:
+        """The first byte of a request starts its header deadline."""
+        if self._discarding:  # answered 431: the rest of the head is not read
+            return
+        if (
+            self.line_mode
+            and not self._handlingRequest
+            and not self._reading_headers
+            and data.strip()
+        ):
+            self._reading_headers = True
+            self._head_bytes = 0
+            self._header_deadline = self.site.clock.callLater(
+                self.site.header_timeout, self._headers_too_slow
+            )
+        super().dataReceived(data)
+        if self._reading_headers and not self._discarding:
+            # Counted here, not per line: Twisted holds a header line back until the
+            # next one ends, and answers an oversized head with a bare 400 where Go
+            # (Podman, Docker) answers 431.
+            self._head_bytes += len(data)
+            if self._head_bytes > MAX_HEADER_BYTES:
+                self._head_too_large()
+
+    def allHeadersReceived(self) -> None:
+        self._headers_done()
+        super().allHeadersReceived()
+
+    def _headers_done(self) -> None:
+        self._reading_headers = False
+        if self._header_deadline is not None and self._header_deadline.active():
+            self._header_deadline.cancel()
+        self._header_deadline = None
+
+    def _headers_too_slow(self) -> None:
+        self._header_deadline = None
+        log.info(
+            "dropping a client whose headers took over {seconds}s", seconds=self.site.header_timeout
+        )
+        self.forceAbortClient()
+
+    def lineLengthExceeded(self, line: bytes) -> None:
+        self._head_too_large()
+
+    def _head_too_large(self) -> None:
+        self._headers_done()
+        self._discarding = True
+        body = error_body(
+            431, "request line and headers too large", "request header fields too large"
+        )
+        assert self.transport is not None
+        self.transport.write(
+            b"HTTP/1.1 431 Request Header Fields Too Large\r\nContent-Type: application/json\r\n"
+            + b"Content-Length: %d\r\nConnection: close\r\n\r\n" % len(body)
+            + body
+        )
+        # Go's lingering close: stop writing but read (and drop) what the client is
+        # still sending for a while, so that closing does not reset the connection
+        # and lose the answer before the client reads it.
+        cast(Any, self.transport).loseWriteConnection()
+        self._header_deadline = self.site.clock.callLater(LINGER, self.forceAbortClient)
+
+    @property
+    def idle(self) -> bool:
+        """Between requests: nothing in flight and no request begun."""
+        return self.in_flight == 0 and not self._reading_headers
 
     def request_started(self) -> None:
         """Called by :class:`ApiRequest` as each request begins."""
@@ -145,6 +278,7 @@ class TrackedChannel(HTTPChannel):
 
     def requestDone(self, request: Request) -> None:
         self.in_flight -= 1
+        self.idle_since = self.site.clock.seconds()
         super().requestDone(request)
         if self.closing and self.in_flight == 0:
             self.loseConnection()
@@ -161,6 +295,7 @@ class TrackedChannel(HTTPChannel):
             self.loseConnection()
 
     def connectionLost(self, reason: Failure = connectionDone) -> None:
+        self._headers_done()
         super().connectionLost(reason)
         self.site.forget(self)
 
@@ -185,6 +320,9 @@ class PodAPISite(Site):
         clock: IReactorTime,
         headers: HeaderPolicy,
         spool_dir: str | None = None,
+        *,
+        header_timeout: float = HEADER_TIMEOUT,
+        max_connections: int = MAX_CONNECTIONS,
     ) -> None:
         # Podman's http.Server IdleTimeout is 2T; 0 means keep-alive never expires.
         keep_alive = 2 * tracker.timeout if tracker.timeout > 0 else None
@@ -193,11 +331,27 @@ class PodAPISite(Site):
         self.clock = clock
         self.headers = headers
         self.spool_dir = spool_dir
+        self.header_timeout = header_timeout
+        self.max_connections = max_connections
         self.channels: set[TrackedChannel] = set()
         #: Hijacked connections (attach, exec) and the raw protocol now owning each.
         self.hijacked: dict[TrackedChannel, Any] = {}
         self.draining = False
         self._all_closed: Deferred[None] | None = None
+
+    def buildProtocol(self, addr: IAddress | None) -> Any:
+        """A new connection; at the cap, the longest-idle one makes room, or, when every
+        connection is busy, the new one is refused (closed at once)."""
+        open_now = len(self.channels) + len(self.hijacked)
+        if open_now >= self.max_connections:
+            idle = [c for c in self.channels if c.idle and c.transport is not None]
+            if not idle:
+                log.warn("refusing a connection: {count} are open and busy", count=open_now)
+                return None
+            oldest = min(idle, key=lambda c: c.idle_since)
+            oldest.transport.loseConnection()  # type: ignore[union-attr]
+            self.channels.discard(oldest)
+        return super().buildProtocol(addr)
 
     def getResourceFor(self, request: Request) -> IResource:
         """Set the API headers (after twisted.web set its own ``Server``) and route."""

@@ -120,3 +120,22 @@ def clamp(
         hard = min(wanted_hard, limit)
         result.append(_entry(rlimit_type, min(soft, hard), hard))
     return result
+
+
+def clamp_oom_score_adj(
+    requested: int | None,
+    *,
+    privileged_resources: bool | None = None,
+    own_path: str = "/proc/self/oom_score_adj",
+) -> int | None:
+    """The ``oomScoreAdj`` runc can apply: without ``CAP_SYS_RESOURCE`` a process may not
+    go below its parent's score, so a lower request is raised to ours (as Podman does for
+    rootless containers) rather than failing every start."""
+    if requested is None:
+        return None
+    if privileged_resources is None:
+        privileged_resources = has_capability("CAP_SYS_RESOURCE")
+    if privileged_resources:
+        return requested
+    with open(own_path, encoding="ascii") as own:
+        return max(requested, int(own.read().strip() or 0))

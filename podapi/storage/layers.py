@@ -8,6 +8,7 @@ leaves only staging leftovers, removed at the next start.  Blocking: call from
 a thread.
 """
 
+import errno
 import gzip
 import hashlib
 import os
@@ -78,6 +79,10 @@ class _Tee:
         """Read to the end so the hashes cover every byte."""
         while self.read(CHUNK):
             pass
+
+
+#: errnos of a full disk or an exhausted quota.
+DISK_FULL = (errno.ENOSPC, errno.EDQUOT)
 
 
 def _peek(source: BinaryIO) -> bytes:
@@ -155,6 +160,8 @@ class LayerStore:
                 inner.drain()
                 outer.drain()
             except (OSError, EOFError, zlib.error, tarfile.TarError) as e:
+                if isinstance(e, OSError) and e.errno in DISK_FULL:
+                    raise  # our disk, not the client's tar: report it as it is
                 raise DigestMismatch(f"layer is not a readable tar stream: {e}") from e
             blob = writer.commit() if writer is not None else Blob(outer.digest, outer.size)
         except BaseException:

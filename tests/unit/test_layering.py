@@ -27,6 +27,7 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
             "podapi.service",
             "podapi.idle",
             "podapi.listen",
+            "podapi.access",
             "podapi.notify",
             "podapi.cleanup",
             "podapi.cleanup_run",

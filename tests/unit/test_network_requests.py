@@ -2,9 +2,10 @@
 
 import pytest
 
-from podapi.engine.containerspec import NetworkEndpoint, PortSpec
+from podapi.engine.containerspec import NetworkEndpoint, PortSpec, parse_port
+from podapi.errors import InvalidArgument
 from podapi.http.call import BadRequest
-from podapi.http.compat.createbody import decode_create, parse_port
+from podapi.http.compat.createbody import decode_create
 from podapi.http.libpod.specgen import decode_specgen
 
 
@@ -18,7 +19,7 @@ def test_parse_port(text: str, parsed: tuple[int, int, str]) -> None:
 
 @pytest.mark.parametrize("text", ["", "http", "80-", "0", "70000", "90-80/tcp", "1-x"])
 def test_parse_port_refuses_malformed(text: str) -> None:
-    with pytest.raises(BadRequest):
+    with pytest.raises(InvalidArgument):
         parse_port(text)
 
 
@@ -72,7 +73,7 @@ def test_compat_default_network_mode_is_bridge() -> None:
     ],
 )
 def test_compat_bad_port_bindings_are_400(host: dict[str, object]) -> None:
-    with pytest.raises(BadRequest):
+    with pytest.raises(InvalidArgument):
         decode_create({"Image": "x", "HostConfig": host}, None)
 
 

@@ -9,6 +9,8 @@ from collections.abc import Mapping
 from typing import Any
 
 from podapi.engine.containerspec import (
+    INT64_MAX,
+    INT64_MIN,
     ContainerSpec,
     MountSpec,
     NetworkEndpoint,
@@ -16,6 +18,7 @@ from podapi.engine.containerspec import (
     RestartPolicy,
     Ulimit,
     healthcheck_from_docker,
+    parse_port,
     parse_size,
 )
 from podapi.engine.ocimodel import Resources, parse_bind
@@ -45,7 +48,21 @@ def _get(
             f"json: cannot unmarshal {type(value).__name__} into field "
             f"{where}{key} of type {expected}"
         )
+    if isinstance(value, int) and not INT64_MIN <= value <= INT64_MAX:
+        raise BadRequest(
+            f"json: cannot unmarshal number {value} into field {where}{key} of type int64"
+        )
     return value
+
+
+def _string_map(body: Mapping[str, Any], key: str, where: str = "") -> dict[str, str]:
+    """A ``map[string]string`` field (labels, options, sysctls)."""
+    value = _get(body, key, dict, {}, where) or {}
+    if not all(isinstance(v, str) for v in value.values()):
+        raise BadRequest(
+            f"json: cannot unmarshal a non-string into field {where}{key} of type string"
+        )
+    return dict(value)
 
 
 def _strings(body: Mapping[str, Any], key: str, where: str = "") -> tuple[str, ...] | None:
@@ -92,8 +109,8 @@ def _mounts(host: Mapping[str, Any]) -> tuple[MountSpec, ...]:
                 origin="Binds",
             )
         )
-    for path, tmpfs_options in (_get(host, "Tmpfs", dict, {}, "HostConfig.") or {}).items():
-        words = [o for o in str(tmpfs_options).split(",") if o]
+    for path, tmpfs_options in _string_map(host, "Tmpfs", "HostConfig.").items():
+        words = [o for o in tmpfs_options.split(",") if o]
         mounts.append(
             MountSpec(
                 type="tmpfs",
@@ -132,10 +149,11 @@ def _mount(item: Any) -> MountSpec:
     if kind == "tmpfs" and source:
         raise BadRequest('invalid mount config for type "tmpfs": source must not be specified')
     options: list[str] = []
-    if given["BindOptions"].get("Propagation"):
-        options.append(str(given["BindOptions"]["Propagation"]))
+    propagation = _get(given["BindOptions"], "Propagation", str, "", where + "BindOptions.")
+    if propagation:
+        options.append(propagation)
     volume = given["VolumeOptions"]
-    if volume.get("NoCopy"):
+    if _get(volume, "NoCopy", bool, False, where + "VolumeOptions."):
         options.append("nocopy")
     tmpfs = given["TmpfsOptions"]
     if tmpfs.get("SizeBytes"):
@@ -151,9 +169,8 @@ def _mount(item: Any) -> MountSpec:
         options=tuple(options),
         origin="Mounts",
         volume_driver=_get(driver, "Name", str, "", where + "VolumeOptions.DriverConfig."),
-        volume_options=_get(driver, "Options", dict, {}, where + "VolumeOptions.DriverConfig.")
-        or {},
-        volume_labels=_get(volume, "Labels", dict, {}, where + "VolumeOptions.") or {},
+        volume_options=_string_map(driver, "Options", where + "VolumeOptions.DriverConfig."),
+        volume_labels=_string_map(volume, "Labels", where + "VolumeOptions."),
     )
 
 
@@ -192,18 +209,18 @@ def decode_create(body: Any, name: str | None) -> ContainerSpec:
     host = _get(body, "HostConfig", dict, {}) or {}
     restart = _get(host, "RestartPolicy", dict, {}, "HostConfig.") or {}
     log_config = _get(host, "LogConfig", dict, {}, "HostConfig.") or {}
-    log_options = _get(log_config, "Config", dict, {}, "HostConfig.LogConfig.") or {}
-    if not all(isinstance(v, str) for v in log_options.values()):
-        raise BadRequest("json: HostConfig.LogConfig.Config values must be strings")
+    log_options = _string_map(log_config, "Config", "HostConfig.LogConfig.")
     network = _get(host, "NetworkMode", str, "", "HostConfig.")
     ulimits = []
     for item in _get(host, "Ulimits", list, [], "HostConfig.") or []:
         if not isinstance(item, dict) or not isinstance(item.get("Name"), str):
             raise BadRequest("HostConfig.Ulimits entries need a Name")
-        soft, hard = item.get("Soft", 0), item.get("Hard", 0)
-        if not isinstance(soft, int) or not isinstance(hard, int):
-            raise BadRequest(f"HostConfig.Ulimits {item['Name']}: Soft and Hard must be numbers")
-        ulimits.append(Ulimit(item["Name"], soft, hard))
+        where = "HostConfig.Ulimits."
+        ulimits.append(
+            Ulimit(
+                item["Name"], _get(item, "Soft", int, 0, where), _get(item, "Hard", int, 0, where)
+            )
+        )
     healthcheck = _get(body, "Healthcheck", dict)
     return ContainerSpec(
         image=image,
@@ -219,7 +236,7 @@ def decode_create(body: Any, name: str | None) -> ContainerSpec:
         stdin_once=bool(_get(body, "StdinOnce", bool, False)),
         hostname=_get(body, "Hostname", str) or None,
         domainname=_get(body, "Domainname", str, ""),
-        labels=_get(body, "Labels", dict, {}) or {},
+        labels=_string_map(body, "Labels"),
         stop_signal=_get(body, "StopSignal", str) or None,
         stop_timeout=_get(body, "StopTimeout", int),
         exposed_ports=tuple(_get(body, "ExposedPorts", dict, {}) or {}),
@@ -241,7 +258,7 @@ def decode_create(body: Any, name: str | None) -> ContainerSpec:
         ulimits=tuple(ulimits),
         shm_size=_non_negative(host, "ShmSize"),
         restart_policy=RestartPolicy(
-            str(restart.get("Name") or "no"),
+            _get(restart, "Name", str, "", "HostConfig.RestartPolicy.") or "no",
             _get(restart, "MaximumRetryCount", int, 0, "HostConfig.RestartPolicy."),
         ),
         auto_remove=bool(_get(host, "AutoRemove", bool, False, "HostConfig.")),
@@ -261,7 +278,7 @@ def decode_create(body: Any, name: str | None) -> ContainerSpec:
         dns_search=_strings(host, "DnsSearch", "HostConfig.") or (),
         dns_options=_strings(host, "DnsOptions", "HostConfig.") or (),
         group_add=_strings(host, "GroupAdd", "HostConfig.") or (),
-        sysctls=_get(host, "Sysctls", dict, {}, "HostConfig.") or {},
+        sysctls=_string_map(host, "Sysctls", "HostConfig."),
         oom_score_adj=_get(host, "OomScoreAdj", int, where="HostConfig.") or None,
         pid_mode=_get(host, "PidMode", str, "", "HostConfig."),
         ipc_mode=_get(host, "IpcMode", str, "", "HostConfig."),
@@ -293,9 +310,7 @@ def decode_endpoint(settings: Mapping[str, Any], name: str, where: str) -> Netwo
     addresses = [_get(settings, "IPAddress", str, "", where)] + [
         _get(ipam, key, str, "", where + "IPAMConfig.") for key in ("IPv4Address", "IPv6Address")
     ]
-    driver_opts = _get(settings, "DriverOpts", dict, {}, where) or {}
-    if not all(isinstance(v, str) for v in driver_opts.values()):
-        raise BadRequest(f"json: {where}DriverOpts values must be strings")
+    driver_opts = _string_map(settings, "DriverOpts", where)
     return NetworkEndpoint(
         name=name,
         aliases=_strings(settings, "Aliases", where) or (),
@@ -307,25 +322,14 @@ def decode_endpoint(settings: Mapping[str, Any], name: str, where: str) -> Netwo
     )
 
 
-def parse_port(text: str) -> tuple[int, int, str]:
-    """``80/tcp`` or ``8000-8010/udp`` -> ``(first port, count, protocol)`` (400 if malformed)."""
-    ports, _, protocol = text.partition("/")
-    first, dash, last = ports.partition("-")
-    try:
-        start, end = int(first), int(last if dash else first)
-    except ValueError:
-        raise BadRequest(f"invalid port {text!r}: use PORT[-PORT][/PROTOCOL]") from None
-    if not 0 < start <= end <= 65535:
-        raise BadRequest(f"invalid port range {text!r}")
-    return start, end - start + 1, (protocol or "tcp").lower()
-
-
 def _port_bindings(host: Mapping[str, Any]) -> tuple[PortSpec, ...]:
     """``HostConfig.PortBindings``: ``{"80/tcp": [{"HostIp": "", "HostPort": "8080"}]}``."""
     bindings = _get(host, "PortBindings", dict, {}, "HostConfig.") or {}
     found = []
     for key, targets in bindings.items():
         port, count, protocol = parse_port(key)
+        if targets is not None and not isinstance(targets, list):
+            raise BadRequest(f"json: HostConfig.PortBindings[{key!r}] must be a list")
         for target in targets or [{}]:
             if not isinstance(target, dict):
                 raise BadRequest(f"json: HostConfig.PortBindings[{key!r}] must hold objects")

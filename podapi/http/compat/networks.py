@@ -13,7 +13,7 @@ from podapi.engine import ipam
 from podapi.engine.engine import Engine
 from podapi.engine.ocimodel import Network, Subnet
 from podapi.errors import NoSuchContainer
-from podapi.http.bodyfields import field, json_object, string_map, text
+from podapi.http.bodyfields import boolean, field, json_object, objects, string_map, text
 from podapi.http.both.networks import join_network, leave_network
 from podapi.http.call import ApiCall, BadRequest
 from podapi.http.compat.createbody import decode_endpoint
@@ -121,8 +121,7 @@ class CompatNetworkRoutes:
         interface, options, warnings = _driver_options(driver, string_map(body, "Options", what))
         ipam = json_object(field(body, "IPAM") or {}, f"{what}.IPAM")
         subnets = []
-        for item in field(ipam, "Config") or []:
-            config = json_object(item, f"{what}.IPAM.Config[]")
+        for config in objects(ipam, "Config", f"{what}.IPAM"):
             start = end = ""
             if field(config, "IPRange"):
                 start, end = _ip_range(text(config, "IPRange", "IPAM.Config"))
@@ -135,8 +134,8 @@ class CompatNetworkRoutes:
             subnets=subnets,
             interface=interface,
             driver=driver,
-            ipv6=bool(field(body, "EnableIPv6")),
-            internal=bool(field(body, "Internal")),
+            ipv6=boolean(body, "EnableIPv6", what),
+            internal=boolean(body, "Internal", what),
             dns=driver == "bridge",  # Podman: "dns is only enabled for the bridge driver"
             labels=string_map(body, "Labels", what),
             options=options,

@@ -12,7 +12,7 @@ from klein import Response
 from podapi.engine.containerspec import NetworkEndpoint
 from podapi.engine.engine import Engine
 from podapi.engine.ocimodel import Subnet
-from podapi.http.bodyfields import field, json_object, string_map, strings, text
+from podapi.http.bodyfields import boolean, field, json_object, objects, string_map, strings, text
 from podapi.http.both.networks import join_network, leave_network
 from podapi.http.call import ApiCall, BadRequest
 from podapi.http.responses import json_response, no_content, text_response
@@ -61,8 +61,7 @@ class LibpodNetworkRoutes:
         body = json_object(call.json_body(empty_ok=False), "the network")
         what = "Network"
         subnets = []
-        for item in field(body, "subnets") or []:
-            config = json_object(item, f"{what}.subnets[]")
+        for config in objects(body, "subnets", what):
             lease = json_object(field(config, "lease_range") or {}, "lease_range")
             subnets.append(
                 Subnet(
@@ -72,7 +71,6 @@ class LibpodNetworkRoutes:
                     text(lease, "end_ip", "lease_range"),
                 )
             )
-        dns = field(body, "dns_enabled")
         ipam = string_map(body, "ipam_options", what)
         if ipam.get("driver", "host-local") not in ("", "host-local"):
             raise BadRequest(
@@ -83,9 +81,9 @@ class LibpodNetworkRoutes:
             subnets=subnets,
             interface=text(body, "network_interface", what),
             driver=text(body, "driver", what) or "bridge",
-            ipv6=bool(field(body, "ipv6_enabled")),
-            internal=bool(field(body, "internal")),
-            dns=True if dns is None else bool(dns),
+            ipv6=boolean(body, "ipv6_enabled", what),
+            internal=boolean(body, "internal", what),
+            dns=boolean(body, "dns_enabled", what, default=True),
             labels=string_map(body, "labels", what),
             options=string_map(body, "options", what),
         )

@@ -11,6 +11,8 @@ from typing import Any
 from attrs import evolve
 
 from podapi.engine.containerspec import (
+    INT64_MAX,
+    INT64_MIN,
     ContainerSpec,
     MountSpec,
     NetworkEndpoint,
@@ -18,6 +20,7 @@ from podapi.engine.containerspec import (
     RestartPolicy,
     SecretMount,
     Ulimit,
+    exposed_ports,
     healthcheck_from_docker,
 )
 from podapi.engine.ocimodel import Resources
@@ -46,7 +49,17 @@ def _typed(
         return default
     if not isinstance(value, kind) or (isinstance(value, bool) and kind is int):
         raise BadRequest(f"invalid SpecGenerator.{key}: {value!r}")
+    if isinstance(value, int) and not INT64_MIN <= value <= INT64_MAX:
+        raise BadRequest(f"invalid SpecGenerator.{key}: {value} does not fit in 64 bits")
     return value
+
+
+def _string_map(body: Mapping[str, Any], key: str) -> dict[str, str]:
+    """A ``map[string]string`` field (env, labels, annotations, sysctl)."""
+    value = _typed(body, key, dict, {}) or {}
+    if not all(isinstance(v, str) for v in value.values()):
+        raise BadRequest(f"invalid SpecGenerator.{key}: the values must be strings")
+    return dict(value)
 
 
 def _strings(body: Mapping[str, Any], key: str) -> tuple[str, ...] | None:
@@ -60,7 +73,7 @@ def _strings(body: Mapping[str, Any], key: str) -> tuple[str, ...] | None:
 
 def _mode(body: Mapping[str, Any], key: str) -> str:
     namespace = _typed(body, key, dict, {}) or {}
-    return str(namespace.get("nsmode") or "")
+    return _typed(namespace, "nsmode", str, "") or ""
 
 
 def linux_resources(limits: Any, where: str = "resource_limits") -> Resources:
@@ -80,7 +93,11 @@ def linux_resources(limits: Any, where: str = "resource_limits") -> Resources:
 
     def number(section: str, key: str) -> int | None:
         value = sections[section].get(key)
-        if value is not None and (not isinstance(value, int) or isinstance(value, bool)):
+        if value is not None and (
+            not isinstance(value, int)
+            or isinstance(value, bool)
+            or not INT64_MIN <= value <= INT64_MAX
+        ):
             raise BadRequest(f"invalid {where}.{section}.{key}: {value!r}")
         return value
 
@@ -115,17 +132,17 @@ def _mounts(body: Mapping[str, Any]) -> tuple[MountSpec, ...]:
     ``Name``) and ``image_volumes``, as asked (checked at create by the engine)."""
     mounts = []
     for item in _typed(body, "mounts", list, []) or []:
-        if not isinstance(item, dict) or not item.get("destination"):
+        if not isinstance(item, dict) or not _typed(item, "destination", str):
             raise BadRequest("every SpecGenerator.mounts entry needs a destination")
-        kind = item.get("type") or "bind"
-        options = [str(o) for o in item.get("options") or []]
+        kind = _typed(item, "type", str) or "bind"
+        options = list(_strings(item, "options") or ())
         if kind not in ("bind", "tmpfs"):
             raise BadRequest(f"unsupported mount type {kind!r}: bind and tmpfs")
         mounts.append(
             MountSpec(
                 type=kind,
-                destination=str(item["destination"]),
-                source=str(item.get("source") or "") if kind == "bind" else "",
+                destination=item["destination"],
+                source=(_typed(item, "source", str) or "") if kind == "bind" else "",
                 readonly="ro" in options,
                 options=tuple(o for o in options if o not in ("ro", "rw")),
             )
@@ -133,25 +150,29 @@ def _mounts(body: Mapping[str, Any]) -> tuple[MountSpec, ...]:
     for item in _typed(body, "volumes", list, []) or []:
         if not isinstance(item, dict) or not isinstance(item.get("Dest"), str):
             raise BadRequest("every SpecGenerator.volumes entry needs a Dest")
-        options = [str(o) for o in item.get("Options") or []]
+        options = list(_strings(item, "Options") or ())
         mounts.append(
             MountSpec(
                 type="volume",
                 destination=item["Dest"],
-                source=str(item.get("Name") or ""),
+                source=_typed(item, "Name", str) or "",
                 readonly="ro" in options,
                 options=tuple(o for o in options if o not in ("ro", "rw")),
             )
         )
     for item in _typed(body, "image_volumes", list, []) or []:
-        if not isinstance(item, dict) or not item.get("Destination") or not item.get("Source"):
+        if (
+            not isinstance(item, dict)
+            or not _typed(item, "Destination", str)
+            or not _typed(item, "Source", str)
+        ):
             raise BadRequest("every SpecGenerator.image_volumes entry needs Source and Destination")
         mounts.append(
             MountSpec(
                 type="image",
-                destination=str(item["Destination"]),
-                source=str(item["Source"]),
-                readonly=not item.get("ReadWrite"),
+                destination=item["Destination"],
+                source=item["Source"],
+                readonly=not _typed(item, "ReadWrite", bool, False),
             )
         )
     return tuple(mounts)
@@ -165,8 +186,8 @@ def decode_specgen(body: Any) -> ContainerSpec:
     image = _typed(body, "image", str)
     if not image:
         raise BadRequest("SpecGenerator.image is required", cause="no image")
-    env = _typed(body, "env", dict, {}) or {}
-    stop_signal = body.get("stop_signal")
+    env = _string_map(body, "env")
+    stop_signal = _typed(body, "stop_signal", (int, str))
     healthconfig = _typed(body, "healthconfig", dict)
     policy = _typed(body, "restart_policy", str, "") or "no"
     log_config = _typed(body, "log_configuration", dict, {}) or {}
@@ -187,8 +208,8 @@ def decode_specgen(body: Any) -> ContainerSpec:
         tty=bool(_typed(body, "terminal", bool, False)),
         open_stdin=bool(_typed(body, "stdin", bool, False)),
         hostname=_typed(body, "hostname", str) or None,
-        labels=_typed(body, "labels", dict, {}) or {},
-        annotations=_typed(body, "annotations", dict, {}) or {},
+        labels=_string_map(body, "labels"),
+        annotations=_string_map(body, "annotations"),
         stop_signal=str(stop_signal) if stop_signal else None,
         stop_timeout=_typed(body, "stop_timeout", int),
         healthcheck=healthcheck_from_docker(healthconfig) if healthconfig else None,
@@ -196,10 +217,7 @@ def decode_specgen(body: Any) -> ContainerSpec:
         networks=_networks(body),
         ports=_port_mappings(body),
         publish_all=bool(_typed(body, "publish_image_ports", bool, False)),
-        exposed_ports=tuple(
-            f"{port}/{protocol or 'tcp'}"
-            for port, protocol in (_typed(body, "expose", dict, {}) or {}).items()
-        ),
+        exposed_ports=_expose(body),
         mounts=_mounts(body),
         volumes_from=_strings(body, "volumes_from") or (),
         image_volume_mode=_typed(body, "image_volume_mode", str, "") or "anonymous",
@@ -210,24 +228,17 @@ def decode_specgen(body: Any) -> ContainerSpec:
         security_opt=tuple(security),
         init=bool(_typed(body, "init", bool, False)),
         resources=_resources(body),
-        ulimits=tuple(
-            Ulimit(
-                str(r.get("type", "")).lower().removeprefix("rlimit_"),
-                int(r.get("soft", 0)),
-                int(r.get("hard", 0)),
-            )
-            for r in _typed(body, "r_limits", list, []) or []
-        ),
+        ulimits=_rlimits(body),
         shm_size=_typed(body, "shm_size", int),
         restart_policy=RestartPolicy(policy, _typed(body, "restart_tries", int, 0)),
         auto_remove=bool(_typed(body, "remove", bool, False)),
-        log_max_size=log_config.get("size") or None,
+        log_max_size=_typed(log_config, "size", int) or None,
         extra_hosts=_strings(body, "hostadd") or (),
         dns=_strings(body, "dns_server") or (),
         dns_search=_strings(body, "dns_search") or (),
         dns_options=_strings(body, "dns_option") or (),
         group_add=_strings(body, "groups") or (),
-        sysctls=_typed(body, "sysctl", dict, {}) or {},
+        sysctls=_string_map(body, "sysctl"),
         oom_score_adj=_typed(body, "oom_score_adj", int),
         pid_mode="host" if _mode(body, "pidns") == "host" else "",
         ipc_mode="host" if _mode(body, "ipcns") == "host" else "",
@@ -237,6 +248,30 @@ def decode_specgen(body: Any) -> ContainerSpec:
         pod=_typed(body, "pod", str, "") or "",
         cgroup_parent=_typed(body, "cgroup_parent", str, "") or "",
     )
+
+
+def _expose(body: Mapping[str, Any]) -> tuple[str, ...]:
+    """``expose``: ``{"80": "tcp"}`` (Go's ``map[uint16]string``; the protocol may be
+    ``tcp,udp``) as ``PORT/PROTOCOL`` keys, each checked."""
+    found = []
+    for port, protocols in (_typed(body, "expose", dict, {}) or {}).items():
+        if not isinstance(protocols, str):
+            raise BadRequest(f"invalid SpecGenerator.expose.{port}: {protocols!r}")
+        if not port.isdigit() or not 0 < int(port) <= 65535:
+            raise BadRequest(f"invalid SpecGenerator.expose port {port!r}")
+        found += [f"{int(port)}/{protocol}" for protocol in (protocols or "tcp").split(",")]
+    return exposed_ports(found)
+
+
+def _rlimits(body: Mapping[str, Any]) -> tuple[Ulimit, ...]:
+    """``r_limits``: OCI ``POSIXRlimit`` objects (``{"type", "hard", "soft"}``)."""
+    found = []
+    for item in _typed(body, "r_limits", list, []) or []:
+        if not isinstance(item, dict):
+            raise BadRequest(f"invalid SpecGenerator.r_limits entry: {item!r}")
+        name = _typed(item, "type", str, "").lower().removeprefix("rlimit_")
+        found.append(Ulimit(name, _typed(item, "soft", int, 0), _typed(item, "hard", int, 0)))
+    return tuple(found)
 
 
 def _secrets(body: Mapping[str, Any]) -> tuple[SecretMount, ...]:
@@ -276,8 +311,8 @@ def _env_secrets(body: Mapping[str, Any]) -> dict[str, str]:
 def _network_mode(body: Mapping[str, Any]) -> str:
     """``netns`` ``{"nsmode", "value"}`` as our network mode."""
     namespace = _typed(body, "netns", dict, {}) or {}
-    mode = str(namespace.get("nsmode") or "")
-    value = str(namespace.get("value") or "")
+    mode = _typed(namespace, "nsmode", str) or ""
+    value = _typed(namespace, "value", str) or ""
     if mode == "container":
         return f"container:{value}"
     if mode == "path":
