@@ -222,6 +222,18 @@ def build_raw(
     return 200, [json.loads(line) for line in reply.body.splitlines() if line.strip()]
 
 
+def test_libpod_build_refuses_a_json_body_type_compat_takes_it(served: ServerProcess) -> None:
+    """Podman's libpod handler refuses ``Content-Type: application/json`` (400, its cause);
+    the compat tree builds whatever the type, as Docker."""
+    context = tar_of({"Dockerfile": f"FROM {IMAGE}\n".encode()})
+    headers = {"Content-Type": "application/json"}
+    refused = served.request("POST", "/v4.0.0/libpod/build", body=context, headers=headers)
+    assert refused.status == 400
+    assert refused.json()["cause"].startswith("Content-Type: application/json is not supported")
+    taken = served.request("POST", "/v1.44/build", body=context, headers=headers)
+    assert taken.status == 200 and b"Successfully built" in taken.body
+
+
 def test_bad_inputs_are_clear_errors(served: ServerProcess) -> None:
     """Syntax error and escaping tar: 400; missing source and unknown stage/image: stream errors."""
     status, body = build_raw(served, tar_of({"Dockerfile": b"FROM x\nFOO bar\n"}))

@@ -187,7 +187,17 @@ class BuildRoutes:
         router.libpod("POST", "/build", self.build)
 
     async def build(self, call: ApiCall) -> Response | None:
-        """Build the image the context's Dockerfile describes; see the module docstring."""
+        """Build the image the context's Dockerfile describes; see the module docstring.
+
+        The libpod tree refuses a JSON body type as Podman's handler does (the compat
+        tree takes any type, as Docker).
+        """
+        kind = (call.header("Content-Type") or "").partition(";")[0].strip()
+        if call.libpod and kind == "application/json":
+            refused = (
+                'Content-Type: application/json is not supported. Should be "application/x-tar"'
+            )
+            raise BadRequest(refused, cause=refused)
         options = build_options(call)
         out = _Stream(call)
         content = call.request.content
