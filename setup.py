@@ -52,8 +52,6 @@ setup(
             "setuptools>=70.1",
             # tests/integration/test_cockpit.py drives Cockpit's Podman page in Chromium.
             "selenium>=4.11",
-            # Fuzzing our own OpenAPI document (tests/integration/test_openapi_fuzz.py).
-            "schemathesis>=4",
             # Certificates for the TLS listener tests, made in the test.
             "cryptography>=42",
         ],

@@ -133,6 +133,8 @@ def check_spec(spec: ContainerSpec) -> ContainerSpec:
             cause="conflicting options",
         )
     resources = check_resources(spec.resources)
+    if spec.shm_size is not None and spec.shm_size < 0:
+        raise InvalidArgument("SHM size can not be less than 0")  # Docker's message
     if spec.oom_score_adj is not None and not -1000 <= spec.oom_score_adj <= 1000:
         raise InvalidArgument(
             f"Invalid value {spec.oom_score_adj}, range for oom score adj is [-1000, 1000]"

@@ -89,12 +89,15 @@ def test_compat_inspect_of_a_libpod_container(box: ServerProcess, tmp_path: Path
 
 
 def test_a_share_under_a_hundredth_of_a_cpu_is_created(client: docker.DockerClient) -> None:
-    """NanoCpus 500000 passes create as in Docker and Podman (no 0.01 floor) and shows."""
+    """NanoCpus 500000 passes create as in Docker and Podman (no 0.01 floor), shows as
+    given, and the container starts (its quota is the kernel's smallest, 1 ms)."""
     api = client.api
     created = api.create_container(
         IMAGE, ["true"], host_config=api.create_host_config(nano_cpus=500_000)
     )
     assert api.inspect_container(created["Id"])["HostConfig"]["NanoCpus"] == 500_000
+    api.start(created["Id"])
+    assert api.wait(created["Id"], timeout=30)["StatusCode"] == 0
 
 
 def test_libpod_mount_and_unmount_count_as_podman(box: ServerProcess) -> None:

@@ -9,6 +9,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from podapi.engine.containerspec import (
+    CPU_QUOTA_MIN,
     INT64_MAX,
     INT64_MIN,
     ContainerSpec,
@@ -183,9 +184,11 @@ def _resources(host: Mapping[str, Any]) -> Resources:
             raise BadRequest("Conflicting options: Nano CPUs and CPU Quota cannot both be set")
         if period:
             raise BadRequest("Conflicting options: Nano CPUs and CPU Period cannot both be set")
-        # Docker's derivation: the default period, and the quota the CPUs make of it.
+        # Docker's derivation: the default period, and the quota the CPUs make of it;
+        # under a hundredth of a CPU, the kernel's smallest quota (1 ms), so that the
+        # container Docker and Podman accept also starts (the kernel refuses less).
         period = CPU_PERIOD
-        quota = nano * period // 1_000_000_000
+        quota = max(nano * period // 1_000_000_000, CPU_QUOTA_MIN)
     return Resources(
         memory=_non_negative(host, "Memory"),
         memory_swap=_non_negative(host, "MemorySwap"),
