@@ -21,7 +21,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis.errors import Unsatisfiable
 from schemathesis.generation.modes import GenerationMode
 
-from tests.integration.containers_support import IMAGE
+from tests.integration.containers_support import IMAGE, server_with_image
 from tests.support import ServerProcess
 
 pytestmark = pytest.mark.integration
@@ -101,9 +101,7 @@ def target(
     tmp_path_factory: pytest.TempPathFactory, busybox_archive: Path
 ) -> Iterator[ServerProcess]:
     """A server of its own with the test image and a named container, network and volume."""
-    server = ServerProcess(tmp_path_factory.mktemp("openapi-fuzz")).start()
-    reply = server.request("POST", "/v1.44/images/load", body=busybox_archive.read_bytes())
-    assert reply.status == 200, reply.body
+    server = server_with_image(tmp_path_factory, "openapi-fuzz", busybox_archive)
     body = json.dumps({"Image": IMAGE, "Cmd": ["sleep", "1000"]}).encode()
     created = server.request(
         "POST",
