@@ -34,7 +34,7 @@ setup(
         "wsproto>=1.2",
         # Kubernetes YAML (kube generate, kube play): safe_dump / safe_load only.
         "PyYAML>=6",
-        # Dockerfile lines for POST /build (podapi/engine/build/dockerfile.py adds heredocs).
+        # Dockerfile lines for POST /build (podapi/engine/imagebuild/dockerfile.py adds heredocs).
         "dockerfile-parse>=2.0",
     ],
     extras_require={
@@ -42,6 +42,8 @@ setup(
             "pytest>=8",
             "pytest-twisted>=1.14",
             "hypothesis>=6",
+            # tests/integration/test_openapi_fuzz.py: requests from our served OpenAPI document.
+            "schemathesis>=4",
             "pyyaml>=6",
             "docker>=7.1",
             "podman>=5",

@@ -17,7 +17,7 @@ def parse_detach_keys(text: str) -> bytes:
         return b""
     keys = bytearray()
     for key in text.split(","):
-        if len(key) == 1:
+        if len(key) == 1 and key.isascii():  # Docker's keys are bytes: ASCII only
             keys.append(ord(key))
             continue
         name = key.lower().removeprefix("ctrl-")

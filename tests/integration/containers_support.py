@@ -155,3 +155,13 @@ def podman(
     if check:
         assert result.returncode == 0, (args, result.stdout, result.stderr)
     return result
+
+
+def server_with_image(
+    tmp_path_factory: pytest.TempPathFactory, name: str, archive: Path
+) -> ServerProcess:
+    """A started server of its own with ``archive`` (the test image) loaded."""
+    server = ServerProcess(tmp_path_factory.mktemp(name)).start()
+    reply = server.request("POST", "/v1.44/images/load", body=archive.read_bytes())
+    assert reply.status == 200, reply.body
+    return server

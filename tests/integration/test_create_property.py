@@ -4,13 +4,14 @@ could not read back broke ``docker ps`` for every client)."""
 
 import json
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
-from tests.integration.containers_support import IMAGE
+from tests.integration.containers_support import IMAGE, server_with_image
 from tests.support import ServerProcess
 
 pytestmark = pytest.mark.integration
@@ -208,12 +209,10 @@ LIBPOD_BODY = _sometimes(
 
 @pytest.fixture(scope="module")
 def target(
-    tmp_path_factory: pytest.TempPathFactory, busybox_archive: Any
+    tmp_path_factory: pytest.TempPathFactory, busybox_archive: Path
 ) -> Iterator[ServerProcess]:
     """One server for every example (a server per example would take minutes)."""
-    server = ServerProcess(tmp_path_factory.mktemp("create-property")).start()
-    reply = server.request("POST", "/v1.44/images/load", body=busybox_archive.read_bytes())
-    assert reply.status == 200, reply.body
+    server = server_with_image(tmp_path_factory, "create-property", busybox_archive)
     yield server
     try:
         server.remove_containers()

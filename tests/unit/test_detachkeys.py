@@ -20,7 +20,7 @@ def test_notation(text: str, keys: bytes) -> None:
     assert parse_detach_keys(text) == keys
 
 
-@pytest.mark.parametrize("text", ["ctrl-1", "ctrl-", "ab", "ctrl-ab", "a,,b"])
+@pytest.mark.parametrize("text", ["ctrl-1", "ctrl-", "ab", "ctrl-ab", "a,,b", "\u0100", "é"])
 def test_bad_notation_is_refused(text: str) -> None:
     with pytest.raises(InvalidArgument):
         parse_detach_keys(text)

@@ -23,7 +23,7 @@ from podapi.engine.engine import Engine
 from podapi.engine.manifests import Annotation, parse_annotations
 from podapi.engine.progress import Progress
 from podapi.errors import PodapiError
-from podapi.http.bodyfields import field, json_object, string_map, strings, text
+from podapi.http.bodyfields import boolean, field, json_object, string_map, strings, text
 from podapi.http.call import ApiCall, BadRequest
 from podapi.http.compat.distribution import credentials, tls_verify
 from podapi.http.libpod.images import encode_report
@@ -34,15 +34,6 @@ from podapi.storage import reference
 from podapi.storage.registry import RegistryError
 
 OPERATIONS = ("update", "remove", "annotate")
-
-
-def _flag(body: dict[str, Any], key: str) -> bool:
-    value = field(body, key)
-    if value is None:
-        return False
-    if not isinstance(value, bool):
-        raise BadRequest(f"manifest.{key} must be a boolean")
-    return value
 
 
 def _annotation(body: dict[str, Any]) -> Annotation:
@@ -107,7 +98,7 @@ class LibpodManifestRoutes:
         if len(call.body_bytes()) >= 3:  # Podman: "Treat \r\n as empty body"
             body = json_object(call.json_body(), "manifest")
             images = list(strings(body, "images", "manifest")) or images
-            all_images = all_images or _flag(body, "all")
+            all_images = all_images or boolean(body, "all", "manifest")
         try:
             reference.parse(name)
         except PodapiError as e:
@@ -153,7 +144,7 @@ class LibpodManifestRoutes:
             record = await self._engine.manifests.add(
                 name,
                 images,
-                all=_flag(body, "all"),
+                all=boolean(body, "all", "manifest"),
                 annotation=_annotation(body),
                 short_names=call.short_names,
                 creds=credentials(call),
@@ -242,7 +233,7 @@ class LibpodManifestRoutes:
         record = await self._engine.manifests.add(
             name,
             list(strings(body, "images", "manifest")),
-            all=_flag(body, "all"),
+            all=boolean(body, "all", "manifest"),
             annotation=_annotation(body),
             short_names=call.short_names,
             creds=credentials(call),
