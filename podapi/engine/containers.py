@@ -56,7 +56,7 @@ from podapi.engine.state.images import ImageRecord
 from podapi.engine.state.pods import NoSuchPod
 from podapi.engine.volumes import VolumeService
 from podapi.errors import Conflict, InvalidArgument, NoSuchContainer
-from podapi.oci import rootfs
+from podapi.oci import rlimits, rootfs
 from podapi.oci.spec import device_cgroup_rule
 from podapi.threads import Blocking
 
@@ -140,6 +140,7 @@ def check_spec(spec: ContainerSpec) -> ContainerSpec:
             f"Invalid value {spec.oom_score_adj}, range for oom score adj is [-1000, 1000]"
         )
     check_sysctls(spec.sysctls, spec.network_mode)
+    rlimits.check((u.name, u.soft, u.hard) for u in spec.ulimits)
     if spec.working_dir and not spec.working_dir.startswith("/"):
         raise InvalidArgument(
             f"the working directory '{spec.working_dir}' is invalid, it needs to be an "

@@ -81,6 +81,32 @@ def _nr_open(path: str = "/proc/sys/fs/nr_open") -> int:
         return 1048576
 
 
+def check(requested: Iterable[tuple[str, int, int]]) -> dict[str, tuple[int, int]]:
+    """The OCI type and (soft, hard) of each ``(name, soft, hard)`` request, a later
+    request for the same type winning; create calls it so a bad ulimit is a 400 there,
+    not a failed start.
+
+    :raises InvalidArgument: for an unknown name, a negative value other than -1 (Docker's
+        unlimited), or a soft limit above the hard one (go-units' message, as Docker).
+    """
+    chosen: dict[str, tuple[int, int]] = {}
+    for name, soft, hard in requested:
+        rlimit_type = _type_of(name)
+        for value in (soft, hard):
+            if value < -1:
+                raise InvalidArgument(
+                    f"invalid ulimit {name}={soft}:{hard}: negative value",
+                    cause="invalid ulimit",
+                )
+        chosen[rlimit_type] = (_to_oci(soft), _to_oci(hard))
+        if chosen[rlimit_type][0] > chosen[rlimit_type][1]:
+            raise InvalidArgument(
+                f"ulimit soft limit must be less than or equal to hard limit: {soft} > {hard}",
+                cause="invalid ulimit",
+            )
+    return chosen
+
+
 def clamp(
     requested: Iterable[tuple[str, int, int]], *, privileged_resources: bool | None = None
 ) -> list[dict[str, Any]]:
@@ -94,20 +120,11 @@ def clamp(
 
     :param privileged_resources: whether we hold ``CAP_SYS_RESOURCE``; read from
         ``/proc/self/status`` when not given.
-    :raises InvalidArgument: for an unknown name or a negative value other than -1.
+    :raises InvalidArgument: as :func:`check`.
     """
     if privileged_resources is None:
         privileged_resources = has_capability("CAP_SYS_RESOURCE")
-    chosen: dict[str, tuple[int, int]] = {}
-    for name, soft, hard in requested:
-        rlimit_type = _type_of(name)
-        for value in (soft, hard):
-            if value < -1:
-                raise InvalidArgument(
-                    f"invalid ulimit {name}={soft}:{hard}: negative value",
-                    cause="invalid ulimit",
-                )
-        chosen[rlimit_type] = (_to_oci(soft), _to_oci(hard))
+    chosen = check(requested)
     result = []
     if "RLIMIT_NOFILE" not in chosen:
         result.append(_entry("RLIMIT_NOFILE", *own_limit("RLIMIT_NOFILE")))

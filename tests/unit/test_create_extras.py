@@ -7,7 +7,7 @@ import pytest
 
 from podapi.engine.bundle import link_env
 from podapi.engine.containers import check_spec
-from podapi.engine.containerspec import ContainerSpec
+from podapi.engine.containerspec import ContainerSpec, Ulimit
 from podapi.errors import InvalidArgument
 from podapi.http.call import BadRequest
 from podapi.http.compat.createbody import decode_create
@@ -139,6 +139,18 @@ def test_host_config_fields_refused_by_the_decoder(host: dict[str, Any]) -> None
         (ContainerSpec(image="x", isolation="hyperv"), "invalid isolation 'hyperv'"),
         (ContainerSpec(image="x", nano_cpus=10**15), "Range of CPUs is from 0.01"),
         (ContainerSpec(image="x", links=(":alias",)), "invalid link"),
+        # Ulimits were only checked when the bundle was written, so a bad one made a
+        # container that could never start.
+        (ContainerSpec(image="x", ulimits=(Ulimit("nofiles", 1, 1),)), "invalid ulimit type"),
+        (ContainerSpec(image="x", ulimits=(Ulimit("nofile", -2, 1),)), "negative value"),
+        (
+            ContainerSpec(image="x", ulimits=(Ulimit("nproc", 20, 10),)),
+            "soft limit must be less than or equal to hard limit: 20 > 10",
+        ),
+        (
+            ContainerSpec(image="x", ulimits=(Ulimit("core", -1, 10),)),
+            "soft limit must be less than or equal to hard limit: -1 > 10",
+        ),
     ],
 )
 def test_check_spec_refuses_as_docker(spec: ContainerSpec, message: str) -> None:
@@ -173,3 +185,8 @@ def test_create_fields_match_in_any_case_as_go() -> None:
         ("bind", "/b"),
         ("tmpfs", "/t"),
     ]
+
+
+def test_check_spec_takes_ulimits_up_to_unlimited() -> None:
+    ulimits = (Ulimit("nofile", 10, -1), Ulimit("RLIMIT_CORE", -1, -1), Ulimit("nproc", 5, 5))
+    assert check_spec(ContainerSpec(image="x", ulimits=ulimits)).ulimits == ulimits

@@ -599,9 +599,12 @@ def test_clamp_to_our_hard_limit() -> None:
 
 
 def test_clamp_keeps_lower_values_and_clamps_soft_to_hard() -> None:
-    """Values below our limit stay; a soft limit above the hard one is lowered to it."""
-    result = _by_type(rlimits.clamp([("nofile", 1000, 100)], privileged_resources=False))
-    assert result == {"RLIMIT_NOFILE": (100, 100)}
+    """Values below our limit stay; a soft limit above the clamped hard one is lowered to it."""
+    own_hard = rlimits.own_limit("RLIMIT_NPROC")[1]
+    if own_hard != rlimits.UNLIMITED:
+        wanted = [("nproc", own_hard + 10, own_hard + 20)]
+        result = _by_type(rlimits.clamp(wanted, privileged_resources=False))
+        assert result["RLIMIT_NPROC"] == (own_hard, own_hard)
     result = _by_type(rlimits.clamp([("nofile", 10, 100)], privileged_resources=False))
     assert result == {"RLIMIT_NOFILE": (10, 100)}
 
