@@ -20,6 +20,7 @@ Where we differ from Podman 4.3.1 on purpose:
 import secrets
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from functools import partial
+from typing import Literal
 
 from attrs import evolve, frozen
 from twisted.internet.defer import ensureDeferred, gatherResults
@@ -264,21 +265,22 @@ class PodService:
 
     async def pause(self, text: str) -> PodReport:
         """``pod pause``: every running container."""
-        view = await self.view(text)
-        lifecycle = self._lifecycle()
-        running = [c for c in view.containers if c.state == "running"]
-        errors = await self._each(running, lifecycle.pause)
-        self._emit(view.record, "pause")
-        return PodReport(view.record.id, tuple(f"pausing container {e}" for e in errors))
+        return await self._freeze(text, "pause")
 
     async def unpause(self, text: str) -> PodReport:
         """``pod unpause``: every paused container."""
+        return await self._freeze(text, "unpause")
+
+    async def _freeze(self, text: str, action: Literal["pause", "unpause"]) -> PodReport:
         view = await self.view(text)
         lifecycle = self._lifecycle()
-        paused = [c for c in view.containers if c.state == "paused"]
-        errors = await self._each(paused, lifecycle.unpause)
-        self._emit(view.record, "unpause")
-        return PodReport(view.record.id, tuple(f"unpausing container {e}" for e in errors))
+        step, acts_on = (
+            (lifecycle.pause, "running") if action == "pause" else (lifecycle.unpause, "paused")
+        )
+        errors = await self._each([c for c in view.containers if c.state == acts_on], step)
+        self._emit(view.record, action)
+        # "pausing container ..." / "unpausing container ...", Podman's error prefixes.
+        return PodReport(view.record.id, tuple(f"{action[:-1]}ing container {e}" for e in errors))
 
     # --- remove ---------------------------------------------------------------------
 
