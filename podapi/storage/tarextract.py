@@ -38,6 +38,11 @@ from podapi.errors import InvalidArgument, NotFound
 from podapi.oci.scope import DIR_FLAGS, walk
 
 CHUNK = 1024 * 1024
+#: What a path met during extraction can answer when something else is changing the
+#: tree at the same time (only a running container's filesystem can).
+_CHANGED_UNDER_US = frozenset(
+    (errno.ENOENT, errno.ENOTDIR, errno.ELOOP, errno.EEXIST, errno.EISDIR, errno.ENOTEMPTY)
+)
 # File data goes through tarfile's stream object, which builds a fresh bytes
 # object of the requested size two or three times per read.  At 1 MiB those are
 # page-faulted in anew each time: copying 500 MB ran at ~330 MB/s with a 1 MiB
@@ -445,6 +450,16 @@ class _Extractor:
                     except (ValueError, OverflowError) as e:
                         # NUL bytes and out-of-range ids, modes or times in headers.
                         raise InvalidArchive(f"invalid tar entry {member.name!r}: {e}") from e
+                    except OSError as e:
+                        if e.errno not in _CHANGED_UNDER_US:
+                            raise
+                        # A running container changed the tree while we wrote into it
+                        # (a directory removed, or swapped for a link): the copy, not
+                        # the server, failed.  Every step stays inside the root anyway.
+                        raise InvalidArchive(
+                            f"cannot extract {member.name!r}: the directory changed during "
+                            f"the copy ({e.strerror})"
+                        ) from e
                     finally:
                         if self._stale:
                             self._drop_cache()

@@ -517,3 +517,39 @@ def test_archive_errors(box: ServerProcess, created: str) -> None:
     head = box.request("HEAD", f"/v1.44/containers/{created}/archive?path=/etc/passwd")
     assert head.status == 200
     assert decode_stat(head)["name"] == "passwd"
+
+
+def test_a_symlink_swapped_in_during_a_copy_is_a_4xx_and_stays_inside(
+    box: ServerProcess,
+) -> None:
+    """The container swaps a directory the archive writes through for a symlink to its
+    root and back while copies run: every copy is written inside the container or
+    refused with a 4xx (issue 18 saw 500s), and nothing lands on the host."""
+    marker = f"podapi-swap-{uuid.uuid4().hex}"
+    swapper = (
+        "mkdir -p /tmp/race; i=0; while [ $i -lt 100000 ]; do mkdir /tmp/race/d; "
+        "rm -rf /tmp/race/d; ln -s / /tmp/race/d; rm /tmp/race/d; i=$((i+1)); done"
+    )
+    reply = box.request(
+        "POST",
+        "/v1.44/containers/create",
+        body=json.dumps({"Image": IMAGE, "Cmd": ["sh", "-c", swapper]}).encode(),
+        headers={"Content-Type": "application/json"},
+    )
+    assert reply.status == 201, reply.body
+    cid = reply.json()["Id"]
+    try:
+        assert box.request("POST", f"/v1.44/containers/{cid}/start").status == 204
+        body = tar_of(
+            *(file_entry(f"d/{marker}/{n}/f", b"x" * 4096) for n in range(300)),
+            file_entry(f"d/{marker}.top", b"top"),
+        )
+        statuses = [put(box, cid, "/tmp/race", body).status for _ in range(40)]
+        assert all(status in (200, 400, 404) for status in statuses), statuses
+        # The swapper really raced the copies (a finished loop proves nothing).
+        state = box.request("GET", f"/v1.44/containers/{cid}/json").json()["State"]
+        assert state["Running"], state
+    finally:
+        box.request("DELETE", f"/v1.44/containers/{cid}?force=1")
+    for path in (Path("/") / marker, Path("/") / f"{marker}.top", box.root / marker):
+        assert not path.exists(), path
