@@ -3,12 +3,13 @@
     .venv/bin/python -m bench.perf [--no-podman] [--only ROW ...] [--quick]
 
 Run it under the integration lock (``flock /tmp/podapi-integration.lock ...``);
-the full run takes about 6 minutes with podman.  Each server runs alone, with
-private storage (``bench/servers.py``); the figures come from the other
-benchmarks' functions.  One row a figure (``ROW`` names for ``--only``):
+the full run takes about two and a half minutes with podman on the 2-core
+machine (``--quick``: fewer rounds and a 64 MB image).  Each server runs
+alone, with private storage (``bench/servers.py``); the figures come from the
+other benchmarks' functions.  One row a figure (``ROW`` names for ``--only``):
 
 ``cold``
-    exec to the first 200 on ``/_ping``, median of ``--starts`` starts on the
+    exec to the first 200 on ``/_ping``, median of 7 starts (3 quick) on the
     same storage (socket activation and the idle timeout make every first
     request after idle pay it).  Target: at most 50 ms above ``floor``.
 ``floor``
@@ -23,7 +24,7 @@ benchmarks' functions.  One row a figure (``ROW`` names for ``--only``):
     with 32 connections.  Targets: at least 1x / 1.5x podman's.
 ``cycle``
     create + start + wait + remove of ``true`` (network ``none``, compat API),
-    p50 of ``--runs`` after a warm-up.  Target: at most 2x ``runc``.
+    p50 of 30 (10 quick) after a warm-up.  Target: at most 2x ``runc``.
 ``runc``
     a bare ``runc run`` of ``true`` in a busybox bundle (``bench/bare_runc.py``),
     p50: the least any engine can do.
