@@ -25,7 +25,7 @@ from pathlib import Path
 from attrs import frozen
 
 from bench.http_client import one_request
-from bench.images import check, download, timed, upload
+from bench.images import check, download, load_archive, timed, upload
 from bench.servers import Server, servers
 from tests.fixtures.images import busybox_image
 
@@ -102,7 +102,7 @@ def measure(server: Server, image: Path, tree: Path, runs: int) -> Figures:
     CPU time per copy is the steadier comparison.
     """
     size_mb = tree.stat().st_size / 1e6
-    check(server, "load", asyncio.run(upload(server.sock, f"{API}/images/load", image)))
+    load_archive(server, image)
     cid = asyncio.run(run_container(server.sock))
     try:
         put_s, put_rss, reply = timed(
@@ -149,11 +149,8 @@ def main() -> None:
         with tarfile.open(tree) as tar:
             files = sum(1 for m in tar if m.isfile())
         for server in servers(base, with_podman=not args.no_podman):
-            server.start()
-            try:
+            with server.start():
                 rows.append((server.name, measure(server, image, tree, args.runs)))
-            finally:
-                server.stop()
     print(f"== directory of {files} files, {data / 1e6:.0f} MB of data ({size_mb:.0f} MB tar)")
     print(
         f"   {'server':8} {'cp in MB/s':>11} {'RSS+MB':>7} {'cp out MB/s':>12} {'RSS+MB':>7} "

@@ -84,11 +84,8 @@ def main() -> None:
     table: dict[str, dict[str, float]] = {}
     with tempfile.TemporaryDirectory(prefix="podapi-bench-") as tmp:
         for server in servers(Path(tmp), with_podman=not args.no_podman):
-            server.start()
-            try:
+            with server.start():
                 table[server.name] = asyncio.run(measure(server, args.rounds))
-            finally:
-                server.stop()
     print(f"{'server':<8} {'first build s':>14} {'cached rebuild s':>17}")
     for name, row in table.items():
         print(f"{name:<8} {row['first']:>14.3f} {row['cached']:>17.3f}")

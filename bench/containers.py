@@ -14,14 +14,17 @@ what it adds for podman.
 import argparse
 import asyncio
 import json
-import statistics
 import tempfile
 import time
+from collections.abc import Sequence
 from pathlib import Path
 
+from attrs import frozen
+
 from bench.http_client import Connection, sequential
-from bench.images import check, upload
+from bench.images import load_archive
 from bench.servers import Server, servers
+from bench.timing import Laps, Stopwatch, laps
 from tests.fixtures.images import busybox_image
 
 IMAGE = "bench-busybox:latest"
@@ -43,9 +46,8 @@ async def expect(
     return reply
 
 
-async def cycle(conn: Connection, body: bytes) -> float:
-    """One create + start + wait + remove; milliseconds."""
-    t0 = time.perf_counter()
+async def cycle(conn: Connection, body: bytes) -> None:
+    """One create + start + wait + remove."""
     created = await expect(conn, "POST", f"{API}/containers/create", 201, body)
     cid = json.loads(created)["Id"]
     await expect(conn, "POST", f"{API}/containers/{cid}/start", 204)
@@ -53,15 +55,29 @@ async def cycle(conn: Connection, body: bytes) -> float:
     if json.loads(waited)["StatusCode"] != 0:
         raise SystemExit(f"container exited with {waited!r}")
     await expect(conn, "DELETE", f"{API}/containers/{cid}", 204)
-    return (time.perf_counter() - t0) * 1000
 
 
-async def cycles(sock: str, runs: int, network_mode: str) -> list[float]:
+async def cycles(sock: str, runs: int, network_mode: str) -> Laps:
+    """``runs`` timed cycles of ``true`` after a warm-up one."""
     conn = await Connection.open(sock)
     body = create_body(network_mode)
     try:
-        await cycle(conn, body)  # warm-up
-        return [await cycle(conn, body) for _ in range(runs)]
+        return await laps(lambda _: cycle(conn, body), runs)
+    finally:
+        conn.close()
+
+
+async def create_latency(sock: str, runs: int) -> Laps:
+    """``runs`` timed creates, each removed again (untimed) so the count stays put."""
+    conn = await Connection.open(sock)
+
+    async def create(watch: Stopwatch) -> None:
+        reply = await expect(conn, "POST", f"{API}/containers/create", 201, create_body())
+        watch.split("create")
+        await expect(conn, "DELETE", f"{API}/containers/{json.loads(reply)['Id']}", 204)
+
+    try:
+        return await laps(create, runs)
     finally:
         conn.close()
 
@@ -96,21 +112,49 @@ async def remove_all(sock: str, ids: list[str], clients: int = 8) -> None:
     await asyncio.gather(*(worker(ids[i::clients]) for i in range(clients)))
 
 
+def list_latency(server: Server) -> float:
+    """``GET /containers/json?all=1`` p50 in milliseconds (at least 20 requests)."""
+    return asyncio.run(sequential(server.sock, f"{API}/containers/json?all=1", 50, 20)).p50
+
+
+@frozen
+class AtScale:
+    """Create and list p50 (milliseconds) with some number of containers existing."""
+
+    create_p50: float
+    list_p50: float
+
+
+def at_scale(server: Server, counts: Sequence[int], runs: int = 20) -> dict[int, AtScale]:
+    """Create and list latency with each of ``counts`` (ascending) containers existing;
+    the created containers are removed at the end."""
+    ids: list[str] = []
+    found = {}
+    try:
+        for count in counts:
+            ids += asyncio.run(create_many(server.sock, count - len(ids)))
+            creates = asyncio.run(create_latency(server.sock, runs))
+            found[count] = AtScale(creates.step_p50("create"), list_latency(server))
+    finally:
+        asyncio.run(remove_all(server.sock, ids))
+    return found
+
+
 def measure(server: Server, archive: Path, runs: int, listed: int) -> dict[str, float]:
-    check(server, "load", asyncio.run(upload(server.sock, f"{API}/images/load", archive)))
-    laps = asyncio.run(cycles(server.sock, runs, "none"))
+    load_archive(server, archive)
+    plain = asyncio.run(cycles(server.sock, runs, "none"))
     bridged = asyncio.run(cycles(server.sock, runs, "bridge"))
     t0 = time.perf_counter()
     ids = asyncio.run(create_many(server.sock, listed))
     create_rate = listed / (time.perf_counter() - t0)
-    listing = asyncio.run(sequential(server.sock, f"{API}/containers/json?all=1", 50, 20))
+    listing = list_latency(server)
     asyncio.run(remove_all(server.sock, ids))
     return {
-        "cycle_p50": statistics.median(laps),
-        "cycle_p90": sorted(laps)[int(len(laps) * 0.9)],
-        "bridge_p50": statistics.median(bridged),
+        "cycle_p50": plain.p50,
+        "cycle_p90": plain.p90,
+        "bridge_p50": bridged.p50,
         "creates_per_s": create_rate,
-        "list_p50": listing.p50,
+        "list_p50": listing,
     }
 
 
@@ -125,11 +169,8 @@ def main() -> None:
         archive = Path(tmp) / "busybox.tar"
         archive.write_bytes(busybox_image().docker_archive([IMAGE]))
         for server in servers(Path(tmp), with_podman=not args.no_podman):
-            server.start()
-            try:
+            with server.start():
                 results[server.name] = measure(server, archive, args.runs, args.listed)
-            finally:
-                server.stop()
     print(f"== create+start+wait+remove of `true` ({args.runs} runs), list of {args.listed}")
     print(
         f"   {'server':8} {'p50 ms':>8} {'p90 ms':>8} {'bridge p50':>10} {'network +ms':>11} "

@@ -11,15 +11,14 @@ that round trip after a warm-up.  Target (issue 5): p50 at most 0.5x podman's.
 import argparse
 import asyncio
 import json
-import statistics
 import tempfile
-import time
 from pathlib import Path
 
 from bench.containers import API, IMAGE, expect
 from bench.http_client import Connection
-from bench.images import check, upload
+from bench.images import load_archive
 from bench.servers import Server, servers
+from bench.timing import Laps, laps
 from tests.fixtures.images import busybox_image
 
 EXEC_BODY = json.dumps({"Cmd": ["true"], "AttachStdout": True, "AttachStderr": True}).encode()
@@ -45,18 +44,16 @@ async def attached_start(sock: str, exec_id: str) -> None:
         writer.close()
 
 
-async def round_trip(conn: Connection, sock: str, container: str) -> float:
-    t0 = time.perf_counter()
+async def round_trip(conn: Connection, sock: str, container: str) -> None:
     created = await expect(conn, "POST", f"{API}/containers/{container}/exec", 201, EXEC_BODY)
     exec_id = json.loads(created)["Id"]
     await attached_start(sock, exec_id)
     inspected = json.loads(await expect(conn, "GET", f"{API}/exec/{exec_id}/json", 200))
     if inspected["ExitCode"] != 0 or inspected["Running"]:
         raise SystemExit(f"exec did not end well: {inspected}")
-    return (time.perf_counter() - t0) * 1000
 
 
-async def measure(server: Server, runs: int) -> list[float]:
+async def measure(server: Server, runs: int) -> Laps:
     conn = await Connection.open(server.sock)
     try:
         body = json.dumps({"Image": IMAGE, "Cmd": ["sleep", "1000"]}).encode()
@@ -64,8 +61,7 @@ async def measure(server: Server, runs: int) -> list[float]:
         cid = container["Id"]
         await expect(conn, "POST", f"{API}/containers/{cid}/start", 204)
         try:
-            await round_trip(conn, server.sock, cid)  # warm-up
-            return [await round_trip(conn, server.sock, cid) for _ in range(runs)]
+            return await laps(lambda _: round_trip(conn, server.sock, cid), runs)
         finally:
             await expect(conn, "DELETE", f"{API}/containers/{cid}?force=1", 204)
     finally:
@@ -77,27 +73,20 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=50, help="exec round trips")
     parser.add_argument("--no-podman", action="store_true", help="skip the podman reference")
     args = parser.parse_args()
-    results: dict[str, list[float]] = {}
+    results: dict[str, Laps] = {}
     with tempfile.TemporaryDirectory(prefix="podapi-bench-exec-", dir="/var/tmp") as tmp:
         archive = Path(tmp) / "busybox.tar"
         archive.write_bytes(busybox_image().docker_archive([IMAGE]))
         for server in servers(Path(tmp), with_podman=not args.no_podman):
-            server.start()
-            try:
-                check(
-                    server, "load", asyncio.run(upload(server.sock, f"{API}/images/load", archive))
-                )
+            with server.start():
+                load_archive(server, archive)
                 results[server.name] = asyncio.run(measure(server, args.runs))
-            finally:
-                server.stop()
     print(f"== exec round trip of `true`, attached ({args.runs} runs)")
     print(f"   {'server':8} {'p50 ms':>8} {'p90 ms':>8}")
-    for name, laps in results.items():
-        print(
-            f"   {name:8} {statistics.median(laps):8.1f} {sorted(laps)[int(len(laps) * 0.9)]:8.1f}"
-        )
+    for name, found in results.items():
+        print(f"   {name:8} {found.p50:8.1f} {found.p90:8.1f}")
     if {"podapi", "podman"} <= results.keys():
-        ratio = statistics.median(results["podapi"]) / statistics.median(results["podman"])
+        ratio = results["podapi"].p50 / results["podman"].p50
         print(f"== podapi / podman: x{ratio:.2f} (target <= 0.5)")
 
 

@@ -6,10 +6,11 @@ numbers describe the server, not the client.
 """
 
 import asyncio
-import statistics
 import time
 
-from attrs import frozen
+from attrs import field, frozen
+
+from bench.timing import Laps, percentile
 
 
 class Connection:
@@ -45,7 +46,7 @@ class Connection:
         if "content-length" in headers:
             return status, await self.reader.readexactly(int(headers["content-length"]))
         if headers.get("transfer-encoding") == "chunked":
-            chunks = []
+            chunks: list[bytes] = []
             while True:
                 size = int((await self.reader.readuntil(b"\r\n")).split(b";")[0], 16)
                 if size == 0:
@@ -69,24 +70,19 @@ async def one_request(path: str, method: str, target: str, body: bytes = b"") ->
 
 
 @frozen
-class Latency:
-    """Per-request latencies in milliseconds and the rate they imply."""
+class Latency(Laps):
+    """Per-request latencies in milliseconds, the time they took together and the
+    rate that implies."""
 
-    samples: tuple[float, ...]
-    elapsed: float
-
-    @property
-    def p50(self) -> float:
-        return statistics.median(self.samples)
+    elapsed: float = field(kw_only=True)
 
     @property
     def p99(self) -> float:
-        ordered = sorted(self.samples)
-        return ordered[min(len(ordered) - 1, int(len(ordered) * 0.99))]
+        return percentile(self.totals, 0.99)
 
     @property
     def rate(self) -> float:
-        return len(self.samples) / self.elapsed
+        return len(self.totals) / self.elapsed
 
 
 async def sequential(
@@ -100,7 +96,7 @@ async def sequential(
     conn = await Connection.open(path)
     try:
         await conn.request("GET", target)  # warm-up
-        samples = []
+        samples: list[float] = []
         start = time.perf_counter()
         for _ in range(count):
             if len(samples) >= minimum and time.perf_counter() - start > seconds:
@@ -110,7 +106,7 @@ async def sequential(
             samples.append((time.perf_counter() - t0) * 1000)
             if status != 200:
                 raise RuntimeError(f"{target}: HTTP {status}")
-        return Latency(tuple(samples), time.perf_counter() - start)
+        return Latency(tuple(samples), elapsed=time.perf_counter() - start)
     finally:
         conn.close()
 

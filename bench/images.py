@@ -21,6 +21,8 @@ from collections.abc import Coroutine
 from pathlib import Path
 from typing import Any, TypeVar
 
+from attrs import frozen
+
 from bench.http_client import Connection, one_request
 from bench.servers import Server, rss_kib, servers
 from tests.fixtures.images import BuiltImage, busybox_layer, layer_tar
@@ -113,6 +115,30 @@ def check(server: Server, step: str, reply: tuple[int, bytes]) -> None:
         raise SystemExit(f"{server.name}: {step} failed: HTTP {status}: {body[-500:]!r}")
 
 
+def load_archive(server: Server, archive: Path) -> None:
+    """Load a docker-archive into ``server`` (``POST /images/load``), failing loudly."""
+    check(server, "load", asyncio.run(upload(server.sock, "/v1.41/images/load", archive)))
+
+
+@frozen
+class LoadSave:
+    """One load and one save of an archive: MB/s, and the server's RSS growth (MB)."""
+
+    load: float
+    load_rss: float
+    save: float
+    save_rss: float
+
+
+def load_and_save(server: Server, archive: Path) -> LoadSave:
+    """Load ``archive`` (its image is ``NAME``), then save that image back out."""
+    size_mb = archive.stat().st_size / 1e6
+    load_s, load_rss, reply = timed(server, upload(server.sock, "/v1.41/images/load", archive))
+    check(server, "load", reply)
+    save_s, save_rss, saved = timed(server, download(server.sock, f"/v1.41/images/{NAME}/get"))
+    return LoadSave(size_mb / load_s, load_rss, saved / 1e6 / save_s, save_rss)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--size-mb", type=int, default=1024)
@@ -142,14 +168,8 @@ def main() -> None:
             conf.write_text(f'[[registry]]\nlocation = "{registry.host}"\ninsecure = true\n')
             os.environ["CONTAINERS_REGISTRIES_CONF"] = str(conf)  # podman: plain HTTP there
             for server in servers(base, with_podman=not args.no_podman):
-                server.start()
-                try:
-                    load_s, load_rss, _ = timed(
-                        server, upload(server.sock, "/v1.41/images/load", archive)
-                    )
-                    save_s, save_rss, saved = timed(
-                        server, download(server.sock, f"/v1.41/images/{NAME}/get")
-                    )
+                with server.start():
+                    done = load_and_save(server, archive)
                     asyncio.run(one_request(server.sock, "DELETE", f"/v1.41/images/{NAME}"))
                     pull_s, pull_rss, _ = timed(
                         server,
@@ -160,16 +180,14 @@ def main() -> None:
                     rows.append(
                         (
                             server.name,
-                            size_mb / load_s,
-                            load_rss,
-                            saved / 1e6 / save_s,
-                            save_rss,
+                            done.load,
+                            done.load_rss,
+                            done.save,
+                            done.save_rss,
                             size_mb / pull_s,
                             pull_rss,
                         )
                     )
-                finally:
-                    server.stop()
         finally:
             registry.stop()
     print(f"== image of {size_mb:.0f} MB (docker-archive)")

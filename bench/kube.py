@@ -12,14 +12,13 @@ work, not a stop timeout.  Target (issue 13): play+down at most podman 4.3.1's.
 import argparse
 import asyncio
 import json
-import statistics
 import tempfile
-import time
 from pathlib import Path
 
 from bench.http_client import Connection
-from bench.images import check, upload
+from bench.images import load_archive
 from bench.servers import Server, servers
+from bench.timing import Laps, Stopwatch, laps
 from tests.fixtures.images import busybox_image
 
 IMAGE = "bench-busybox:latest"
@@ -45,9 +44,8 @@ spec:
 PLAY = "/v4.3.1/libpod/play/kube"
 
 
-async def round_trip(conn: Connection) -> tuple[float, float]:
-    """One play (started) and one down; milliseconds each."""
-    t0 = time.perf_counter()
+async def round_trip(conn: Connection, watch: Stopwatch) -> None:
+    """One play (started) and one down, each a step of ``watch``."""
     status, body = await conn.request("POST", PLAY, POD.encode())
     if status != 200:
         raise SystemExit(f"play: HTTP {status}: {body[-400:]!r}")
@@ -55,34 +53,30 @@ async def round_trip(conn: Connection) -> tuple[float, float]:
     [pod] = report["Pods"]
     if len(pod["Containers"]) != 3 or pod["ContainerErrors"]:
         raise SystemExit(f"play report: {report!r}")
-    t1 = time.perf_counter()
+    watch.split("play")
     status, body = await conn.request("DELETE", PLAY, POD.encode())
     if status != 200 or any(r["Err"] for r in json.loads(body)["RmReport"]):
         raise SystemExit(f"down: HTTP {status}: {body[-400:]!r}")
-    t2 = time.perf_counter()
-    return (t1 - t0) * 1000, (t2 - t1) * 1000
+    watch.split("down")
 
 
-async def rounds(sock: str, runs: int) -> list[tuple[float, float]]:
+async def rounds(sock: str, runs: int) -> Laps:
+    """``runs`` timed rounds after a warm-up one (the pause image, the kube network)."""
     conn = await Connection.open(sock)
     try:
-        await round_trip(conn)  # warm-up: the pause image, the kube network
-        return [await round_trip(conn) for _ in range(runs)]
+        return await laps(lambda watch: round_trip(conn, watch), runs)
     finally:
         conn.close()
 
 
 def measure(server: Server, archive: Path, runs: int) -> dict[str, float]:
-    check(server, "load", asyncio.run(upload(server.sock, "/v1.41/images/load", archive)))
-    laps = asyncio.run(rounds(server.sock, runs))
-    plays = [p for p, _ in laps]
-    downs = [d for _, d in laps]
-    totals = [p + d for p, d in laps]
+    load_archive(server, archive)
+    found = asyncio.run(rounds(server.sock, runs))
     return {
-        "play_p50": statistics.median(plays),
-        "down_p50": statistics.median(downs),
-        "total_p50": statistics.median(totals),
-        "total_p90": sorted(totals)[int(len(totals) * 0.9)],
+        "play_p50": found.step_p50("play"),
+        "down_p50": found.step_p50("down"),
+        "total_p50": found.p50,
+        "total_p90": found.p90,
     }
 
 
@@ -96,11 +90,8 @@ def main() -> None:
         archive = Path(tmp) / "busybox.tar"
         archive.write_bytes(busybox_image().docker_archive([f"localhost/{IMAGE}"]))
         for server in servers(Path(tmp), with_podman=not args.no_podman):
-            server.start()
-            try:
+            with server.start():
                 results[server.name] = measure(server, archive, args.runs)
-            finally:
-                server.stop()
     print(f"== kube play + kube down of a 3-container pod ({args.runs} runs)")
     print(
         f"   {'server':8} {'play p50':>9} {'down p50':>9} {'total p50':>10} {'total p90':>10}  (ms)"

@@ -10,57 +10,47 @@ most podman 4.3.1's.
 
 import argparse
 import asyncio
+import itertools
 import json
-import statistics
 import tempfile
-import time
 from pathlib import Path
 
 from bench.containers import expect
 from bench.http_client import Connection
 from bench.servers import Server, servers
+from bench.timing import Laps, Stopwatch, laps
 
 API = "/v4.3.1/libpod"
 STEPS = ("create", "start", "stop", "rm")
 
 
-async def cycle(conn: Connection, n: int) -> dict[str, float]:
-    """One create + start + stop + remove of an empty pod; milliseconds per step."""
-    laps: dict[str, float] = {}
-    t0 = time.perf_counter()
-    body = json.dumps({"name": f"bench-pod-{n}"}).encode()
+async def cycle(conn: Connection, watch: Stopwatch, name: str) -> None:
+    """One create + start + stop + remove of an empty pod, each a step of ``watch``."""
+    body = json.dumps({"name": name}).encode()
     created = await expect(conn, "POST", f"{API}/pods/create", 201, body)
     pod = json.loads(created)["Id"]
-    laps["create"] = time.perf_counter()
+    watch.split("create")
     await expect(conn, "POST", f"{API}/pods/{pod}/start", 200)
-    laps["start"] = time.perf_counter()
+    watch.split("start")
     await expect(conn, "POST", f"{API}/pods/{pod}/stop", 200)
-    laps["stop"] = time.perf_counter()
+    watch.split("stop")
     await expect(conn, "DELETE", f"{API}/pods/{pod}", 200)
-    laps["rm"] = time.perf_counter()
-    found, last = {}, t0
-    for step in STEPS:
-        found[step], last = (laps[step] - last) * 1000, laps[step]
-    found["total"] = (last - t0) * 1000
-    return found
+    watch.split("rm")
 
 
-async def cycles(sock: str, runs: int) -> list[dict[str, float]]:
+async def cycles(sock: str, runs: int) -> Laps:
+    """``runs`` timed cycles after a warm-up one (it makes the pause image)."""
     conn = await Connection.open(sock)
+    names = (f"bench-pod-{n}" for n in itertools.count())
     try:
-        await cycle(conn, 0)  # warm-up: makes the pause image
-        return [await cycle(conn, n) for n in range(1, runs + 1)]
+        return await laps(lambda watch: cycle(conn, watch, next(names)), runs)
     finally:
         conn.close()
 
 
 def measure(server: Server, runs: int) -> dict[str, float]:
-    laps = asyncio.run(cycles(server.sock, runs))
-    totals = sorted(lap["total"] for lap in laps)
-    found = {"p50": statistics.median(totals), "p90": totals[int(len(totals) * 0.9)]}
-    for step in STEPS:
-        found[step] = statistics.median(lap[step] for lap in laps)
-    return found
+    found = asyncio.run(cycles(server.sock, runs))
+    return {"p50": found.p50, "p90": found.p90} | {s: found.step_p50(s) for s in STEPS}
 
 
 def main() -> None:
@@ -71,11 +61,8 @@ def main() -> None:
     results: dict[str, dict[str, float]] = {}
     with tempfile.TemporaryDirectory(prefix="podapi-bench-pod-", dir="/var/tmp") as tmp:
         for server in servers(Path(tmp), with_podman=not args.no_podman):
-            server.start()
-            try:
+            with server.start():
                 results[server.name] = measure(server, args.runs)
-            finally:
-                server.stop()
     print(f"== pod create+start+stop+rm of an empty pod ({args.runs} runs)")
     steps = " ".join(f"{s + ' p50':>10}" for s in STEPS)
     print(f"   {'server':8} {'p50 ms':>8} {'p90 ms':>8} {steps}")

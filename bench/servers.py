@@ -9,6 +9,7 @@ import os
 import shutil
 import signal
 import socket
+import statistics
 import subprocess
 import sys
 import time
@@ -77,9 +78,30 @@ class Server:
         self.proc = subprocess.Popen(
             self.argv(), stdout=log, stderr=subprocess.STDOUT, env=self.env(), cwd=self.base
         )
-        wait_for_ping(self.sock, t0 + 60)
+        try:
+            wait_for_ping(self.sock, t0 + 60)
+        except RuntimeError:
+            self.stop()
+            raise
         self.cold_start = time.monotonic() - t0
         return self
+
+    def __enter__(self) -> "Server":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    def cold_starts(self, starts: int) -> float:
+        """Start ``starts`` times (stopping in between; the last one stays up) and
+        return the median seconds from exec to the first 200 on ``/_ping``."""
+        seconds = []
+        for _ in range(starts - 1):
+            with self.start():
+                seconds.append(self.cold_start)
+        self.start()
+        seconds.append(self.cold_start)
+        return statistics.median(seconds)
 
     @property
     def pid(self) -> int:
@@ -168,6 +190,15 @@ class Podman(Server):
         conf = self.base / "containers.conf"
         conf.write_text(PODMAN_CONF)
         return {**os.environ, "CONTAINERS_CONF": str(conf)}
+
+
+class Floor(Server):
+    """``bench/floor.py``: Twisted and Klein alone answering ``/_ping`` (and exiting)."""
+
+    name = "floor"
+
+    def argv(self) -> list[str]:
+        return [sys.executable, str(Path(__file__).with_name("floor.py")), self.sock]
 
 
 def servers(base: Path, with_podman: bool = True) -> list[Server]:

@@ -11,9 +11,9 @@ start < 500 ms; idle RSS < 60 MB.
 
 import argparse
 import asyncio
-import statistics
 import tempfile
 from pathlib import Path
+from typing import Any
 
 from bench.http_client import concurrent, sequential
 from bench.servers import Server, rss_kib, servers
@@ -21,21 +21,25 @@ from bench.servers import Server, rss_kib, servers
 ENDPOINTS = ("/_ping", "/v1.44/version", "/v1.44/info", "/v1.44/containers/json")
 
 
-async def measure(server: Server, count: int, seconds: float, clients: int) -> dict[str, dict]:
-    results: dict[str, dict] = {}
+async def endpoint(
+    sock: str, target: str, count: int, seconds: float, clients: int
+) -> dict[str, float]:
+    """One endpoint: p50/p99 ms and requests/s over one keep-alive connection
+    (``seq``), and requests/s with ``clients`` connections (``conc``)."""
+    latency = await sequential(sock, target, count, seconds)
+    rate = await concurrent(sock, target, clients, seconds)
+    return {"p50": latency.p50, "p99": latency.p99, "seq": latency.rate, "conc": rate}
+
+
+async def measure(
+    server: Server, count: int, seconds: float, clients: int
+) -> dict[str, dict[str, Any]]:
+    results: dict[str, dict[str, Any]] = {}
     for target in ENDPOINTS:
         try:
-            latency = await sequential(server.sock, target, count, seconds)
+            results[target] = await endpoint(server.sock, target, count, seconds, clients)
         except RuntimeError as e:
             results[target] = {"error": str(e)}
-            continue
-        rate = await concurrent(server.sock, target, clients, seconds)
-        results[target] = {
-            "p50": latency.p50,
-            "p99": latency.p99,
-            "seq": latency.rate,
-            "conc": rate,
-        }
     return results
 
 
@@ -48,27 +52,19 @@ def main() -> None:
     parser.add_argument("--no-podman", action="store_true", help="skip the podman reference")
     args = parser.parse_args()
 
-    table: dict[str, dict] = {}
+    table: dict[str, dict[str, Any]] = {}
     with tempfile.TemporaryDirectory(prefix="podapi-bench-") as tmp:
         for server in servers(Path(tmp), with_podman=not args.no_podman):
-            starts = []
-            for _ in range(args.starts - 1):  # cold starts: spawn to the first 200 on /_ping
-                server.start()
-                starts.append(server.cold_start)
-                server.stop()
-            server.start()
-            starts.append(server.cold_start)
-            try:
+            cold = server.cold_starts(args.starts)
+            with server:
                 idle = rss_kib(server.pid)
                 results = asyncio.run(measure(server, args.count, args.seconds, args.clients))
                 table[server.name] = {
                     "endpoints": results,
-                    "cold": statistics.median(starts),
+                    "cold": cold,
                     "rss": idle,
                     "rss_after": rss_kib(server.pid),
                 }
-            finally:
-                server.stop()
 
     for name, data in table.items():
         print(

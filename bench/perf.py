@@ -1,0 +1,298 @@
+"""Issue 15's performance table: podapi and ``podman system service`` side by side.
+
+    .venv/bin/python -m bench.perf [--no-podman] [--only ROW ...] [--quick]
+
+Run it under the integration lock (``flock /tmp/podapi-integration.lock ...``);
+the full run takes about two and a half minutes with podman on the 2-core
+machine (``--quick``: fewer rounds and a 64 MB image).  Each server runs
+alone, with private storage (``bench/servers.py``); the figures come from the
+other benchmarks' functions.  One row a figure (``ROW`` names for ``--only``):
+
+``cold``
+    exec to the first 200 on ``/_ping``, median of 7 starts (3 quick) on the
+    same storage (socket activation and the idle timeout make every first
+    request after idle pay it).  Target: at most 50 ms above ``floor``.
+``floor``
+    the same for ``bench/floor.py``: a script importing the reactor,
+    ``twisted.web`` and Klein, answering ``/_ping`` (no podapi code); what
+    podapi's start can never beat.  ``cold-floor`` is podapi minus it.
+``rss``
+    the server's resident memory right after the last start.  Target: at most
+    podman's.
+``ping`` / ``ping32``
+    ``/_ping`` requests a second, sequential over one keep-alive connection /
+    with 32 connections.  Targets: at least 1x / 1.5x podman's.
+``cycle``
+    create + start + wait + remove of ``true`` (network ``none``, compat API),
+    p50 of 30 (10 quick) after a warm-up.  Target: at most 2x ``runc``.
+``runc``
+    a bare ``runc run`` of ``true`` in a busybox bundle (``bench/bare_runc.py``),
+    p50: the least any engine can do.
+``load`` / ``save``
+    ``POST /images/load`` and ``GET /images/{name}/get`` of a 512 MB
+    docker-archive (64 MB with ``--quick``), MB/s.  Targets: load at least 4x
+    podman's; save keeps its lead (13x podman's when the issue was filed).
+``create10`` / ``list10`` / ``create1000`` / ``list1000``
+    ``POST /containers/create`` p50 (each removed again, so the count stays)
+    and ``GET /containers/json?all=1`` p50, with 10 and with 1000 created
+    containers.  Targets: list1000 under 50 ms; neither grows with the count
+    beyond the answer's size (create1000 at most 1.25x create10).
+
+Columns: podapi, podman 4.3.1 (the reference rows ``floor`` and ``runc`` show
+their one figure under podapi), the podapi/podman ratio, the target, and
+whether podapi meets it (``-``: a figure is missing, or the target is no
+threshold).
+"""
+
+import argparse
+import asyncio
+import os
+import subprocess
+import tempfile
+import time
+from collections.abc import Callable, Iterable
+from pathlib import Path
+
+from attrs import frozen
+
+from bench import bare_runc
+from bench.containers import IMAGE, at_scale, cycles
+from bench.images import build_archive, load_and_save, load_archive
+from bench.servers import Floor, Server, rss_kib, servers
+from bench.system import endpoint
+from tests.fixtures.images import busybox_image
+
+#: row key -> column ("podapi", "podman") -> figure.
+Figures = dict[str, dict[str, float]]
+
+
+def ours(figures: Figures, row: str) -> float:
+    return figures[row]["podapi"]
+
+
+def ratio(figures: Figures, row: str) -> float:
+    """podapi's figure over podman's."""
+    return figures[row]["podapi"] / figures[row]["podman"]
+
+
+@frozen
+class Row:
+    """One figure of the table and its target.
+
+    :ivar met: whether podapi meets the target, given all the figures (it may
+        read other rows); ``None`` for rows that set no threshold.
+    """
+
+    key: str
+    label: str
+    digits: int
+    target: str = ""
+    met: Callable[[Figures], bool] | None = None
+
+
+ROWS = (
+    Row(
+        "cold",
+        "cold start to first /_ping, ms",
+        0,
+        "<= floor + 50 ms",
+        lambda f: ours(f, "cold") <= ours(f, "floor") + 50,
+    ),
+    Row("floor", "  floor: Twisted + Klein alone, ms", 0, "reference"),
+    Row(
+        "cold-floor",
+        "  podapi minus floor, ms",
+        0,
+        "<= 50 ms",
+        lambda f: ours(f, "cold-floor") <= 50,
+    ),
+    Row("rss", "idle RSS after start, MB", 1, "<= podman", lambda f: ratio(f, "rss") <= 1),
+    Row(
+        "ping",
+        "/_ping req/s, 1 keep-alive client",
+        0,
+        ">= 1x podman",
+        lambda f: ratio(f, "ping") >= 1,
+    ),
+    Row(
+        "ping32",
+        "/_ping req/s, 32 clients",
+        0,
+        ">= 1.5x podman",
+        lambda f: ratio(f, "ping32") >= 1.5,
+    ),
+    Row(
+        "cycle",
+        "create+start+wait+rm `true` p50, ms",
+        1,
+        "<= 2x bare runc",
+        lambda f: ours(f, "cycle") <= 2 * ours(f, "runc"),
+    ),
+    Row("runc", "  bare `runc run` of `true` p50, ms", 1, "reference"),
+    Row(
+        "load",
+        "load of a {mb} MB archive, MB/s",
+        0,
+        ">= 4x podman",
+        lambda f: ratio(f, "load") >= 4,
+    ),
+    Row("save", "save of the same, MB/s", 0, "keep (13x at filing)"),
+    Row(
+        "list1000",
+        "/containers/json, 1000 ctrs p50, ms",
+        1,
+        "< 50 ms",
+        lambda f: ours(f, "list1000") < 50,
+    ),
+    Row("list10", "/containers/json, 10 ctrs p50, ms", 1, "reference"),
+    Row("create10", "create with 10 ctrs p50, ms", 1, "reference"),
+    Row(
+        "create1000",
+        "create with 1000 ctrs p50, ms",
+        1,
+        "<= 1.25x create10",
+        lambda f: ours(f, "create1000") <= 1.25 * ours(f, "create10"),
+    ),
+)
+KEYS = tuple(row.key for row in ROWS)
+
+
+def derive(figures: Figures) -> None:
+    """Add the rows computed from others (podapi's cold start minus the floor)."""
+    if "podapi" in figures.get("cold", {}) and "floor" in figures:
+        figures["cold-floor"] = {"podapi": ours(figures, "cold") - ours(figures, "floor")}
+
+
+def verdict(row: Row, figures: Figures) -> str:
+    """``yes``/``NO`` for a row's target, ``-`` without a threshold or a figure it needs."""
+    if row.met is None:
+        return "-"
+    try:
+        return "yes" if row.met(figures) else "NO"
+    except KeyError:
+        return "-"
+
+
+def table(figures: Figures, size_mb: float) -> list[str]:
+    """The table's lines: every row with a figure, in the issue's order."""
+    lines = [
+        f"{'figure':40} {'podapi':>9} {'podman':>9} {'ratio':>6}  {'target':22} met?",
+    ]
+    for row in ROWS:
+        found = figures.get(row.key)
+        if not found:
+            continue
+        cells = [
+            f"{found[column]:9.{row.digits}f}" if column in found else f"{'':9}"
+            for column in ("podapi", "podman")
+        ]
+        share = f"{ratio(figures, row.key):6.2f}" if len(found) == 2 else f"{'':6}"
+        label = row.label.format(mb=round(size_mb))
+        lines.append(
+            f"{label:40} {' '.join(cells)} {share}  {row.target:22} {verdict(row, figures)}"
+        )
+    return lines
+
+
+@frozen
+class Settings:
+    """How much of each measurement a run does."""
+
+    starts: int
+    runs: int
+    count: int
+    seconds: float
+    image_mb: int
+    scale: tuple[int, int] = (10, 1000)
+
+    @classmethod
+    def make(cls, quick: bool) -> "Settings":
+        if quick:
+            return cls(starts=3, runs=10, count=500, seconds=2, image_mb=64)
+        return cls(starts=7, runs=30, count=2000, seconds=5, image_mb=512)
+
+
+def measure_server(
+    server: Server, wanted: Callable[..., bool], settings: Settings, busybox: Path, big: Path
+) -> dict[str, float]:
+    """The per-server rows ``wanted`` asks for, in one life of the server (after the
+    cold starts, when asked for)."""
+    found: dict[str, float] = {}
+    if wanted("cold", "cold-floor", "rss"):
+        found["cold"] = server.cold_starts(settings.starts) * 1000
+        found["rss"] = rss_kib(server.pid) / 1024
+    else:
+        server.start()
+    with server:
+        if wanted("ping", "ping32"):
+            rates = asyncio.run(
+                endpoint(server.sock, "/_ping", settings.count, settings.seconds, 32)
+            )
+            found |= {"ping": rates["seq"], "ping32": rates["conc"]}
+        if wanted("cycle", "list10", "create10", "list1000", "create1000"):
+            load_archive(server, busybox)
+        if wanted("cycle"):
+            found["cycle"] = asyncio.run(cycles(server.sock, settings.runs, "none")).p50
+        if wanted("load", "save"):
+            moved = load_and_save(server, big)
+            found |= {"load": moved.load, "save": moved.save}
+        if wanted("list10", "create10", "list1000", "create1000"):
+            for count, scaled in at_scale(server, settings.scale).items():
+                found |= {f"create{count}": scaled.create_p50, f"list{count}": scaled.list_p50}
+    return found
+
+
+def run(selected: Iterable[str], settings: Settings, with_podman: bool) -> tuple[Figures, float]:
+    """Measure the ``selected`` rows; the figures and the image archive's size (MB)."""
+    chosen = set(selected)
+
+    def wanted(*rows: str) -> bool:
+        return not chosen.isdisjoint(rows)
+
+    figures: Figures = {}
+    size_mb = 0.0
+    with tempfile.TemporaryDirectory(prefix="podapi-bench-perf-", dir="/var/tmp") as tmp:
+        base = Path(tmp)
+        if wanted("floor", "cold-floor", "cold"):
+            floor = Floor(base / "floor")
+            with floor:
+                figures["floor"] = {"podapi": floor.cold_starts(settings.starts) * 1000}
+        if wanted("runc", "cycle"):
+            figures["runc"] = {"podapi": bare_runc.measure(settings.runs).p50}
+        busybox, big = base / "busybox.tar", base / "big.tar"
+        busybox.write_bytes(busybox_image().docker_archive([IMAGE]))
+        if wanted("load", "save"):
+            build_archive(big, settings.image_mb)
+            size_mb = big.stat().st_size / 1e6
+        for server in servers(base, with_podman=with_podman):
+            measured = measure_server(server, wanted, settings, busybox, big)
+            for key, value in measured.items():
+                figures.setdefault(key, {})[server.name] = value
+    derive(figures)
+    return figures, size_mb
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--no-podman", action="store_true", help="skip the podman reference")
+    parser.add_argument("--only", nargs="+", choices=KEYS, metavar="ROW", help=", ".join(KEYS))
+    parser.add_argument("--quick", action="store_true", help="fewer rounds, a 64 MB image")
+    args = parser.parse_args()
+    settings = Settings.make(args.quick)
+    t0 = time.monotonic()
+    figures, size_mb = run(args.only or KEYS, settings, not args.no_podman)
+    commit = subprocess.run(
+        ["git", "log", "-1", "--format=%h %s"], capture_output=True, text=True, check=False
+    ).stdout.strip()
+    print(f"== issue 15 table at {commit[:72]}")
+    print(f"   {settings}")
+    for line in table(figures, size_mb):
+        print(line)
+    load = " ".join(f"{n:.2f}" for n in os.getloadavg())
+    print(f"== {time.monotonic() - t0:.0f} s; load average at the end {load}")
+
+
+if __name__ == "__main__":
+    main()
