@@ -6,6 +6,7 @@ import sqlite3
 import time
 from collections.abc import Callable
 from functools import partial
+from typing import TYPE_CHECKING
 
 from twisted.internet import defer
 from twisted.internet.defer import Deferred
@@ -22,15 +23,10 @@ from podapi.engine.distribution import Distribution
 from podapi.engine.events import EventBus, EventLog
 from podapi.engine.execs import ExecService
 from podapi.engine.imagearchives import ImageArchives
-from podapi.engine.imagebuild.builder import Builder
 from podapi.engine.imagebuild.cache import BuildCache
-from podapi.engine.imagebuild.steps import WorkingContainers
 from podapi.engine.images import ImageService
 from podapi.engine.infraimage import PauseImage
 from podapi.engine.inspection import ContainerDetails
-from podapi.engine.kube.describe import ContainerDescriber
-from podapi.engine.kube.player import KubePlayer
-from podapi.engine.kube.service import KubeGenerator, describe_pod
 from podapi.engine.layout import Layout
 from podapi.engine.lifecycle import Lifecycle
 from podapi.engine.logs import ContainerLogs
@@ -64,6 +60,11 @@ from podapi.oci.seccomp import Converter, load_default
 from podapi.storage.registries import RegistriesConfig
 from podapi.storage.registry import RegistryClient, UrlDownloader
 from podapi.threads import Blocking
+
+if TYPE_CHECKING:
+    from podapi.engine.imagebuild.builder import Builder
+    from podapi.engine.kube.player import KubePlayer
+    from podapi.engine.kube.service import KubeGenerator
 
 log = get_logger(__name__)
 
@@ -279,8 +280,12 @@ class Engine:
         )
 
     @property
-    def builder(self) -> Builder:
+    def builder(self) -> "Builder":
         """``docker build`` (available once started)."""
+        # Build and kube code load on first use: a start needs neither (some 40 ms).
+        from podapi.engine.imagebuild.builder import Builder  # noqa: PLC0415
+        from podapi.engine.imagebuild.steps import WorkingContainers  # noqa: PLC0415
+
         return Builder(
             images=self.images,
             distribution=self.distribution,
@@ -308,8 +313,11 @@ class Engine:
         return StatsReader(self._io, self.events.now_ns)
 
     @property
-    def kube_generator(self) -> KubeGenerator:
+    def kube_generator(self) -> "KubeGenerator":
         """``kube generate``: Kubernetes documents of containers and volumes (once started)."""
+        from podapi.engine.kube.describe import ContainerDescriber  # noqa: PLC0415
+        from podapi.engine.kube.service import KubeGenerator, describe_pod  # noqa: PLC0415
+
         lifecycle = self.lifecycle
         describer = ContainerDescriber(self.images, self._io, lifecycle.rootfs_access)
         return KubeGenerator(
@@ -320,8 +328,10 @@ class Engine:
         )
 
     @property
-    def kube_player(self) -> KubePlayer:
+    def kube_player(self) -> "KubePlayer":
         """``kube play`` and ``kube down`` (available once started)."""
+        from podapi.engine.kube.player import KubePlayer  # noqa: PLC0415
+
         return KubePlayer(
             pods=self.pods,
             containers=self.containers,

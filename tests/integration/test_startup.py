@@ -20,7 +20,16 @@ from tests.support import ServerProcess, network_args, wait_for
 
 #: Modules only some requests need (kube YAML, WebSocket attach, the registry and
 #: URL clients, ``docker build``): a start must not load them.
-HEAVY = ("yaml", "wsproto", "h11", "treq", "twisted.web.client", "dockerfile_parse")
+HEAVY = (
+    "yaml",
+    "wsproto",
+    "h11",
+    "treq",
+    "twisted.web.client",
+    "dockerfile_parse",
+    "podapi.engine.kube.player",
+    "podapi.engine.imagebuild.builder",
+)
 
 #: The server's start path, in-process: options, makeService, startService, and
 #: the modules loaded when it says READY=1 (listening, reconcile done).
