@@ -102,7 +102,6 @@ class PodAPIService(MultiService):
             max_connections=self.config.max_connections or max_connections(),
         )
         self.port = await self._listen(self.site)
-        self.tracker.start()
         if self.config.listen.plain_tcp and self.config.tls is None:
             log.warn("serving the API over TCP without TLS: anyone who can connect is root")
         log.info("API service listening on {uri}", uri=self.config.listen.uri)
@@ -112,6 +111,8 @@ class PodAPIService(MultiService):
             if self._stopping:  # shut down mid-reconcile: what stopped is not a failure
                 return
             raise
+        # The idle window opens once started: an idle expiry must not cut the reconcile short.
+        self.tracker.start()
         # READY=1 means started: recovered state included (tests and units rely on it).
         notify_ready()
 
