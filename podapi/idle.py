@@ -33,6 +33,7 @@ class IdleTracker:
         self._managed: set[Hashable] = set()
         self._hijacked: set[Hashable] = set()
         self._timer: IDelayedCall | None = None
+        self._started = False
         self.expired = False
 
     @property
@@ -41,8 +42,11 @@ class IdleTracker:
         return len(self._managed) + len(self._hijacked)
 
     def start(self) -> None:
-        """Open the first window (Podman starts its timer before any connection)."""
-        self._arm()
+        """Open the first window (Podman starts its timer before any connection);
+        connections served before (while the engine reconciles) count as usual."""
+        self._started = True
+        if self.active == 0:
+            self._arm()
 
     def stop(self) -> None:
         """Cancel the timer; used on shutdown."""
@@ -69,7 +73,7 @@ class IdleTracker:
 
     def _arm(self) -> None:
         self._disarm()
-        if self.timeout > 0 and not self.expired:
+        if self.timeout > 0 and self._started and not self.expired:
             self._timer = self._clock.callLater(self.timeout, self._expire)
 
     def _disarm(self) -> None:

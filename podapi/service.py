@@ -1,7 +1,8 @@
 """The service tree: thread pools, the engine, the listener and the idle timer.
 
-Start-up order: thread pools (child services) -> engine (layout, database,
-facts) -> listen -> idle timer.  Shutdown (idle expiry or SIGTERM, both via
+Start-up order: thread pools (child services) -> engine open (layout, database,
+facts) -> listen -> idle timer -> engine reconcile (requests that need the
+recovered state wait for it) -> READY=1 to systemd.  Shutdown (idle expiry or SIGTERM, both via
 ``reactor.stop``): stop the timer, stop listening (the socket file goes),
 drain connections, stop the engine, then the thread pools.
 """
@@ -68,6 +69,7 @@ class PodAPIService(MultiService):
         self.tracker = IdleTracker(reactor, config.timeout, self._idle)
         self.site: PodAPISite | None = None
         self.port: IListeningPort | None = None
+        self._stopping = False
 
     def startService(self) -> None:
         super().startService()
@@ -86,7 +88,9 @@ class PodAPIService(MultiService):
         self._reactor.callFromThread(self._reactor.stop)
 
     async def _start(self) -> None:
-        await self.engine.start()
+        # Listen once the engine can serve reads; requests that need the state
+        # recovered wait for the reconcile (Router's gate), which runs after.
+        await self.engine.open()
         router = build_router(self.engine, self._reactor)
         self.site = PodAPISite(
             router.app.resource(),
@@ -98,11 +102,19 @@ class PodAPIService(MultiService):
             max_connections=self.config.max_connections or max_connections(),
         )
         self.port = await self._listen(self.site)
-        self.tracker.start()
-        notify_ready()
         if self.config.listen.plain_tcp and self.config.tls is None:
             log.warn("serving the API over TCP without TLS: anyone who can connect is root")
         log.info("API service listening on {uri}", uri=self.config.listen.uri)
+        try:
+            await self.engine.reconcile()
+        except Exception:
+            if self._stopping:  # shut down mid-reconcile: what stopped is not a failure
+                return
+            raise
+        # The idle window opens once started: an idle expiry must not cut the reconcile short.
+        self.tracker.start()
+        # READY=1 means started: recovered state included (tests and units rely on it).
+        notify_ready()
 
     async def _listen(self, site: PodAPISite) -> IListeningPort:
         address = self.config.listen
@@ -143,6 +155,7 @@ class PodAPIService(MultiService):
         self._reactor.stop()
 
     def stopService(self) -> Deferred[None]:
+        self._stopping = True
         done = Deferred.fromCoroutine(self._stop())
         done.addErrback(lambda f: log.failure("error during shutdown", f))
         done.addBoth(lambda _: MultiService.stopService(self))

@@ -10,7 +10,7 @@ the OCI runtime configuration (``podapi.oci.spec``) with Podman's defaults.
 import json
 import os
 import sys
-from collections.abc import Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Any
 
 from attrs import evolve
@@ -91,7 +91,8 @@ class BundleWriter:
 
     :param images: the image a container runs (its layer directories).
     :param io: the blocking-work executor.
-    :param seccomp: converts the default seccomp profile per capability set.
+    :param seccomp: gives (loading it the first time) what converts the default
+        seccomp profile per capability set; None when there is no profile.
     :param init_binary: catatonit/tini for ``--init``.
     :param mounts: volumes and image mounts, held while a container runs.
     :param containers: the containers a legacy link names (None: links are not resolved).
@@ -102,7 +103,7 @@ class BundleWriter:
         images: ImageService,
         *,
         io: Blocking,
-        seccomp: Converter | None,
+        seccomp: Callable[[], Awaitable[Converter | None]],
         init_binary: str | None,
         mounts: ContainerMounts,
         containers: ContainerService | None = None,
@@ -148,11 +149,8 @@ class BundleWriter:
                 env.append(f"HOME={user.home}")
             caps = capabilities.effective(spec.cap_add, spec.cap_drop, spec.privileged)
             unconfined = spec.privileged or "seccomp=unconfined" in spec.security_opt
-            seccomp = (
-                None
-                if unconfined or self._seccomp is None
-                else (self._seccomp.for_capabilities(caps))
-            )
+            converter = None if unconfined else await self._seccomp()
+            seccomp = None if converter is None else converter.for_capabilities(caps)
             namespaces: list[tuple[str, str | None]] = [
                 ("pid", None),
                 ("ipc", None),

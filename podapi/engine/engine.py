@@ -6,6 +6,10 @@ import sqlite3
 import time
 from collections.abc import Callable
 from functools import partial
+from typing import TYPE_CHECKING
+
+from twisted.internet import defer
+from twisted.internet.defer import Deferred
 
 from podapi.config import Config
 from podapi.engine.attach import ContainerAttach
@@ -19,15 +23,10 @@ from podapi.engine.distribution import Distribution
 from podapi.engine.events import EventBus, EventLog
 from podapi.engine.execs import ExecService
 from podapi.engine.imagearchives import ImageArchives
-from podapi.engine.imagebuild.builder import Builder
 from podapi.engine.imagebuild.cache import BuildCache
-from podapi.engine.imagebuild.steps import WorkingContainers
 from podapi.engine.images import ImageService
 from podapi.engine.infraimage import PauseImage
 from podapi.engine.inspection import ContainerDetails
-from podapi.engine.kube.describe import ContainerDescriber
-from podapi.engine.kube.player import KubePlayer
-from podapi.engine.kube.service import KubeGenerator, describe_pod
 from podapi.engine.layout import Layout
 from podapi.engine.lifecycle import Lifecycle
 from podapi.engine.logs import ContainerLogs
@@ -41,6 +40,7 @@ from podapi.engine.reactors import IEngineReactor
 from podapi.engine.removal import ContainerRemoval
 from podapi.engine.secrets import SecretService
 from podapi.engine.serverlock import cleanups_running, exclude_cleanups, take_server_lock
+from podapi.engine.shared import SharedResult
 from podapi.engine.state.database import State, meta_value
 from podapi.engine.state.images import ImageRecord, count_images
 from podapi.engine.stats import StatsReader
@@ -48,7 +48,7 @@ from podapi.engine.system import HostFacts, Info, ObjectCounts, System, server_i
 from podapi.engine.systemprune import SystemPrune
 from podapi.engine.top import ContainerTop
 from podapi.engine.volumes import VolumeService
-from podapi.errors import NotFound
+from podapi.errors import NotFound, ServiceUnavailable
 from podapi.logs import get_logger
 from podapi.oci import host
 from podapi.oci.leftovers import wait_for_helpers
@@ -61,11 +61,24 @@ from podapi.storage.registries import RegistriesConfig
 from podapi.storage.registry import RegistryClient, UrlDownloader
 from podapi.threads import Blocking
 
+if TYPE_CHECKING:
+    from podapi.engine.imagebuild.builder import Builder
+    from podapi.engine.kube.player import KubePlayer
+    from podapi.engine.kube.service import KubeGenerator
+
 log = get_logger(__name__)
 
 #: Seconds the server waits at start for the helpers (netavark, runc...) a killed
 #: server left running.
 HELPER_WAIT = 10.0
+
+#: Seconds a request that needs the reconciled state waits for the start-up
+#: reconcile before it is answered 503.
+RECONCILE_WAIT = 60.0
+
+
+async def _load_seccomp(io: Blocking, facts: HostFacts) -> Converter | None:
+    return await io(_seccomp_converter, facts)
 
 
 def _seccomp_converter(facts: HostFacts) -> Converter | None:
@@ -196,6 +209,10 @@ class Engine:
         self._execs: ExecService | None = None
         self._committer: Committer | None = None
         self._server_locks: list[int] = []
+        self._reconciling: SharedResult[None] | None = None
+        self._seccomp: SharedResult[Converter | None] | None = None
+        #: Start-up reconcile is done: every request may be served.
+        self.ready = False
 
     @property
     def lifecycle(self) -> Lifecycle:
@@ -263,8 +280,12 @@ class Engine:
         )
 
     @property
-    def builder(self) -> Builder:
+    def builder(self) -> "Builder":
         """``docker build`` (available once started)."""
+        # Build and kube code load on first use: a start needs neither (some 40 ms).
+        from podapi.engine.imagebuild.builder import Builder  # noqa: PLC0415
+        from podapi.engine.imagebuild.steps import WorkingContainers  # noqa: PLC0415
+
         return Builder(
             images=self.images,
             distribution=self.distribution,
@@ -292,8 +313,11 @@ class Engine:
         return StatsReader(self._io, self.events.now_ns)
 
     @property
-    def kube_generator(self) -> KubeGenerator:
+    def kube_generator(self) -> "KubeGenerator":
         """``kube generate``: Kubernetes documents of containers and volumes (once started)."""
+        from podapi.engine.kube.describe import ContainerDescriber  # noqa: PLC0415
+        from podapi.engine.kube.service import KubeGenerator, describe_pod  # noqa: PLC0415
+
         lifecycle = self.lifecycle
         describer = ContainerDescriber(self.images, self._io, lifecycle.rootfs_access)
         return KubeGenerator(
@@ -304,8 +328,10 @@ class Engine:
         )
 
     @property
-    def kube_player(self) -> KubePlayer:
+    def kube_player(self) -> "KubePlayer":
         """``kube play`` and ``kube down`` (available once started)."""
+        from podapi.engine.kube.player import KubePlayer  # noqa: PLC0415
+
         return KubePlayer(
             pods=self.pods,
             containers=self.containers,
@@ -370,18 +396,29 @@ class Engine:
         return facts.registries if facts is not None else RegistriesConfig()
 
     async def start(self, *, serve: bool = True) -> None:
-        """Create the layout, open the database, load system facts, follow containers.
+        """Open the engine and, as the server, reconcile (:meth:`open`, :meth:`reconcile`).
+
+        :param serve: run as the server (see :meth:`open`).  ``podapi.cleanup``
+            passes False.
+        """
+        await self.open(serve=serve)
+        if serve:
+            await self.reconcile()
+        else:
+            self.ready = True  # nothing to recover: a cleanup leaves that to the server
+
+    async def open(self, *, serve: bool = True) -> None:
+        """Create the layout, open the database, load system facts: enough for reads.
 
         :param serve: run as the server: hold the runroot's server lock (so
-            ``podapi.cleanup`` leaves exits to us), collect image garbage and
-            follow container exits.  ``podapi.cleanup`` passes False.
+            ``podapi.cleanup`` leaves exits to us).
         """
         await self._io(self.layout.create)
         if serve:
             await self._lock_runroot()
         await self.state.open()
         persistent_id = await self.state.write(_ensure_server_id)
-        facts = await self.system.load(self.config.runtime, persistent_id, probe=serve)
+        facts = await self.system.load(self.config.runtime, persistent_id)
         runtime = None
         if facts.runtime is not None:
             runtime = OCIRuntime(self._runner, facts.runtime.path, self.layout.runtime_state)
@@ -393,7 +430,7 @@ class Engine:
             clock=self._clock,
             runtime=runtime,
             conmon_path=find_binary("conmon"),
-            seccomp=await self._io(_seccomp_converter, facts) if facts.seccomp_profile else None,
+            seccomp=self._seccomp_converter,
             init_binary=facts.init_binary,
             networks=self.networks,
             mounts=ContainerMounts(self.volumes, self.images, self._io, self.secrets),
@@ -408,22 +445,66 @@ class Engine:
             clock=self._clock,
             lifecycle=self._lifecycle,
         )
-        if serve:
-            await self.images.start()
-            await self.lifecycle.watch()
+
+    async def reconcile(self) -> None:
+        """Start-up recovery (after :meth:`open`): wait for a killed server's helpers,
+        collect image garbage, settle what happened without a server
+        (:meth:`Lifecycle.watch`), then follow exits.
+
+        The server listens meanwhile; :meth:`reconciled` waits for this.
+        """
+        if self._reconciling is None:
+            self._reconciling = SharedResult(self._reconcile())
+        await self._reconciling.get()
+        self.ready = True
+
+    async def _reconcile(self) -> None:
+        # The helpers a killed server left running (:mod:`podapi.oci.leftovers`)
+        # would change the host behind the reconcile's back.
+        running = await self._io(wait_for_helpers, self.layout.runroot, HELPER_WAIT)
+        if running:
+            log.warn("helper processes {pids} of a previous server still run", pids=running)
+        await self.images.start()
+        await self.lifecycle.watch()
+
+    async def reconciled(self, timeout: float = RECONCILE_WAIT) -> None:
+        """Wait (at most ``timeout`` seconds) until :meth:`reconcile` is done.
+
+        :raises ServiceUnavailable: it is not done in time, or it failed.
+        """
+        if self.ready:
+            return
+        if self._reconciling is None:
+            raise ServiceUnavailable("the engine is starting: retry shortly")
+        done = Deferred.fromCoroutine(self._reconciling.get())
+        done.addTimeout(timeout, self._clock)
+        try:
+            await done
+        except defer.TimeoutError:
+            raise ServiceUnavailable(
+                f"the engine is still recovering its state after {timeout:g}s: retry later"
+            ) from None
+        except Exception as e:
+            raise ServiceUnavailable(f"the engine could not recover its state: {e}") from e
+
+    async def _seccomp_converter(self) -> Converter | None:
+        """The default seccomp profile's converter, loaded for the first container that
+        needs it (a JSON file of some 40 KB: not worth reading, nor holding, before)."""
+        facts = self.system.facts
+        if facts is None or not facts.seccomp_profile:
+            return None
+        if self._seccomp is None:
+            self._seccomp = SharedResult(_load_seccomp(self._io, facts))
+        return await self._seccomp.get()
 
     async def _lock_runroot(self) -> None:
         """Refuse a second server, then wait for running cleanups to finish and keep
-        new ones out (:mod:`podapi.engine.serverlock`), and for the helpers a killed
-        server left running (:mod:`podapi.oci.leftovers`)."""
+        new ones out (:mod:`podapi.engine.serverlock`)."""
         self._server_locks.append(await self._io(take_server_lock, self.layout.server_lock))
         if await self._io(cleanups_running, self.layout.cleanup_lock):
             # A start delayed by up to a cleanup's deadline deserves a word.
             log.warn("waiting for podapi.cleanup to finish before reconciling")
         self._server_locks.append(await self._io(exclude_cleanups, self.layout.cleanup_lock))
-        running = await self._io(wait_for_helpers, self.layout.runroot, HELPER_WAIT)
-        if running:
-            log.warn("helper processes {pids} of a previous server still run", pids=running)
 
     async def stop(self) -> None:
         """Stop following containers, close registry connections and the database."""

@@ -67,7 +67,8 @@ class Lifecycle:
     :param clock: the reactor (time, processes, inotify).
     :param runtime: the OCI runtime (None: none installed; starting fails clearly).
     :param conmon_path: conmon's path (None: not installed).
-    :param seccomp: converts the default seccomp profile per capability set.
+    :param seccomp: gives the default seccomp profile's converter (None: no profile),
+        loading the profile the first time.
     :param init_binary: catatonit/tini for ``--init``.
     :param networks: wires ``bridge`` containers up at start and down at exit.
     :param mounts: volumes and image mounts, held while a container runs.
@@ -83,7 +84,7 @@ class Lifecycle:
         clock: IContainerReactor,
         runtime: OCIRuntime | None,
         conmon_path: str | None,
-        seccomp: Converter | None,
+        seccomp: Callable[[], Awaitable[Converter | None]],
         init_binary: str | None,
         networks: NetworkService,
         mounts: ContainerMounts,

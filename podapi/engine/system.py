@@ -1,9 +1,9 @@
 """System facts for ``/info`` and ``/version``: gathered once, then cheap per request.
 
 Static facts (OS, cgroup mode, runtime choice, registries) are read once in a
-thread at start-up; helper versions are probed once in the background
-(spawning ``runc --version`` per request is what makes Podman's ``/info`` take
-hundreds of milliseconds).  Per request only procfs counters and ``statvfs``
+thread at start-up; helper versions are probed once, on first use (spawning
+``runc --version`` per request is what makes Podman's ``/info`` take hundreds
+of milliseconds).  Per request only procfs counters and ``statvfs``
 are read.
 """
 
@@ -155,14 +155,11 @@ class System:
         self.facts: HostFacts | None = None
         self._components: SharedResult[Components] | None = None
 
-    async def load(
-        self, requested_runtime: str | None, persistent_id: str, probe: bool = True
-    ) -> HostFacts:
-        """Gather the static facts; with ``probe`` start probing helper versions now
-        (the server does, so ``/version`` never waits), else on first use."""
+    async def load(self, requested_runtime: str | None, persistent_id: str) -> HostFacts:
+        """Gather the static facts.  Helper versions are probed on first use
+        (:meth:`components`), not at start: a cold start (socket activation) is
+        often for a ``/_ping`` or a request that never asks for them."""
         self.facts = await self._io(gather_facts, self._layout, requested_runtime, persistent_id)
-        if probe:
-            self._components = SharedResult(self._probe(self.facts))
         return self.facts
 
     async def _probe(self, facts: HostFacts) -> Components:
@@ -174,7 +171,7 @@ class System:
         return Components(runtime=runtime, conmon=conmon)
 
     async def components(self) -> Components:
-        """The probed versions (waits for the start-up probe, or starts it, the first time)."""
+        """The probed versions (probed once, the first time they are asked for)."""
         if self.facts is None:
             raise RuntimeError("system facts are not loaded")
         if self._components is None:

@@ -32,7 +32,7 @@ from podapi.http.routing import Router
 
 def build_router(engine: Engine, clock: IReactorTime) -> Router:
     """A router serving both trees over ``engine``."""
-    router = Router()
+    router = Router(gate=engine)
     SystemRoutes(engine).register(router)
     CompatSystemRoutes(engine, clock).register(router)
     LibpodSystemRoutes(engine, clock).register(router)

@@ -16,12 +16,13 @@ checked against what is really served.
 
 import enum
 from collections.abc import Awaitable, Callable
-from typing import Any
+from functools import partial
+from typing import Any, Protocol
 
 from attrs import frozen
 from klein import Klein
 from twisted.web.iweb import IRequest
-from werkzeug.routing import BaseConverter
+from werkzeug.routing import BaseConverter, Map, Rule
 
 from podapi import COMPAT_API_VERSION, COMPAT_MIN_API_VERSION
 from podapi.http.call import ApiCall, BadRequest, parse_version
@@ -54,6 +55,9 @@ class Route:
     versioned_only: bool
     #: The lowest ``/v{version}`` served (older: 400, as Podman's ``SupportedVersion``).
     since: tuple[int, ...] = ()
+    #: Served while the engine still reconciles at start-up (it reads nothing the
+    #: reconcile changes); other routes wait for it.
+    early: bool = False
 
     @property
     def full_path(self) -> str:
@@ -66,19 +70,63 @@ class Route:
         return [versioned] if self.versioned_only else [versioned, self.full_path]
 
 
-class Router:
-    """Collects routes and serves them through one Klein app."""
+class _LazyBuilderRule(Rule):
+    """A werkzeug rule whose URL builders are compiled the first time one is used.
 
-    def __init__(self) -> None:
+    werkzeug compiles two functions per rule (``ast`` plus ``compile``) to build
+    URLs (``url_for``), which this API never does: for our ~310 rules that was
+    most of the time spent registering routes, about 150 ms of every cold start.
+    Matching does not use them.  Should werkzeug stop calling
+    ``_compile_builder`` this override is simply unused: behaviour is the same.
+    """
+
+    def _compile_builder(self, append_unknown: bool = True) -> Callable[..., tuple[str, str]]:
+        attribute = "_build_unknown" if append_unknown else "_build"
+
+        def build(rule: "_LazyBuilderRule", **values: Any) -> tuple[str, str]:
+            compiled = Rule._compile_builder(rule, append_unknown).__get__(rule, None)
+            setattr(rule, attribute, compiled)
+            return compiled(**values)
+
+        return build
+
+
+def _add_lazily(url_map: Map, rule: Rule) -> None:
+    """``Map.add`` of Klein's rules as :class:`_LazyBuilderRule` (Klein builds plain ones)."""
+    Map.add(url_map, _LazyBuilderRule(rule.rule, **rule.get_empty_kwargs()))
+
+
+class Gate(Protocol):
+    """What routes not marked ``early`` wait for: the engine's start-up reconcile."""
+
+    ready: bool
+
+    async def reconciled(self) -> None:
+        """Return once the reconcile is done (raise when it does not end in time)."""
+
+
+class Router:
+    """Collects routes and serves them through one Klein app.
+
+    :param gate: what routes not marked ``early`` wait for (None: nothing).
+    """
+
+    def __init__(self, gate: Gate | None = None) -> None:
+        self._gate = gate
         self.app = Klein()
-        self.app.url_map.converters["apiversion"] = ApiVersionConverter
-        self.app.url_map.merge_slashes = False
+        url_map = self.app.url_map
+        url_map.converters["apiversion"] = ApiVersionConverter
+        url_map.merge_slashes = False
+        url_map.add = partial(_add_lazily, url_map)  # type: ignore[method-assign]
         self.routes: list[Route] = []
         install_error_handlers(self.app)
 
-    def compat(self, method: str, path: str, handler: Handler) -> None:
-        """Serve ``handler`` at ``path`` and ``/v{version}path``."""
-        self._add(Route(Dialect.COMPAT, method, path, handler, versioned_only=False))
+    def compat(self, method: str, path: str, handler: Handler, *, early: bool = False) -> None:
+        """Serve ``handler`` at ``path`` and ``/v{version}path``.
+
+        :param early: served while the engine reconciles (see :attr:`Route.early`).
+        """
+        self._add(Route(Dialect.COMPAT, method, path, handler, versioned_only=False, early=early))
 
     def libpod(
         self,
@@ -88,15 +136,23 @@ class Router:
         *,
         unversioned: bool = False,
         since: tuple[int, ...] = (),
+        early: bool = False,
     ) -> None:
         """Serve ``handler`` at ``/v{version}/libpod{path}`` (and unversioned if asked).
 
         :param since: the lowest API version the route serves; an older
             ``/v{version}`` is 400 (Podman checks this in some handlers).
+        :param early: served while the engine reconciles (see :attr:`Route.early`).
         """
         self._add(
             Route(
-                Dialect.LIBPOD, method, path, handler, versioned_only=not unversioned, since=since
+                Dialect.LIBPOD,
+                method,
+                path,
+                handler,
+                versioned_only=not unversioned,
+                since=since,
+                early=early,
             )
         )
 
@@ -106,7 +162,7 @@ class Router:
             endpoint = f"{route.method} {pattern} {index}"
             defaults = None if "<apiversion:version>" in pattern else {"version": None}
             self.app.route(pattern, methods=[route.method], endpoint=endpoint, defaults=defaults)(
-                _endpoint(route)
+                _endpoint(route, None if route.early else self._gate)
             )
 
 
@@ -133,8 +189,10 @@ def check_compat_version(version: str) -> None:
         )
 
 
-def _endpoint(route: Route) -> Callable[..., Awaitable[Any]]:
+def _endpoint(route: Route, gate: Gate | None) -> Callable[..., Awaitable[Any]]:
     async def serve(request: IRequest, version: str | None, **params: str) -> Any:
+        if gate is not None and not gate.ready:
+            await gate.reconciled()
         if version is not None and route.dialect is Dialect.COMPAT:
             check_compat_version(version)
         if version is not None and parse_version(version) < route.since:

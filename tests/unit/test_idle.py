@@ -122,3 +122,23 @@ def test_fires_once_and_stop_cancels() -> None:
     assert fired == [1.0]
     tracker.stop()
     assert clock.getDelayedCalls() == []
+
+
+def test_no_window_before_start_and_connections_before_it_count() -> None:
+    """The server listens before it is started (the reconcile runs): a connection that
+    closes meanwhile opens no window; one still open at start holds the service up."""
+    clock = Clock()
+    fired: list[float] = []
+    tracker = IdleTracker(clock, 3, lambda: fired.append(clock.seconds()))
+    early, held = Conn(), Conn()
+    tracker.request_started(early)
+    tracker.closed(early)
+    tracker.request_started(held)
+    clock.advance(10)
+    assert fired == []
+    tracker.start()
+    clock.advance(10)
+    assert fired == []
+    tracker.closed(held)
+    clock.advance(3)
+    assert fired == [23.0]

@@ -14,7 +14,6 @@ import re
 from collections.abc import Mapping
 
 from attrs import field, frozen
-from dockerfile_parse import DockerfileParser
 
 from podapi.errors import InvalidArgument
 
@@ -149,6 +148,9 @@ def parse(text: str) -> Dockerfile:
         flag, no ``FROM``, or an instruction other than ``ARG`` before it.
     """
     blanked, heredocs = _take_heredocs(text)
+    # On first use: a server start has no Dockerfile to parse.
+    from dockerfile_parse import DockerfileParser  # noqa: PLC0415
+
     parser = DockerfileParser(fileobj=io.BytesIO(blanked.encode()))
     meta: list[Instruction] = []
     stages: list[tuple[Instruction, list[Instruction]]] = []

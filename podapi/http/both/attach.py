@@ -21,7 +21,6 @@ from podapi.http.call import ApiCall, BadRequest
 from podapi.http.detachkeys import DEFAULT_DETACH_KEYS, parse_detach_keys
 from podapi.http.hijack import MULTIPLEXED, RAW, HijackResource, stream_head
 from podapi.http.streamsession import StreamSession
-from podapi.http.websocket import WebSocketSession, handshake
 from podapi.logs import get_logger
 
 log = get_logger(__name__)
@@ -63,6 +62,9 @@ async def attach_ws(
     call: ApiCall, engine: Engine, clock: IReactorTime, name: str
 ) -> HijackResource:
     """The same over a WebSocket (see :mod:`podapi.http.websocket` for Docker's rules)."""
+    # Imported on first use: wsproto (and h11) cost some 70 ms of every cold start.
+    from podapi.http.websocket import WebSocketSession, handshake  # noqa: PLC0415
+
     record = await engine.containers.resolve(name)
     connection = handshake(call.request)
     streams = (True, True, True)

@@ -15,13 +15,11 @@ take the ID from (buildah's last line).
 
 import json
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from klein import Response
 
 from podapi.engine.engine import Engine
-from podapi.engine.imagebuild.builder import BuildFailed, BuildOptions
-from podapi.engine.imagebuild.steps import RunOptions
 from podapi.engine.ocimodel import Resources
 from podapi.errors import PodapiError
 from podapi.http.both.images import podman_name
@@ -30,6 +28,9 @@ from podapi.http.routing import Router
 from podapi.http.streams import JsonLines
 from podapi.storage import reference
 from podapi.storage.registry import registry_config
+
+if TYPE_CHECKING:
+    from podapi.engine.imagebuild.builder import BuildOptions
 
 #: buildah's ``NetworkConfigurationPolicy`` numbers, as ``podman --remote build`` sends them.
 _BUILDAH_NETWORK = {"0": "bridge", "1": "none", "2": "bridge"}
@@ -95,8 +96,12 @@ def _extra_hosts(call: ApiCall) -> tuple[str, ...]:
     return tuple(h for value in call.texts("extrahosts") for h in value.split(",") if h)
 
 
-def build_options(call: ApiCall) -> BuildOptions:
+def build_options(call: ApiCall) -> "BuildOptions":
     """The build request's parameters, as the tree's clients send them."""
+    # The build code loads on first use (see Engine.builder).
+    from podapi.engine.imagebuild.builder import BuildOptions  # noqa: PLC0415
+    from podapi.engine.imagebuild.steps import RunOptions  # noqa: PLC0415
+
     if call.text("version") == "2":
         raise BadRequest(BUILDKIT_MESSAGE)
     if call.text("remote"):
@@ -198,6 +203,8 @@ class BuildRoutes:
                 'Content-Type: application/json is not supported. Should be "application/x-tar"'
             )
             raise BadRequest(refused, cause=refused)
+        from podapi.engine.imagebuild.builder import BuildFailed  # noqa: PLC0415
+
         options = build_options(call)
         out = _Stream(call)
         content = call.request.content

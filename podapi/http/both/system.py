@@ -95,10 +95,10 @@ class SystemRoutes:
     def register(self, router: Router) -> None:
         """Add the routes."""
         for method in ("GET", "HEAD"):
-            router.compat(method, "/_ping", self.ping)
-            router.libpod(method, "/_ping", self.ping, unversioned=True)
-        router.compat("GET", "/version", self.version)
-        router.libpod("GET", "/version", self.version)
+            router.compat(method, "/_ping", self.ping, early=True)
+            router.libpod(method, "/_ping", self.ping, unversioned=True, early=True)
+        router.compat("GET", "/version", self.version, early=True)
+        router.libpod("GET", "/version", self.version, early=True)
         router.compat("GET", "/swagger", self.swagger)
         router.libpod("GET", "/swagger", self.swagger)
 

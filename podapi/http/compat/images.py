@@ -138,12 +138,12 @@ class CompatImageRoutes:
 
     def register(self, router: Router) -> None:
         """Add the routes."""
-        router.compat("GET", "/images/json", self.list_images)
+        router.compat("GET", "/images/json", self.list_images, early=True)
         router.compat("POST", "/commit", self.commit)
         router.compat("POST", "/images/load", self.load)
         router.compat("POST", "/images/prune", self.prune)
         router.compat("GET", "/images/get", self.save_many)
-        router.compat("GET", "/images/<path:name>/json", self.inspect)
+        router.compat("GET", "/images/<path:name>/json", self.inspect, early=True)
         router.compat("GET", "/images/<path:name>/history", self.history)
         router.compat("GET", "/images/<path:name>/get", self.save)
         router.compat("POST", "/images/<path:name>/tag", self.tag)

@@ -111,14 +111,14 @@ class LibpodImageRoutes:
 
     def register(self, router: Router) -> None:
         """Add the routes."""
-        router.libpod("GET", "/images/json", self.list_images)
+        router.libpod("GET", "/images/json", self.list_images, early=True)
         router.libpod("POST", "/commit", self.commit)
         router.libpod("POST", "/images/load", self.load)
         router.libpod("POST", "/images/import", self.import_)
         router.libpod("POST", "/images/prune", self.prune)
         router.libpod("DELETE", "/images/remove", self.remove_many)
         router.libpod("GET", "/images/export", self.export)
-        router.libpod("GET", "/images/<path:name>/json", self.inspect)
+        router.libpod("GET", "/images/<path:name>/json", self.inspect, early=True)
         router.libpod("GET", "/images/<path:name>/exists", self.exists)
         router.libpod("GET", "/images/<path:name>/history", self.history)
         router.libpod("GET", "/images/<path:name>/get", self.get)

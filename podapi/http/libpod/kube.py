@@ -21,19 +21,18 @@ body whatever the type); an unknown name is 404 and bad parameters 400 (4.3.1: 5
 both); the document differences are listed in ``podapi/engine/kube/generate.py``.
 """
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import yaml
 from klein import Response
 
 from podapi import __version__
 from podapi.engine.engine import Engine
-from podapi.engine.kube.play import PlayOptions
-from podapi.engine.kube.player import DownReport, PlayReport
-from podapi.engine.kube.service import GenerateOptions
 from podapi.http.call import ApiCall
 from podapi.http.responses import body_response, json_response
 from podapi.http.routing import Router
+
+if TYPE_CHECKING:
+    from podapi.engine.kube.player import DownReport, PlayReport
 
 YAML = "application/yaml"
 HEADER = (
@@ -44,7 +43,7 @@ HEADER = (
 )
 
 
-def _teardown(report: DownReport | None) -> dict[str, Any]:
+def _teardown(report: "DownReport | None") -> dict[str, Any]:
     if report is None:
         return {"StopReport": None, "RmReport": None}
     return {
@@ -53,7 +52,7 @@ def _teardown(report: DownReport | None) -> dict[str, Any]:
     }
 
 
-def encode_play(report: PlayReport | None, down: DownReport | None = None) -> dict[str, Any]:
+def encode_play(report: "PlayReport | None", down: "DownReport | None" = None) -> dict[str, Any]:
     """Podman 4.3.1's ``PlayKubeReport`` (Go's nil slices as null)."""
     pods = report.pods if report is not None else ()
     volumes = report.volumes if report is not None else ()
@@ -78,6 +77,8 @@ def encode_play(report: PlayReport | None, down: DownReport | None = None) -> di
 
 def dump_documents(documents: list[dict[str, Any]]) -> bytes:
     """The documents as one YAML stream: keys sorted, no line folding, ``---`` between."""
+    import yaml  # noqa: PLC0415 (on first use: PyYAML costs some 20 ms of every cold start)
+
     parts = [
         yaml.safe_dump(doc, sort_keys=True, default_flow_style=False, width=2**31 - 1)
         for doc in documents
@@ -101,6 +102,9 @@ class LibpodKubeRoutes:
 
     async def generate(self, call: ApiCall) -> Response:
         """``GET /libpod/kube/generate?names=&service=&type=&replicas=``: 200 YAML."""
+        # The kube code loads on first use (see Engine.kube_generator).
+        from podapi.engine.kube.service import GenerateOptions  # noqa: PLC0415
+
         options = GenerateOptions(
             service=call.flag("service"),
             kind=call.text("type") or "pod",
@@ -111,6 +115,8 @@ class LibpodKubeRoutes:
 
     async def play(self, call: ApiCall) -> Response:
         """``POST /libpod/kube/play``: the YAML body played; 200 ``PlayKubeReport``."""
+        from podapi.engine.kube.play import PlayOptions  # noqa: PLC0415
+
         options = PlayOptions(
             networks=tuple(call.texts("network")), publish=tuple(call.texts("publishPorts"))
         )

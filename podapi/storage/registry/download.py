@@ -20,14 +20,12 @@ we deliberately differ:
 
 import contextlib
 import tempfile
-from typing import BinaryIO
+from typing import TYPE_CHECKING, BinaryIO
 from urllib.parse import urlsplit
 
-from treq.client import HTTPClient
 from twisted.internet import error as neterror
 from twisted.internet.defer import CancelledError
 from twisted.internet.interfaces import IDelayedCall
-from twisted.web.client import Agent, BrowserLikePolicyForHTTPS, HTTPConnectionPool, ResponseFailed
 from twisted.web.http_headers import Headers
 from twisted.web.iweb import IResponse
 
@@ -36,6 +34,9 @@ from podapi.storage.registry.errors import _describe_network, _IdleTimeout
 from podapi.storage.registry.session import USER_AGENT, IWebReactor
 from podapi.storage.registry.transfer import MAX_ERROR_BODY, _BlobSink, _detached, _read
 from podapi.threads import Blocking
+
+if TYPE_CHECKING:
+    from treq.client import HTTPClient
 
 SCHEMES = ("http", "https")
 
@@ -96,16 +97,30 @@ class UrlDownloader:
         self._blocking = blocking
         self._spool_dir = spool_dir
         self._timeout = timeout
-        # Not persistent: downloads are rare, and nothing is left to close at stop.
-        pool = HTTPConnectionPool(reactor, persistent=False)
-        self._http = HTTPClient(
-            Agent(
-                reactor,
-                contextFactory=BrowserLikePolicyForHTTPS(),
-                connectTimeout=timeout,
-                pool=pool,
+        self._client: HTTPClient | None = None
+
+    def _http(self) -> "HTTPClient":
+        """The HTTP client, made for the first download (not at start: see below)."""
+        if self._client is None:
+            # treq and twisted.web.client load on first use: a server start needs neither.
+            from treq.client import HTTPClient  # noqa: PLC0415
+            from twisted.web.client import (  # noqa: PLC0415
+                Agent,
+                BrowserLikePolicyForHTTPS,
+                HTTPConnectionPool,
             )
-        )
+
+            # Not persistent: downloads are rare, and nothing is left to close at stop.
+            pool = HTTPConnectionPool(self._clock, persistent=False)
+            self._client = HTTPClient(
+                Agent(
+                    self._clock,
+                    contextFactory=BrowserLikePolicyForHTTPS(),
+                    connectTimeout=self._timeout,
+                    pool=pool,
+                )
+            )
+        return self._client
 
     async def fetch(self, url: str) -> BinaryIO:
         """Download ``url`` into a new spool file, returned positioned at its start.
@@ -117,6 +132,8 @@ class UrlDownloader:
         :raises DownloadFailed: the host is unreachable, the transfer stalled or
             broke, or the server answered with a status other than 2xx.
         """
+        from twisted.web.client import ResponseFailed  # noqa: PLC0415 (on first use: the HTTP client is not needed to start)
+
         check_url(url)
         what = f"downloading {url}"
         # A thread cannot be interrupted: if we are cancelled while it opens
@@ -160,7 +177,7 @@ class UrlDownloader:
 
     async def _get(self, url: str, what: str) -> IResponse:
         """``GET url`` up to the response headers (redirects followed), with a timeout."""
-        d = self._http.get(
+        d = self._http().get(
             url,
             headers=Headers({"User-Agent": [USER_AGENT]}),
             allow_redirects=True,

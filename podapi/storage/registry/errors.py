@@ -9,7 +9,6 @@ a failure below HTTP (:func:`_describe_network`).
 
 from OpenSSL import SSL
 from twisted.internet import error as neterror
-from twisted.web.client import ResponseDone
 
 from podapi.errors import NotFound, UpstreamError
 
@@ -85,6 +84,8 @@ class _IdleTimeout(Exception):
 
 def _describe_network(exc: BaseException) -> _NetworkError:
     """A user-facing reason for a failure below HTTP, and whether to retry it."""
+    from twisted.web.client import ResponseDone  # noqa: PLC0415 (on first use: the HTTP client is not needed to start)
+
     reasons = getattr(exc, "reasons", None)
     if reasons:
         # ResponseFailed & co. wrap what really happened.

@@ -15,7 +15,6 @@ from typing import BinaryIO
 from hyperlink import URL
 from twisted.internet import error as neterror
 from twisted.internet.defer import CancelledError
-from twisted.web.client import ResponseFailed
 from twisted.web.iweb import IResponse
 
 from podapi.storage.blobs import Blob, BlobStore, DigestMismatch, check_digest
@@ -219,6 +218,8 @@ async def download(
     progress: ProgressCallback | None,
 ) -> Blob:
     """Stream ``desc`` from ``endpoint`` into ``blobs``; partial blobs are thrown away."""
+    from twisted.web.client import ResponseFailed  # noqa: PLC0415 (on first use: the HTTP client is not needed to start)
+
     what = f"fetching blob {desc.digest} from {endpoint.name}"
     # A thread cannot be interrupted: if we are cancelled while it creates
     # the staging file, the writer it returns is aborted when it arrives.

@@ -14,11 +14,10 @@ exponential backoff on the reactor's clock.
 import contextlib
 import json
 from collections.abc import Awaitable, Callable, Mapping, Sequence
-from typing import TypeVar
+from typing import TYPE_CHECKING, TypeVar
 from urllib.parse import urlencode
 
 from OpenSSL import SSL
-from treq.client import HTTPClient
 from twisted.internet.defer import CancelledError
 from twisted.internet.interfaces import (
     IDelayedCall,
@@ -27,7 +26,6 @@ from twisted.internet.interfaces import (
     IReactorTime,
 )
 from twisted.internet.task import deferLater
-from twisted.web.client import Agent, BrowserLikePolicyForHTTPS, HTTPConnectionPool
 from twisted.web.http_headers import Headers
 from twisted.web.iweb import IResponse
 
@@ -50,6 +48,10 @@ from podapi.storage.registry.errors import (
     error_for_status,
 )
 from podapi.storage.registry.transfer import MAX_ERROR_BODY, MAX_JSON, _FileProducer, _read
+
+if TYPE_CHECKING:
+    from treq.client import HTTPClient
+    from twisted.web.client import HTTPConnectionPool
 
 T = TypeVar("T")
 log = get_logger(__name__)
@@ -117,30 +119,37 @@ class Session:
         self.timeout = timeout
         self._retries = retries
         self._backoff = backoff
-        # Separate pools: a connection opened without certificate checks must
-        # never be reused for a request that wants them.
-        self._pools = [HTTPConnectionPool(reactor), HTTPConnectionPool(reactor)]
-        for pool in self._pools:
-            pool.maxPersistentPerHost = max_parallel + 1
-        self._verified = HTTPClient(
-            Agent(
-                reactor,
-                contextFactory=BrowserLikePolicyForHTTPS(),
-                connectTimeout=timeout,
-                pool=self._pools[0],
-            )
-        )
-        self._unverified = HTTPClient(
-            Agent(
-                reactor,
-                contextFactory=_NoVerifyPolicy(),
-                connectTimeout=timeout,
-                pool=self._pools[1],
-            )
-        )
+        self._reactor = reactor
+        self._max_parallel = max_parallel
+        self._pools: list[HTTPConnectionPool] = []
+        self._clients: dict[bool, HTTPClient] = {}
         self._bases: dict[tuple[str, bool], str] = {}
         self._challenges: dict[str, list[Challenge]] = {}
         self._tokens = TokenCache(reactor)
+
+    def _client(self, insecure: bool) -> "HTTPClient":
+        """The HTTP client with (or, ``insecure``, without) certificate checks.
+
+        Made on first use: treq and twisted.web.client are not needed to start a server.
+        """
+        client = self._clients.get(insecure)
+        if client is None:
+            from treq.client import HTTPClient  # noqa: PLC0415
+            from twisted.web.client import (  # noqa: PLC0415
+                Agent,
+                BrowserLikePolicyForHTTPS,
+                HTTPConnectionPool,
+            )
+
+            # Separate pools: a connection opened without certificate checks must
+            # never be reused for a request that wants them.
+            pool = HTTPConnectionPool(self._reactor)
+            pool.maxPersistentPerHost = self._max_parallel + 1
+            self._pools.append(pool)
+            policy = _NoVerifyPolicy() if insecure else BrowserLikePolicyForHTTPS()
+            agent = Agent(self._reactor, policy, connectTimeout=self.timeout, pool=pool)
+            client = self._clients[insecure] = HTTPClient(agent)
+        return client
 
     async def close(self) -> None:
         """Close idle pooled connections (at service stop and in tests)."""
@@ -411,7 +420,7 @@ class Session:
         if auth is not None:
             all_headers.setRawHeaders("Authorization", [auth])
         data = body() if body is not None else None
-        client = self._unverified if insecure else self._verified
+        client = self._client(insecure)
         d = client.request(
             method,
             url,

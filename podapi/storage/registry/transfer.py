@@ -13,12 +13,10 @@ from collections.abc import Callable
 from typing import BinaryIO, TypeVar
 from typing import Protocol as Interface
 
-import treq
 from twisted.internet.defer import Deferred, succeed
 from twisted.internet.interfaces import IConsumer, IDelayedCall, IReactorTime
 from twisted.internet.protocol import Protocol, connectionDone
 from twisted.python.failure import Failure
-from twisted.web.client import ResponseDone
 from twisted.web.http import PotentialDataLoss
 from twisted.web.iweb import IBodyProducer, IResponse
 from zope.interface import implementer
@@ -157,6 +155,8 @@ class _BlobSink(Protocol):
         if self.done.called or self._stopped:
             return
         assert self._ended is not None
+        from twisted.web.client import ResponseDone  # noqa: PLC0415 (on first use: the HTTP client is not needed to start)
+
         if self._ended.check(ResponseDone, PotentialDataLoss):
             # PotentialDataLoss: a body framed by connection close; the size check catches a cut.
             self.done.callback(None)
@@ -304,6 +304,8 @@ class _Limited:
 
 async def _read(response: IResponse, limit: int) -> bytes:
     """A small body, refusing more than ``limit`` bytes (a registry may be hostile)."""
+    import treq  # noqa: PLC0415 (on first use: the HTTP client is not needed to start)
+
     collector = _Limited(limit)
     await treq.collect(response, collector)
     return b"".join(collector.parts)

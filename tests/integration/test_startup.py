@@ -1,0 +1,119 @@
+"""Start-up (issue 15): nothing heavy is loaded before it is needed, and the socket
+answers while the engine still reconciles.
+
+TLS (OpenSSL, cryptography) is not checked: Klein imports
+``twisted.internet.endpoints``, which loads it, so it is part of the floor any
+Twisted + Klein server pays.
+"""
+
+import json
+import os
+import select
+import signal
+import socket
+import subprocess
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+from tests.support import ServerProcess, network_args, wait_for
+
+#: Modules only some requests need (kube YAML, WebSocket attach, the registry and
+#: URL clients, ``docker build``): a start must not load them.
+HEAVY = (
+    "yaml",
+    "wsproto",
+    "h11",
+    "treq",
+    "twisted.web.client",
+    "dockerfile_parse",
+    "podapi.engine.kube.player",
+    "podapi.engine.imagebuild.builder",
+)
+
+#: The server's start path, in-process: options, makeService, startService, and
+#: the modules loaded when it says READY=1 (listening, reconcile done).
+START = """
+import json, sys
+from twisted.internet import reactor
+from podapi import service, tap
+
+def ready():
+    print(json.dumps(sorted(sys.modules)), flush=True)
+    reactor.stop()
+
+service.notify_ready = ready
+options = tap.Options()
+options.parseOptions(sys.argv[1:])
+started = tap.makeService(options)
+reactor.addSystemEventTrigger("before", "shutdown", started.stopService)
+started.startService()
+reactor.run()
+"""
+
+
+def test_a_start_loads_no_heavy_module(tmp_path: Path) -> None:
+    argv = [
+        *("--root", str(tmp_path / "root"), "--runroot", str(tmp_path / "run")),
+        *network_args(0),
+        f"unix://{tmp_path / 'api.sock'}",
+    ]
+    done = subprocess.run(
+        [sys.executable, "-c", START, *argv],
+        check=False,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr
+    loaded = set(json.loads(done.stdout.splitlines()[-1]))
+    assert "podapi.engine.engine" in loaded  # the start did run
+    assert [name for name in HEAVY if name in loaded] == []
+
+
+def _request_head(method: str, target: str) -> bytes:
+    return f"{method} {target} HTTP/1.1\r\nHost: d\r\nConnection: close\r\n\r\n".encode()
+
+
+def test_the_socket_answers_while_the_engine_reconciles(
+    start_server: Callable[..., ServerProcess],
+) -> None:
+    """A helper a killed server left running holds the reconcile (podapi.oci.leftovers):
+    ``/_ping``, ``/version`` and image lists answer meanwhile; a container list waits
+    for the reconcile and is answered when it ends."""
+    server = start_server(wait=False)
+    server.runroot.mkdir(parents=True)
+    # comm "flock" and the runroot in its command line: a leftover helper.
+    helper = subprocess.Popen(
+        ["flock", str(server.runroot / "leftover.lock"), "sleep", "600"],
+        start_new_session=True,
+    )
+    try:
+        server.spawn()
+
+        def answers() -> bool:
+            try:
+                return server.request("GET", "/_ping", timeout=5).status == 200
+            except OSError:
+                return False
+
+        wait_for(answers, timeout=60)
+        assert server.request("GET", "/v1.44/version").status == 200
+        assert server.request("GET", "/v5.0.0/libpod/images/json").status == 200
+        with socket.socket(socket.AF_UNIX) as waiting:
+            waiting.connect(str(server.sock))
+            waiting.sendall(_request_head("GET", "/v1.44/containers/json?all=1"))
+            readable, _, _ = select.select([waiting], [], [], 1.0)
+            assert readable == [], "answered before the reconcile ended"
+            os.killpg(helper.pid, signal.SIGKILL)
+            helper.wait(timeout=10)
+            waiting.settimeout(30)
+            reply = b""
+            while chunk := waiting.recv(65536):
+                reply += chunk
+        assert reply.startswith(b"HTTP/1.1 200"), reply[:200]
+        assert reply.endswith(b"[]\n") or reply.endswith(b"[]"), reply[-200:]
+    finally:
+        if helper.poll() is None:
+            os.killpg(helper.pid, signal.SIGKILL)
+            helper.wait(timeout=10)
