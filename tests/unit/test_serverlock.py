@@ -9,6 +9,8 @@ from pathlib import Path
 
 import pytest
 
+from podapi.engine.bundle import exit_command
+from podapi.engine.layout import Layout
 from podapi.engine.serverlock import (
     ServerRunning,
     cleanups_running,
@@ -50,6 +52,36 @@ def test_a_starting_server_waits_for_a_running_cleanup(tmp_path: Path) -> None:
     assert excluded
     os.close(excluded[0])
     os.close(server)
+
+
+def test_the_exit_command_starts_no_cleanup_while_a_server_runs(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """conmon's exit command: flock(1) answers for a running server (no Python starts);
+    without a server it runs ``podapi.cleanup`` with the container's arguments."""
+    started = tmp_path / "started"
+    python = tmp_path / "python"
+    python.write_text(f'#!/bin/sh\necho "$@" > {started}\n')
+    python.chmod(0o755)
+    monkeypatch.setattr(sys, "executable", str(python))
+    layout = Layout(root=str(tmp_path / "root"), runroot=str(tmp_path))
+    argv = exit_command(layout, "c0ffee")
+    server = exclude_cleanups(layout.cleanup_lock)
+    try:
+        assert subprocess.run(argv, check=False, timeout=30).returncode == 0
+        assert not started.exists()
+    finally:
+        os.close(server)
+    assert subprocess.run(argv, check=False, timeout=30).returncode == 0
+    assert started.read_text().split() == [
+        "-m",
+        "podapi.cleanup",
+        "--root",
+        layout.root,
+        "--runroot",
+        layout.runroot,
+        "c0ffee",
+    ]
 
 
 def test_helpers_of_a_killed_server_are_waited_for(tmp_path: Path) -> None:
