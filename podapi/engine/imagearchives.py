@@ -2,19 +2,15 @@
 import a root filesystem tarball (``docker import``) from an upload or a URL.
 
 Archives are read and written in the I/O thread pool.  A save is streamed from
-the store as it is read (no copy of the archive is made); an upload that is
-compressed is spooled, decompressed, under ``--root`` first, since tar members
-are read out of order.
+the store as it is read (no copy of the archive is made); a load reads the
+upload once, decompressing it on the fly if need be, and extracts each layer as
+it passes.
 """
 
-import contextlib
 import json
-import shutil
-import tarfile
-import tempfile
 from collections.abc import Callable, Sequence
 from functools import partial
-from typing import IO, Any, BinaryIO
+from typing import Any, BinaryIO
 
 from attrs import frozen
 
@@ -28,13 +24,12 @@ from podapi.engine.state.images import ImageRecord
 from podapi.engine.times import rfc3339_nano
 from podapi.errors import InvalidArgument, NoSuchImage
 from podapi.oci.host import go_arch
-from podapi.storage import imageformats
-from podapi.storage.layers import GZIP_MEDIA, Ingested, LayerStore
+from podapi.storage import archivereceive, imageformats
+from podapi.storage.layers import GZIP_MEDIA, LayerStore, StagedLayer
 from podapi.storage.registry import UrlDownloader
-from podapi.storage.tarextract import MAGIC_SIZE, InvalidArchive, compression_of, open_decompressed
+from podapi.storage.tarextract import decompressed
+from podapi.storage.tarstream import file_chunks
 from podapi.threads import Blocking
-
-SPOOL_CHUNK = 1024 * 1024
 
 
 @frozen
@@ -82,7 +77,6 @@ class ImageArchives:
     :param state: the state database (layer records).
     :param io: the blocking-work executor.
     :param events: where ``load``, ``save`` and ``import`` events go.
-    :param spool_dir: where compressed uploads are decompressed to.
     :param downloader: fetches tarballs for imports from a URL.
     """
 
@@ -93,24 +87,27 @@ class ImageArchives:
         state: State,
         io: Blocking,
         events: EventBus,
-        spool_dir: str,
         downloader: UrlDownloader | None = None,
     ) -> None:
         self._images = images
         self._state = state
         self._io = io
         self._events = events
-        self._spool_dir = spool_dir
         self._downloader = downloader
 
     # --- load -----------------------------------------------------------------------
 
     async def load(self, source: BinaryIO) -> list[LoadedImage]:
-        """Load every image of a docker-archive or OCI-archive upload (maybe compressed)."""
-        plain = await self._io(_plain_tar, source, self._spool_dir)
+        """Load every image of a docker-archive or OCI-archive upload (maybe compressed).
+
+        The upload is read once: layers are hashed, kept and extracted as they
+        stream past (:func:`~podapi.storage.archivereceive.receive`), then bound
+        to the images the archive's metadata lists.  Layers already in the store
+        and members no image uses are dropped.
+        """
+        received = await self._io(_receive, source, self._images.layers)
         try:
-            tar = await self._io(_open_tar, plain)
-            found = await self._io(imageformats.read_archive, tar)
+            found = imageformats.read_archive(received)
             loaded = []
             for item in found:
                 config = json.loads(item.config)
@@ -118,7 +115,7 @@ class ImageArchives:
                 with self._images.lease(diff_ids):
                     for member, diff_id in zip(item.layers, diff_ids, strict=True):
                         await self._ensure_layer(
-                            diff_id, partial(_ingest_member, self._images.layers, tar, member)
+                            diff_id, partial(received.take_layer, member, self._images.layers)
                         )
                     image = await self._images.commit(item.config, diff_ids, names=item.names)
                 self._events.emit(
@@ -127,26 +124,23 @@ class ImageArchives:
                 loaded.append(LoadedImage(image, item.names))
             return loaded
         finally:
-            if plain is not source:
-                plain.close()
+            await self._io(received.discard)
 
-    async def _ensure_layer(self, diff_id: str, ingest: Callable[[], Ingested]) -> None:
-        """Make sure a (leased) layer is installed, ingesting it when it is new."""
+    async def _ensure_layer(self, diff_id: str, stage: Callable[[], StagedLayer]) -> None:
+        """Make sure a (leased) layer is installed, from its staged copy when it is new."""
         layers = self._images.layers
         known = await self._state.read(partial(images.known_layers, diff_ids=[diff_id]))
         if known:
             present: bool = await self._io(layers.exists, diff_id)
             if present:
                 return
-        ingested = await self._io(ingest)
-        if ingested.diff_id != diff_id:
-            await self._io(layers.discard, ingested)
+        staged = await self._io(stage)
+        if staged.diff_id != diff_id:
             raise InvalidArgument(
-                f"layer content has diff ID {ingested.diff_id}, but the image config says "
-                f"{diff_id}",
+                f"layer content has diff ID {staged.diff_id}, but the image config says {diff_id}",
                 cause="digest mismatch",
             )
-        await self._images.add_layer(ingested)
+        await self._images.add_layer(await self._io(staged.commit))
 
     # --- import ---------------------------------------------------------------------
 
@@ -288,39 +282,7 @@ class ImageArchives:
         raise NoSuchImage(f"layer {diff_id} has no stored blob", cause="layer not known")
 
 
-def _plain_tar(source: BinaryIO, spool_dir: str) -> BinaryIO:
-    """``source`` if it is a plain tar, else a decompressed copy spooled under ``--root``."""
+def _receive(source: BinaryIO, layers: LayerStore) -> archivereceive.ReceivedArchive:
+    """One pass over an upload, decompressed as it is read if gzip, bzip2 or xz."""
     source.seek(0)
-    head = source.read(MAGIC_SIZE)
-    source.seek(0)
-    compression = compression_of(head)
-    if compression is None:
-        return source
-    spooled = tempfile.TemporaryFile(dir=spool_dir)  # noqa: SIM115 - the caller closes it
-    try:
-        with contextlib.closing(open_decompressed(source, compression)) as stream:
-            shutil.copyfileobj(stream, spooled, SPOOL_CHUNK)
-    except InvalidArchive as e:
-        spooled.close()
-        raise imageformats.InvalidImageArchive(e.message) from None
-    spooled.seek(0)
-    return spooled
-
-
-def _open_tar(source: IO[bytes]) -> tarfile.TarFile:
-    source.seek(0)
-    try:
-        return tarfile.open(fileobj=source, mode="r:")
-    except tarfile.TarError as e:
-        raise imageformats.InvalidImageArchive(f"not a tar archive: {e}") from None
-
-
-def _ingest_member(layers: LayerStore, tar: tarfile.TarFile, name: str) -> Ingested:
-    try:
-        member = tar.getmember(name)
-    except KeyError:
-        raise imageformats.InvalidImageArchive(f"archive has no layer {name!r}") from None
-    data = tar.extractfile(member)
-    if data is None:
-        raise imageformats.InvalidImageArchive(f"archive member {name!r} is not a file")
-    return layers.ingest(data)  # type: ignore[arg-type]
+    return archivereceive.receive(file_chunks(decompressed(source)), layers)
