@@ -10,9 +10,11 @@ it passes.
 import json
 from collections.abc import Callable, Sequence
 from functools import partial
-from typing import Any, BinaryIO
+from typing import Any, BinaryIO, TypeVar, cast
 
 from attrs import frozen
+from twisted.internet.defer import Deferred
+from twisted.python.failure import Failure
 
 from podapi.engine.changes import apply_changes
 from podapi.engine.chunks import ChunkStream
@@ -29,7 +31,11 @@ from podapi.storage.layers import GZIP_MEDIA, LayerStore, StagedLayer
 from podapi.storage.registry import UrlDownloader
 from podapi.storage.tarextract import decompressed
 from podapi.storage.tarstream import file_chunks
-from podapi.threads import Blocking
+from podapi.threads import Blocking, ThreadPipe
+
+T = TypeVar("T")
+#: Uploads read while they arrive at once (each holds an I/O thread meanwhile).
+MAX_RECEIVING = 2
 
 
 @frozen
@@ -94,18 +100,42 @@ class ImageArchives:
         self._io = io
         self._events = events
         self._downloader = downloader
+        self._receiving = 0
 
     # --- load -----------------------------------------------------------------------
 
-    async def load(self, source: BinaryIO) -> list[LoadedImage]:
+    def receive_upload(self, body: ThreadPipe) -> "ArchiveUpload | None":
+        """Start reading an archive while it is uploaded; None when too many are.
+
+        Each upload being received holds an I/O thread for as long as its
+        client takes to send it, so at most :data:`MAX_RECEIVING` do at once;
+        beyond that the caller spools the body and calls :meth:`load` with it.
+        """
+        if self._receiving >= MAX_RECEIVING:
+            return None
+        self._receiving += 1
+        job = self._io(_receive_pipe, body, self._images.layers)
+        job.addBoth(self._received_one)
+        return ArchiveUpload(body, job, self._io)
+
+    def _received_one(self, result: T) -> T:
+        self._receiving -= 1
+        return result
+
+    async def load(self, source: "BinaryIO | ArchiveUpload") -> list[LoadedImage]:
         """Load every image of a docker-archive or OCI-archive upload (maybe compressed).
 
         The upload is read once: layers are hashed, kept and extracted as they
         stream past (:func:`~podapi.storage.archivereceive.receive`), then bound
         to the images the archive's metadata lists.  Layers already in the store
         and members no image uses are dropped.
+
+        :param source: the upload, whole, or being received (:meth:`receive_upload`).
         """
-        received = await self._io(_receive, source, self._images.layers)
+        if isinstance(source, ArchiveUpload):
+            received = await source.claim()
+        else:
+            received = await self._io(_receive, source, self._images.layers)
         try:
             found = imageformats.read_archive(received)
             loaded = []
@@ -282,7 +312,80 @@ class ImageArchives:
         raise NoSuchImage(f"layer {diff_id} has no stored blob", cause="layer not known")
 
 
+class ArchiveUpload:
+    """An archive being received as it is uploaded (:meth:`ImageArchives.receive_upload`).
+
+    :meth:`claim` gives what was received to the load; :meth:`close` says the
+    request is over.  Layers received for a request that never claims them (its
+    handler failed first, or its client went away) are discarded.
+    """
+
+    def __init__(
+        self, body: ThreadPipe, job: "Deferred[archivereceive.ReceivedArchive]", io: Blocking
+    ) -> None:
+        self._body = body
+        self._io = io
+        self._claimed = False
+        self._closed = False
+        self._outcome: archivereceive.ReceivedArchive | Failure | None = None
+        self._waiters: list[Deferred[None]] = []
+        job.addBoth(self._finished)
+
+    def _finished(self, outcome: "archivereceive.ReceivedArchive | Failure") -> None:
+        # A failure is the claimer's to report; nobody else's (it is not logged as
+        # unhandled when the client went away and nobody claims it).
+        self._outcome = outcome
+        self._drop_unclaimed()
+        waiters, self._waiters = self._waiters, []
+        for waiter in waiters:
+            waiter.callback(None)
+
+    def _drop_unclaimed(self) -> None:
+        if self._closed and not self._claimed:
+            outcome, self._outcome = self._outcome, None
+            if isinstance(outcome, archivereceive.ReceivedArchive):
+                self._io(outcome.discard)
+
+    async def claim(self) -> archivereceive.ReceivedArchive:
+        """What was received, once the whole upload has been read.
+
+        :raises PodapiError: the archive could not be read (as :meth:`ImageArchives.load`).
+        """
+        self._claimed = True
+        try:
+            if self._outcome is None:
+                waiter: Deferred[None] = Deferred()
+                self._waiters.append(waiter)
+                await waiter
+        except BaseException:
+            self._claimed = False  # cancelled: the close that follows drops the layers
+            self._drop_unclaimed()
+            raise
+        outcome = self._outcome
+        if isinstance(outcome, Failure):
+            outcome.raiseException()
+        assert outcome is not None
+        return outcome
+
+    def close(self) -> None:
+        """The request is over (answered, or its connection lost)."""
+        self._closed = True
+        self._body.abort("the upload was interrupted")
+        self._drop_unclaimed()
+
+
 def _receive(source: BinaryIO, layers: LayerStore) -> archivereceive.ReceivedArchive:
     """One pass over an upload, decompressed as it is read if gzip, bzip2 or xz."""
     source.seek(0)
     return archivereceive.receive(file_chunks(decompressed(source)), layers)
+
+
+def _receive_pipe(body: ThreadPipe, layers: LayerStore) -> archivereceive.ReceivedArchive:
+    """:func:`_receive` of an upload as it arrives; what is left of it is then dropped."""
+    try:
+        stream = decompressed(cast(BinaryIO, body))
+        return archivereceive.receive(file_chunks(stream), layers)
+    finally:
+        # The rest (after a failure, or padding after the archive's end) need not be
+        # kept: the client may go on sending and the handler answers once it is done.
+        body.stop_reading()

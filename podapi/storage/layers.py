@@ -93,10 +93,12 @@ class StagedLayer:
     diff_id: str
     size: int
     staging_dir: str
+    committed: bool = False
 
     def commit(self) -> Ingested:
         """Put the blob under its digest; the extraction is ready for ``install``."""
         blob = self.writer.commit() if self.writer is not None else self.blob
+        self.committed = True
         return Ingested(
             blob=blob,
             media_type=self.media_type,
@@ -106,7 +108,10 @@ class StagedLayer:
         )
 
     def discard(self) -> None:
-        """Throw the staged blob and extraction away."""
+        """Throw the staged blob and extraction away (unless committed: then they are
+        the store's)."""
+        if self.committed:
+            return
         if self.writer is not None:
             self.writer.abort()
         shutil.rmtree(self.staging_dir, ignore_errors=True)
