@@ -100,6 +100,7 @@ class PodAPIService(MultiService):
             spool_dir=self.engine.layout.spool_dir,
             header_timeout=self.config.header_timeout,
             max_connections=self.config.max_connections or max_connections(),
+            body_receivers=router.body_receiver,
         )
         self.port = await self._listen(self.site)
         if self.config.listen.plain_tcp and self.config.tls is None:

@@ -133,7 +133,6 @@ class Engine:
             state=self.state,
             io=io,
             events=self.events,
-            spool_dir=self.layout.spool_dir,
             downloader=self._downloader,
         )
         client = RegistryClient(

@@ -2,21 +2,19 @@
 import a root filesystem tarball (``docker import``) from an upload or a URL.
 
 Archives are read and written in the I/O thread pool.  A save is streamed from
-the store as it is read (no copy of the archive is made); an upload that is
-compressed is spooled, decompressed, under ``--root`` first, since tar members
-are read out of order.
+the store as it is read (no copy of the archive is made); a load reads the
+upload once, decompressing it on the fly if need be, and extracts each layer as
+it passes.
 """
 
-import contextlib
 import json
-import shutil
-import tarfile
-import tempfile
 from collections.abc import Callable, Sequence
 from functools import partial
-from typing import IO, Any, BinaryIO
+from typing import Any, BinaryIO, TypeVar, cast
 
 from attrs import frozen
+from twisted.internet.defer import Deferred
+from twisted.python.failure import Failure
 
 from podapi.engine.changes import apply_changes
 from podapi.engine.chunks import ChunkStream
@@ -28,13 +26,16 @@ from podapi.engine.state.images import ImageRecord
 from podapi.engine.times import rfc3339_nano
 from podapi.errors import InvalidArgument, NoSuchImage
 from podapi.oci.host import go_arch
-from podapi.storage import imageformats
-from podapi.storage.layers import GZIP_MEDIA, Ingested, LayerStore
+from podapi.storage import archivereceive, imageformats
+from podapi.storage.layers import GZIP_MEDIA, LayerStore, StagedLayer
 from podapi.storage.registry import UrlDownloader
-from podapi.storage.tarextract import MAGIC_SIZE, InvalidArchive, compression_of, open_decompressed
-from podapi.threads import Blocking
+from podapi.storage.tarextract import decompressed
+from podapi.storage.tarstream import file_chunks
+from podapi.threads import Blocking, ThreadPipe
 
-SPOOL_CHUNK = 1024 * 1024
+T = TypeVar("T")
+#: Uploads read while they arrive at once (each holds an I/O thread meanwhile).
+MAX_RECEIVING = 2
 
 
 @frozen
@@ -82,7 +83,6 @@ class ImageArchives:
     :param state: the state database (layer records).
     :param io: the blocking-work executor.
     :param events: where ``load``, ``save`` and ``import`` events go.
-    :param spool_dir: where compressed uploads are decompressed to.
     :param downloader: fetches tarballs for imports from a URL.
     """
 
@@ -93,24 +93,51 @@ class ImageArchives:
         state: State,
         io: Blocking,
         events: EventBus,
-        spool_dir: str,
         downloader: UrlDownloader | None = None,
     ) -> None:
         self._images = images
         self._state = state
         self._io = io
         self._events = events
-        self._spool_dir = spool_dir
         self._downloader = downloader
+        self._receiving = 0
 
     # --- load -----------------------------------------------------------------------
 
-    async def load(self, source: BinaryIO) -> list[LoadedImage]:
-        """Load every image of a docker-archive or OCI-archive upload (maybe compressed)."""
-        plain = await self._io(_plain_tar, source, self._spool_dir)
+    def receive_upload(self, body: ThreadPipe) -> "ArchiveUpload | None":
+        """Start reading an archive while it is uploaded; None when too many are.
+
+        Each upload being received holds an I/O thread for as long as its
+        client takes to send it, so at most :data:`MAX_RECEIVING` do at once;
+        beyond that the caller spools the body and calls :meth:`load` with it.
+        """
+        if self._receiving >= MAX_RECEIVING:
+            return None
+        self._receiving += 1
+        job = self._io(_receive_pipe, body, self._images.layers)
+        job.addBoth(self._received_one)
+        return ArchiveUpload(body, job, self._io)
+
+    def _received_one(self, result: T) -> T:
+        self._receiving -= 1
+        return result
+
+    async def load(self, source: "BinaryIO | ArchiveUpload") -> list[LoadedImage]:
+        """Load every image of a docker-archive or OCI-archive upload (maybe compressed).
+
+        The upload is read once: layers are hashed, kept and extracted as they
+        stream past (:func:`~podapi.storage.archivereceive.receive`), then bound
+        to the images the archive's metadata lists.  Layers already in the store
+        and members no image uses are dropped.
+
+        :param source: the upload, whole, or being received (:meth:`receive_upload`).
+        """
+        if isinstance(source, ArchiveUpload):
+            received = await source.claim()
+        else:
+            received = await self._io(_receive, source, self._images.layers)
         try:
-            tar = await self._io(_open_tar, plain)
-            found = await self._io(imageformats.read_archive, tar)
+            found = imageformats.read_archive(received)
             loaded = []
             for item in found:
                 config = json.loads(item.config)
@@ -118,7 +145,7 @@ class ImageArchives:
                 with self._images.lease(diff_ids):
                     for member, diff_id in zip(item.layers, diff_ids, strict=True):
                         await self._ensure_layer(
-                            diff_id, partial(_ingest_member, self._images.layers, tar, member)
+                            diff_id, partial(received.take_layer, member, self._images.layers)
                         )
                     image = await self._images.commit(item.config, diff_ids, names=item.names)
                 self._events.emit(
@@ -127,26 +154,23 @@ class ImageArchives:
                 loaded.append(LoadedImage(image, item.names))
             return loaded
         finally:
-            if plain is not source:
-                plain.close()
+            await self._io(received.discard)
 
-    async def _ensure_layer(self, diff_id: str, ingest: Callable[[], Ingested]) -> None:
-        """Make sure a (leased) layer is installed, ingesting it when it is new."""
+    async def _ensure_layer(self, diff_id: str, stage: Callable[[], StagedLayer]) -> None:
+        """Make sure a (leased) layer is installed, from its staged copy when it is new."""
         layers = self._images.layers
         known = await self._state.read(partial(images.known_layers, diff_ids=[diff_id]))
         if known:
             present: bool = await self._io(layers.exists, diff_id)
             if present:
                 return
-        ingested = await self._io(ingest)
-        if ingested.diff_id != diff_id:
-            await self._io(layers.discard, ingested)
+        staged = await self._io(stage)
+        if staged.diff_id != diff_id:
             raise InvalidArgument(
-                f"layer content has diff ID {ingested.diff_id}, but the image config says "
-                f"{diff_id}",
+                f"layer content has diff ID {staged.diff_id}, but the image config says {diff_id}",
                 cause="digest mismatch",
             )
-        await self._images.add_layer(ingested)
+        await self._images.add_layer(await self._io(staged.commit))
 
     # --- import ---------------------------------------------------------------------
 
@@ -288,39 +312,80 @@ class ImageArchives:
         raise NoSuchImage(f"layer {diff_id} has no stored blob", cause="layer not known")
 
 
-def _plain_tar(source: BinaryIO, spool_dir: str) -> BinaryIO:
-    """``source`` if it is a plain tar, else a decompressed copy spooled under ``--root``."""
+class ArchiveUpload:
+    """An archive being received as it is uploaded (:meth:`ImageArchives.receive_upload`).
+
+    :meth:`claim` gives what was received to the load; :meth:`close` says the
+    request is over.  Layers received for a request that never claims them (its
+    handler failed first, or its client went away) are discarded.
+    """
+
+    def __init__(
+        self, body: ThreadPipe, job: "Deferred[archivereceive.ReceivedArchive]", io: Blocking
+    ) -> None:
+        self._body = body
+        self._io = io
+        self._claimed = False
+        self._closed = False
+        self._outcome: archivereceive.ReceivedArchive | Failure | None = None
+        self._waiters: list[Deferred[None]] = []
+        job.addBoth(self._finished)
+
+    def _finished(self, outcome: "archivereceive.ReceivedArchive | Failure") -> None:
+        # A failure is the claimer's to report; nobody else's (it is not logged as
+        # unhandled when the client went away and nobody claims it).
+        self._outcome = outcome
+        self._drop_unclaimed()
+        waiters, self._waiters = self._waiters, []
+        for waiter in waiters:
+            waiter.callback(None)
+
+    def _drop_unclaimed(self) -> None:
+        if self._closed and not self._claimed:
+            outcome, self._outcome = self._outcome, None
+            if isinstance(outcome, archivereceive.ReceivedArchive):
+                self._io(outcome.discard)
+
+    async def claim(self) -> archivereceive.ReceivedArchive:
+        """What was received, once the whole upload has been read.
+
+        :raises PodapiError: the archive could not be read (as :meth:`ImageArchives.load`).
+        """
+        self._claimed = True
+        try:
+            if self._outcome is None:
+                waiter: Deferred[None] = Deferred()
+                self._waiters.append(waiter)
+                await waiter
+        except BaseException:
+            self._claimed = False  # cancelled: the close that follows drops the layers
+            self._drop_unclaimed()
+            raise
+        outcome = self._outcome
+        if isinstance(outcome, Failure):
+            outcome.raiseException()
+        assert outcome is not None
+        return outcome
+
+    def close(self) -> None:
+        """The request is over (answered, or its connection lost)."""
+        self._closed = True
+        self._body.abort("the upload was interrupted")
+        self._drop_unclaimed()
+
+
+def _receive(source: BinaryIO, layers: LayerStore) -> archivereceive.ReceivedArchive:
+    """One pass over an upload, decompressed as it is read if gzip, bzip2 or xz."""
     source.seek(0)
-    head = source.read(MAGIC_SIZE)
-    source.seek(0)
-    compression = compression_of(head)
-    if compression is None:
-        return source
-    spooled = tempfile.TemporaryFile(dir=spool_dir)  # noqa: SIM115 - the caller closes it
+    return archivereceive.receive(file_chunks(decompressed(source)), layers)
+
+
+def _receive_pipe(body: ThreadPipe, layers: LayerStore) -> archivereceive.ReceivedArchive:
+    """:func:`_receive` of an upload as it arrives; what is left of it is then dropped."""
     try:
-        with contextlib.closing(open_decompressed(source, compression)) as stream:
-            shutil.copyfileobj(stream, spooled, SPOOL_CHUNK)
-    except InvalidArchive as e:
-        spooled.close()
-        raise imageformats.InvalidImageArchive(e.message) from None
-    spooled.seek(0)
-    return spooled
-
-
-def _open_tar(source: IO[bytes]) -> tarfile.TarFile:
-    source.seek(0)
-    try:
-        return tarfile.open(fileobj=source, mode="r:")
-    except tarfile.TarError as e:
-        raise imageformats.InvalidImageArchive(f"not a tar archive: {e}") from None
-
-
-def _ingest_member(layers: LayerStore, tar: tarfile.TarFile, name: str) -> Ingested:
-    try:
-        member = tar.getmember(name)
-    except KeyError:
-        raise imageformats.InvalidImageArchive(f"archive has no layer {name!r}") from None
-    data = tar.extractfile(member)
-    if data is None:
-        raise imageformats.InvalidImageArchive(f"archive member {name!r} is not a file")
-    return layers.ingest(data)  # type: ignore[arg-type]
+        stream = decompressed(cast(BinaryIO, body))
+        return archivereceive.receive(file_chunks(stream), layers)
+    finally:
+        # The rest (after a failure, or padding after the archive's end) need not be
+        # kept: the client may go on sending and the handler answers once it is done.
+        body.stop_reading()

@@ -15,6 +15,7 @@ checked against what is really served.
 """
 
 import enum
+import re
 from collections.abc import Awaitable, Callable
 from functools import partial
 from typing import Any, Protocol
@@ -27,8 +28,12 @@ from werkzeug.routing import BaseConverter, Map, Rule
 from podapi import COMPAT_API_VERSION, COMPAT_MIN_API_VERSION
 from podapi.http.call import ApiCall, BadRequest, parse_version
 from podapi.http.errors import install_error_handlers
+from podapi.threads import ThreadPipe
 
 Handler = Callable[..., Awaitable[Any]]
+#: Starts consuming a request body as it arrives; returns what the handler will be
+#: given (:func:`podapi.http.site.streamed_body`), or None to have the body spooled.
+BodyReceiver = Callable[[ThreadPipe], object | None]
 
 
 class Dialect(enum.Enum):
@@ -119,6 +124,7 @@ class Router:
         url_map.merge_slashes = False
         url_map.add = partial(_add_lazily, url_map)  # type: ignore[method-assign]
         self.routes: list[Route] = []
+        self._receivers: list[tuple[bytes, re.Pattern[bytes], BodyReceiver]] = []
         install_error_handlers(self.app)
 
     def compat(self, method: str, path: str, handler: Handler, *, early: bool = False) -> None:
@@ -155,6 +161,23 @@ class Router:
                 early=early,
             )
         )
+
+    def receive_body(
+        self, dialect: Dialect, method: str, path: str, receiver: BodyReceiver
+    ) -> None:
+        """Have ``receiver`` consume the bodies of this route's requests as they
+        arrive (before the handler runs), rather than spooling them first."""
+        version = r"/v" + ApiVersionConverter.regex
+        prefix = f"(?:{version})?" if dialect is Dialect.COMPAT else version + "/libpod"
+        pattern = re.compile(f"^{prefix}{re.escape(path)}(?:\\?.*)?$".encode(), re.DOTALL)
+        self._receivers.append((method.encode(), pattern, receiver))
+
+    def body_receiver(self, method: bytes, uri: bytes) -> BodyReceiver | None:
+        """The receiver for a request's body, if its route has one."""
+        for wanted, pattern, receiver in self._receivers:
+            if method == wanted and pattern.match(uri):
+                return receiver
+        return None
 
     def _add(self, route: Route) -> None:
         self.routes.append(route)

@@ -7,7 +7,9 @@
   them too (hijacked sessions write their own status line); with ``--cors``
   also the CORS headers and an answer to the ``OPTIONS`` pre-flight (Podman
   answers pre-flight with a bare 405; we don't).
-* Large uploads are spooled under ``--root`` rather than ``/tmp``.
+* Large uploads are spooled under ``--root`` rather than ``/tmp``; the routes
+  that ask for it (an image load) get their body as it arrives instead
+  (:class:`StreamedBody`), the connection paused while their reader is behind.
 * :meth:`PodAPISite.drain` closes idle connections and lets in-flight requests
   finish before shutdown.
 * Limits: the request line and headers together may have
@@ -24,7 +26,7 @@ import io
 import resource
 import tempfile
 import uuid
-from collections.abc import Hashable
+from collections.abc import Callable, Hashable
 from typing import IO, Any, Protocol, cast
 
 from attrs import frozen
@@ -35,13 +37,16 @@ from twisted.logger import LogLevel
 from twisted.python.failure import Failure
 from twisted.web.http import HTTPChannel, combinedLogFormatter
 from twisted.web.http import Request as HTTPRequest
+from twisted.web.iweb import IRequest
 from twisted.web.resource import IResource
 from twisted.web.server import Request, Site
 from zope.interface import implementer
 
 from podapi import COMPAT_API_VERSION, LIBPOD_API_VERSION, logs
 from podapi.http.errors import error_body
+from podapi.http.routing import BodyReceiver
 from podapi.logs import get_logger
+from podapi.threads import ThreadPipe
 
 log = get_logger(__name__)
 
@@ -124,6 +129,31 @@ class ApiRequest(Request):
         #: Why the body could not be spooled (a full disk), if it could not.
         self.spool_error: OSError | None = None
 
+    def gotLength(self, length: int | None) -> None:
+        """The headers are in: hand the body to its route's receiver, or spool it."""
+        site = self.channel.site
+        method, uri = self.channel.request_line()
+        receiver = site.body_receivers(method, uri) if site.body_receivers else None
+        transport = self.channel.transport
+        if receiver is not None and transport is not None:
+            pipe = ThreadPipe(
+                cast(Any, transport).pauseProducing,
+                cast(Any, transport).resumeProducing,
+                cast(Any, site.clock),
+            )
+            receiving = receiver(pipe)
+            if receiving is not None:
+                body = StreamedBody(pipe, receiving)
+                self.content = body
+                self.notifyFinish().addBoth(lambda _: body.close())
+                return
+        super().gotLength(length)
+
+    def requestReceived(self, command: bytes, path: bytes, version: bytes) -> None:
+        if isinstance(self.content, StreamedBody):
+            self.content.end()
+        super().requestReceived(command, path, version)
+
     def handleContentChunk(self, data: bytes) -> None:
         """Spool the body; on a full disk, read the rest without keeping it and answer
         the error once the request is complete (rather than dropping the connection)."""
@@ -156,6 +186,49 @@ class ApiRequest(Request):
         map (under Klein) refuses as a host name.
         """
         return b"localhost"
+
+
+class StreamedBody:
+    """A request body given to its receiver as it arrives: ``Request.content``'s stand-in.
+
+    twisted.web writes the body to ``content`` chunk by chunk and rewinds it when
+    complete; here the chunks go into a :class:`ThreadPipe` read by the receiver.
+
+    :ivar receiving: what the route's receiver returned, for the handler.
+    """
+
+    def __init__(self, pipe: ThreadPipe, receiving: object) -> None:
+        self._pipe = pipe
+        self.receiving = receiving
+
+    def write(self, data: bytes) -> None:
+        self._pipe.write(data)
+
+    def end(self) -> None:
+        """The whole body has arrived."""
+        self._pipe.end()
+
+    def seek(self, offset: int, whence: int = 0) -> int:
+        return 0  # the body went to the receiver: nothing to rewind
+
+    def tell(self) -> int:
+        return self._pipe.written
+
+    def read(self, size: int = -1) -> bytes:
+        return b""
+
+    def close(self) -> None:
+        """The request is over (answered or its connection lost); idempotent."""
+        self._pipe.abort("the connection was lost")
+        close = getattr(self.receiving, "close", None)
+        if close is not None:
+            close()
+
+
+def streamed_body(request: IRequest) -> object | None:
+    """What the route's body receiver made of a request's body, if it had one."""
+    content = request.content
+    return content.receiving if isinstance(content, StreamedBody) else None
 
 
 @implementer(IResource)
@@ -230,6 +303,14 @@ class TrackedChannel(HTTPChannel):
     def allHeadersReceived(self) -> None:
         self._headers_done()
         super().allHeadersReceived()
+
+    def request_line(self) -> tuple[bytes, bytes]:
+        """The method and URI of the request whose headers just arrived.
+
+        twisted.web sets them on the request only once its body is in; they
+        are HTTPChannel's (private but long-standing) attributes until then.
+        """
+        return getattr(self, "_command", b""), getattr(self, "_path", b"")
 
     def _headers_done(self) -> None:
         self._reading_headers = False
@@ -308,6 +389,8 @@ class PodAPISite(Site):
     :param clock: for the drain deadline.
     :param headers: the header policy.
     :param spool_dir: where large request bodies are spooled.
+    :param body_receivers: the receiver of a request's body by method and URI, for
+        the routes that read bodies as they arrive (``Router.body_receiver``).
     """
 
     protocol = TrackedChannel  # type: ignore[assignment]
@@ -323,6 +406,7 @@ class PodAPISite(Site):
         *,
         header_timeout: float = HEADER_TIMEOUT,
         max_connections: int = MAX_CONNECTIONS,
+        body_receivers: Callable[[bytes, bytes], BodyReceiver | None] | None = None,
     ) -> None:
         # Podman's http.Server IdleTimeout is 2T; 0 means keep-alive never expires.
         keep_alive = 2 * tracker.timeout if tracker.timeout > 0 else None
@@ -333,6 +417,7 @@ class PodAPISite(Site):
         self.spool_dir = spool_dir
         self.header_timeout = header_timeout
         self.max_connections = max_connections
+        self.body_receivers = body_receivers
         self.channels: set[TrackedChannel] = set()
         #: Hijacked connections (attach, exec) and the raw protocol now owning each.
         self.hijacked: dict[TrackedChannel, Any] = {}

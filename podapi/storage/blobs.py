@@ -52,7 +52,7 @@ class BlobWriter:
         self._hash = hashlib.sha256()
         self.size = 0
 
-    def write(self, data: bytes) -> int:
+    def write(self, data: bytes | memoryview) -> int:
         """Append ``data``."""
         self._file.write(data)
         self._hash.update(data)

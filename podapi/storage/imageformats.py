@@ -1,8 +1,9 @@
 """Image archive formats: reading docker-archive / OCI layouts, and writing them as a stream.
 
-Reading works on a seekable tarball (the spooled upload): members are looked
-up by name and never extracted as such, so hostile member names cannot touch
-the filesystem; layers are handed to :class:`podapi.storage.layers.LayerStore`.
+Reading works on an archive received in one pass
+(:class:`podapi.storage.archivereceive.ReceivedArchive`): its small members are
+looked up by name and never extracted as such, so hostile member names cannot
+touch the filesystem; its layers were staged as they streamed past.
 
 Writing produces a list of :class:`Part` (literal bytes, or a region of a blob
 file, possibly gunzipped on the fly); :func:`iter_parts` turns it into chunks
@@ -13,8 +14,8 @@ Blocking: call from a thread.
 import json
 import tarfile
 import zlib
-from collections.abc import Iterator, Mapping, Sequence
-from typing import Any, BinaryIO
+from collections.abc import Iterator, Mapping, Sequence, Set
+from typing import Any, BinaryIO, Protocol
 
 from attrs import frozen
 
@@ -57,21 +58,22 @@ class ArchiveImage:
     names: tuple[str, ...]
 
 
-def _member_bytes(tar: tarfile.TarFile, name: str, limit: int = 64 * 1024 * 1024) -> bytes:
-    try:
-        member = tar.getmember(name)
-    except KeyError:
-        raise InvalidImageArchive(f"archive has no {name!r}") from None
-    if not member.isfile() or member.size > limit:
-        raise InvalidImageArchive(f"archive member {name!r} is not a small regular file")
-    data = tar.extractfile(member)
-    assert data is not None
-    return data.read()
+class ArchiveFiles(Protocol):
+    """The small members of an archive, by name."""
+
+    def names(self) -> Set[str]:
+        """Every member name."""
+
+    def small(self, name: str) -> bytes:
+        """The content of a small regular member.
+
+        :raises InvalidImageArchive: there is none by that name.
+        """
 
 
-def _json(tar: tarfile.TarFile, name: str) -> Any:
+def _json(tar: ArchiveFiles, name: str) -> Any:
     try:
-        return json.loads(_member_bytes(tar, name))
+        return json.loads(tar.small(name))
     except ValueError as e:
         raise InvalidImageArchive(f"archive member {name!r} is not JSON: {e}") from None
 
@@ -98,7 +100,7 @@ def _check_config(config: bytes, layer_count: int) -> None:
         )
 
 
-def _read_docker(tar: tarfile.TarFile) -> list[ArchiveImage]:
+def _read_docker(tar: ArchiveFiles) -> list[ArchiveImage]:
     manifest = _json(tar, "manifest.json")
     if not isinstance(manifest, list) or not manifest:
         raise InvalidImageArchive("manifest.json lists no images")
@@ -108,7 +110,7 @@ def _read_docker(tar: tarfile.TarFile) -> list[ArchiveImage]:
             config_name, layers = entry["Config"], tuple(entry["Layers"])
         except (KeyError, TypeError):
             raise InvalidImageArchive("manifest.json entry lacks Config or Layers") from None
-        config = _member_bytes(tar, config_name)
+        config = tar.small(config_name)
         _check_config(config, len(layers))
         images.append(ArchiveImage(config, layers, _names(entry.get("RepoTags") or ())))
     return images
@@ -121,7 +123,7 @@ def _blob_member(digest: str) -> str:
     return f"blobs/sha256/{hexpart}"
 
 
-def _read_oci(tar: tarfile.TarFile) -> list[ArchiveImage]:
+def _read_oci(tar: ArchiveFiles) -> list[ArchiveImage]:
     images = []
 
     def visit(descriptor: Mapping[str, Any], names: tuple[str, ...]) -> None:
@@ -141,7 +143,7 @@ def _read_oci(tar: tarfile.TarFile) -> list[ArchiveImage]:
                 raise InvalidImageArchive("OCI index has no manifest for this platform")
             visit(chosen, names)
             return
-        config = _member_bytes(tar, _blob_member(document["config"]["digest"]))
+        config = tar.small(_blob_member(document["config"]["digest"]))
         layers = tuple(_blob_member(layer["digest"]) for layer in document.get("layers", []))
         _check_config(config, len(layers))
         images.append(ArchiveImage(config, layers, names))
@@ -158,16 +160,9 @@ def _read_oci(tar: tarfile.TarFile) -> list[ArchiveImage]:
     return images
 
 
-def read_archive(tar: tarfile.TarFile) -> list[ArchiveImage]:
+def read_archive(tar: ArchiveFiles) -> list[ArchiveImage]:
     """The images in a docker-archive (``docker save``) or an OCI image layout tarball."""
-    try:
-        return _read_any(tar)
-    except (tarfile.TarError, EOFError) as e:
-        raise InvalidImageArchive(f"unreadable image archive (truncated?): {e}") from None
-
-
-def _read_any(tar: tarfile.TarFile) -> list[ArchiveImage]:
-    members = set(tar.getnames())
+    members = tar.names()
     if "manifest.json" in members:
         return _read_docker(tar)
     if "index.json" in members:

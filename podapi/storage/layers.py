@@ -16,17 +16,18 @@ import shutil
 import tarfile
 import tempfile
 import zlib
-from typing import IO, BinaryIO, Protocol, cast
+from collections.abc import Callable
+from typing import IO, Any, BinaryIO, cast
 
-from attrs import frozen
+from attrs import define, frozen
 
 from podapi.storage.blobs import Blob, BlobStore, BlobWriter, DigestMismatch
-from podapi.storage.tarextract import MAGIC_SIZE, compression_of, extract_layer
+from podapi.storage.tarextract import MAGIC_SIZE, compression_of, extract_layer_chunks
+from podapi.storage.tarstream import Chunks, file_chunks, peek, tapped
 
 TAR_MEDIA = "application/vnd.oci.image.layer.v1.tar"
 GZIP_MEDIA = "application/vnd.oci.image.layer.v1.tar+gzip"
 DOCKER_GZIP_MEDIA = "application/vnd.docker.image.rootfs.diff.tar.gzip"
-CHUNK = 1024 * 1024
 
 
 class UnsupportedCompression(DigestMismatch):
@@ -35,62 +36,8 @@ class UnsupportedCompression(DigestMismatch):
     cause = "unsupported layer compression"
 
 
-class _Readable(Protocol):
-    def read(self, n: int = -1, /) -> bytes: ...
-
-
-class _Tee:
-    """A read-only file that copies what is read into a blob writer or a hash."""
-
-    def __init__(self, source: _Readable, sink: BlobWriter | None = None) -> None:
-        self._source = source
-        self._sink = sink
-        # A blob writer hashes what it is given: hashing again would only cost time.
-        self._hash = hashlib.sha256() if sink is None else None
-        self.size = 0
-
-    def read(self, n: int = -1) -> bytes:
-        data = self._source.read(n)
-        if data:
-            self.size += len(data)
-            if self._sink is not None:
-                self._sink.write(data)
-            else:
-                assert self._hash is not None
-                self._hash.update(data)
-        return data
-
-    def readinto(self, buffer: bytearray | memoryview) -> int:
-        data = self.read(len(buffer))
-        buffer[: len(data)] = data
-        return len(data)
-
-    def readable(self) -> bool:
-        return True
-
-    @property
-    def digest(self) -> str:
-        if self._sink is not None:
-            return self._sink.digest
-        assert self._hash is not None
-        return "sha256:" + self._hash.hexdigest()
-
-    def drain(self) -> None:
-        """Read to the end so the hashes cover every byte."""
-        while self.read(CHUNK):
-            pass
-
-
 #: errnos of a full disk or an exhausted quota.
 DISK_FULL = (errno.ENOSPC, errno.EDQUOT)
-
-
-def _peek(source: BinaryIO) -> bytes:
-    """The first bytes of a seekable stream, without consuming them."""
-    position = source.tell()
-    head = source.read(MAGIC_SIZE)
-    source.seek(position)
-    return head
 
 
 def media_type_for(head: bytes) -> str:
@@ -112,6 +59,62 @@ class Ingested:
     diff_id: str
     size: int
     staging_dir: str
+
+
+def _hex(digest: Any) -> str:
+    return "sha256:" + digest.hexdigest()
+
+
+class _ChunkFile:
+    """A chunk source as the read-only file ``gzip.GzipFile`` wants."""
+
+    def __init__(self, source: Chunks) -> None:
+        self._source = source
+        self._rest = memoryview(b"")
+
+    def read(self, size: int = -1) -> bytes:
+        if not self._rest:
+            self._rest = memoryview(self._source()).cast("B")
+        if size < 0:
+            size = len(self._rest)
+        data = bytes(self._rest[:size])
+        self._rest = self._rest[size:]
+        return data
+
+
+@define
+class StagedLayer:
+    """A layer read and extracted but not yet in the store: :meth:`commit` or :meth:`discard`."""
+
+    store: "LayerStore"
+    writer: BlobWriter | None
+    blob: Blob
+    media_type: str
+    diff_id: str
+    size: int
+    staging_dir: str
+    committed: bool = False
+
+    def commit(self) -> Ingested:
+        """Put the blob under its digest; the extraction is ready for ``install``."""
+        blob = self.writer.commit() if self.writer is not None else self.blob
+        self.committed = True
+        return Ingested(
+            blob=blob,
+            media_type=self.media_type,
+            diff_id=self.diff_id,
+            size=self.size,
+            staging_dir=self.staging_dir,
+        )
+
+    def discard(self) -> None:
+        """Throw the staged blob and extraction away (unless committed: then they are
+        the store's)."""
+        if self.committed:
+            return
+        if self.writer is not None:
+            self.writer.abort()
+        shutil.rmtree(self.staging_dir, ignore_errors=True)
 
 
 class LayerStore:
@@ -142,38 +145,69 @@ class LayerStore:
     def ingest(self, source: BinaryIO, store_blob: bool = True) -> Ingested:
         """Read a layer (tar or tar.gz) from ``source``: store its blob and extract it.
 
-        :param source: a seekable stream positioned at the layer's first byte
-            and ending with it (e.g. a tar member or a blob file).
+        :param source: a stream positioned at the layer's first byte and ending
+            with it (e.g. a tar member or a blob file).
         :param store_blob: keep the bytes as a blob (False when they already are one).
         """
-        media_type = media_type_for(_peek(source))
+        return self.stage(file_chunks(source), store_blob).commit()
+
+    def stage(self, source: Chunks, store_blob: bool = True) -> "StagedLayer":
+        """Read a layer (tar or tar.gz) in one pass: hash it, keep its blob and extract it.
+
+        The blob stays a staging file until :meth:`StagedLayer.commit`, so a load
+        that fails later leaves nothing under a digest.
+
+        :param source: the layer's chunks, to its end.
+        :param store_blob: keep the bytes as a blob (False when they already are one).
+        """
+        head, source = peek(source, MAGIC_SIZE)
+        media_type = media_type_for(head)
         writer = self._blobs.writer() if store_blob else None
+        outer_hash = None if writer is not None else hashlib.sha256()
+        sizes = [0, 0]
+
+        def count(index: int) -> Callable[[bytes | memoryview], None]:
+            def add(chunk: bytes | memoryview) -> None:
+                sizes[index] += len(chunk)
+
+            return add
+
         staging = tempfile.mkdtemp(dir=self.staging, prefix="layer-")
         try:
-            outer = _Tee(source, writer)
-            if media_type == GZIP_MEDIA:
-                inner = _Tee(gzip.GzipFile(fileobj=cast(IO[bytes], outer), mode="rb"))
+            # A blob writer hashes what it is given: hashing again would only cost time.
+            if writer is not None:
+                outer = tapped(source, writer.write)
             else:
-                inner = outer
+                assert outer_hash is not None
+                outer = tapped(source, outer_hash.update)
+            outer = tapped(outer, count(0))
+            inner_hash = None
+            inner = outer
+            if media_type == GZIP_MEDIA:
+                inner_hash = hashlib.sha256()
+                gunzip = gzip.GzipFile(fileobj=cast(IO[bytes], _ChunkFile(outer)), mode="rb")
+                inner = tapped(tapped(file_chunks(gunzip), inner_hash.update), count(1))
             try:
-                extract_layer(inner, staging)  # type: ignore[arg-type]
-                inner.drain()
-                outer.drain()
+                extract_layer_chunks(inner, staging)
+                while outer():
+                    pass  # anything after the compressed stream ends: the blob is all of it
             except (OSError, EOFError, zlib.error, tarfile.TarError) as e:
                 if isinstance(e, OSError) and e.errno in DISK_FULL:
                     raise  # our disk, not the client's tar: report it as it is
                 raise DigestMismatch(f"layer is not a readable tar stream: {e}") from e
-            blob = writer.commit() if writer is not None else Blob(outer.digest, outer.size)
         except BaseException:
             if writer is not None:
                 writer.abort()
             shutil.rmtree(staging, ignore_errors=True)
             raise
-        return Ingested(
-            blob=blob,
+        blob_digest = writer.digest if writer is not None else _hex(outer_hash)
+        return StagedLayer(
+            store=self,
+            writer=writer,
+            blob=Blob(blob_digest, sizes[0]),
             media_type=media_type,
-            diff_id=inner.digest,
-            size=inner.size,
+            diff_id=_hex(inner_hash) if inner_hash is not None else blob_digest,
+            size=sizes[1] if inner_hash is not None else sizes[0],
             staging_dir=staging,
         )
 

@@ -22,7 +22,6 @@ import bz2
 import contextlib
 import errno
 import gzip
-import io
 import lzma
 import os
 import shutil
@@ -36,19 +35,13 @@ from attrs import frozen
 
 from podapi.errors import InvalidArgument, NotFound
 from podapi.oci.scope import DIR_FLAGS, walk
+from podapi.storage.tarstream import Chunks, TarReader, file_chunks
 
-CHUNK = 1024 * 1024
 #: What a path met during extraction can answer when something else is changing the
 #: tree at the same time (only a running container's filesystem can).
 _CHANGED_UNDER_US = frozenset(
     (errno.ENOENT, errno.ENOTDIR, errno.ELOOP, errno.EEXIST, errno.EISDIR, errno.ENOTEMPTY)
 )
-# File data goes through tarfile's stream object, which builds a fresh bytes
-# object of the requested size two or three times per read.  At 1 MiB those are
-# page-faulted in anew each time: copying 500 MB ran at ~330 MB/s with a 1 MiB
-# buffer and ~900 MB/s with 256 KiB (tmpfs; 64 KiB: ~750).
-COPY_BUFFER = 256 * 1024
-READ_AHEAD = CHUNK
 WHITEOUT_PREFIX = ".wh."
 WHITEOUT_META_PREFIX = ".wh..wh."
 WHITEOUT_OPAQUE = ".wh..wh..opq"
@@ -190,67 +183,6 @@ class _DirMeta:
     times: tuple[int, int]
 
 
-class _StrictTarInfo(tarfile.TarInfo):
-    """Turns a bad header after the first into an error.
-
-    tarfile ends the archive silently at a garbled or truncated header once it
-    has read one member; Go's archive/tar (and so Docker) reports it.  A clean
-    EOF between members still ends the archive, as in Go.
-    """
-
-    @classmethod
-    def fromtarfile(cls, tarfile_: tarfile.TarFile) -> "_StrictTarInfo":
-        try:
-            return super().fromtarfile(tarfile_)
-        # Not in typeshed, but module-level names of tarfile since Python 3.2.
-        except (tarfile.InvalidHeaderError, tarfile.TruncatedHeaderError) as e:  # type: ignore[attr-defined]
-            raise tarfile.ReadError(f"bad header at offset {tarfile_.offset}: {e}") from None
-
-
-def _open_tar(reader: "_CountingReader") -> tarfile.TarFile | None:
-    """Open ``reader`` as a sequential tar; None for an empty stream."""
-    try:
-        return tarfile.open(  # type: ignore[call-overload]
-            fileobj=reader, mode="r|", tarinfo=_StrictTarInfo
-        )
-    except tarfile.ReadError:
-        # Go's archive/tar reads an empty stream as an empty archive; so do we.
-        if reader.count == 0:
-            return None
-        raise
-
-
-class _CountingReader:
-    """Reads ahead in big chunks and counts the bytes read.
-
-    tarfile's stream mode asks for 10 KiB at a time; one large read from the
-    source per :data:`READ_AHEAD` bytes saves a hundred smaller ones (system
-    calls, or calls into a hashing wrapper): about +25% on big files.  The
-    count tells an empty stream from a corrupt one.
-    """
-
-    def __init__(self, stream: BinaryIO) -> None:
-        self._stream = stream
-        self._buffer = b""
-        self._pos = 0
-        self.count = 0
-
-    def read(self, size: int = -1) -> bytes:
-        """Up to ``size`` bytes (fewer is fine for tarfile); all the rest if negative."""
-        if self._pos >= len(self._buffer):
-            self._buffer = self._stream.read(READ_AHEAD)
-            self._pos = 0
-            self.count += len(self._buffer)
-        if size < 0:
-            rest = self._buffer[self._pos :] + self._stream.read()
-            self.count += len(rest) - (len(self._buffer) - self._pos)
-            self._buffer, self._pos = b"", 0
-            return rest
-        data = self._buffer[self._pos : self._pos + size]
-        self._pos += len(data)
-        return data
-
-
 def extract_layer(stream: BinaryIO, dest: str) -> ExtractStats:
     """Unpack an uncompressed image layer into ``dest`` as an overlayfs lower dir.
 
@@ -265,9 +197,14 @@ def extract_layer(stream: BinaryIO, dest: str) -> ExtractStats:
     :raises InvalidArchive: for a corrupt tar or an entry that would land outside
         ``dest``.  What was written so far stays in ``dest``.
     """
+    return extract_layer_chunks(file_chunks(stream), dest)
+
+
+def extract_layer_chunks(source: Chunks, dest: str) -> ExtractStats:
+    """:func:`extract_layer` of a stream given as its chunks (read to the end)."""
     root = os.open(dest, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
     try:
-        return _Extractor(root, [], layer=True).run(stream)
+        return _Extractor(root, [], layer=True).run(source)
     finally:
         os.close(root)
 
@@ -314,7 +251,7 @@ def extract_into(
             owner=owner,
             mode=mode,
         )
-        return extractor.run(decompressed(stream))
+        return extractor.run(file_chunks(decompressed(stream)))
     finally:
         os.close(root_fd)
 
@@ -422,7 +359,6 @@ class _Extractor:
         self._layer = layer
         self._no_overwrite_dir_non_dir = no_overwrite_dir_non_dir
         self._owner = owner
-        self._buffer = bytearray(COPY_BUFFER)
         # Directory metadata is applied at the end, deepest first, so children can
         # be written into a read-only directory and its mtime is not bumped again.
         self._dirs: dict[tuple[str, ...], _DirMeta] = {}
@@ -431,50 +367,41 @@ class _Extractor:
         self._cached: tuple[tuple[str, ...], int] | None = None
         self._stale = False
 
-    def run(self, stream: BinaryIO) -> ExtractStats:
-        """Extract every member of ``stream``, then read it to EOF."""
-        reader = _CountingReader(stream)
+    def run(self, source: Chunks) -> ExtractStats:
+        """Extract every member of the tar in ``source``, then read it to the end."""
+        tar = TarReader(source)
         files = size = 0
         try:
-            tar = _open_tar(reader)
-            if tar is None:
-                return ExtractStats(0, 0)
-            with tar:
-                while (member := tar.next()) is not None:
-                    # tarfile remembers every member even in stream mode (an
-                    # attribute typeshed omits); we never look back, so do not let a
-                    # layer of a million files pile them up.
-                    tar.members.clear()  # type: ignore[attr-defined]
-                    try:
-                        self._member(tar, member)
-                    except (ValueError, OverflowError) as e:
-                        # NUL bytes and out-of-range ids, modes or times in headers.
-                        raise InvalidArchive(f"invalid tar entry {member.name!r}: {e}") from e
-                    except OSError as e:
-                        if e.errno not in _CHANGED_UNDER_US:
-                            raise
-                        # A running container changed the tree while we wrote into it
-                        # (a directory removed, or swapped for a link): the copy, not
-                        # the server, failed.  Every step stays inside the root anyway.
-                        raise InvalidArchive(
-                            f"cannot extract {member.name!r}: the directory changed during "
-                            f"the copy ({e.strerror})"
-                        ) from e
-                    finally:
-                        if self._stale:
-                            self._drop_cache()
-                    files += 1
-                    if member.isreg():
-                        size += member.size
+            while (member := tar.next()) is not None:
+                try:
+                    self._member(tar, member)
+                except (ValueError, OverflowError) as e:
+                    # NUL bytes and out-of-range ids, modes or times in headers.
+                    raise InvalidArchive(f"invalid tar entry {member.name!r}: {e}") from e
+                except OSError as e:
+                    if e.errno not in _CHANGED_UNDER_US:
+                        raise
+                    # A running container changed the tree while we wrote into it (a
+                    # directory removed, or swapped for a link): the copy, not the
+                    # server, failed.  Every step stays inside the root anyway.
+                    raise InvalidArchive(
+                        f"cannot extract {member.name!r}: the directory changed during "
+                        f"the copy ({e.strerror})"
+                    ) from e
+                finally:
+                    if self._stale:
+                        self._drop_cache()
+                files += 1
+                if member.isreg():
+                    size += member.size
             self._finish_dirs()
+            # The end-of-archive blocks and any padding after them: a hashing tap
+            # on the stream must see the whole blob.
+            tar.drain()
         except tarfile.TarError as e:
             raise InvalidArchive(f"invalid tar: {e}") from e
         finally:
             self._drop_cache()
-        # The end-of-archive blocks and any padding after them: a hashing wrapper
-        # around the stream must see the whole blob.
-        while stream.read(CHUNK):
-            pass
         return ExtractStats(files, size)
 
     # -- resolving paths inside the root ---------------------------------------
@@ -557,7 +484,7 @@ class _Extractor:
     def _ids(self, member: tarfile.TarInfo) -> tuple[int, int]:
         return self._owner if self._owner is not None else (member.uid, member.gid)
 
-    def _member(self, tar: tarfile.TarFile, member: tarfile.TarInfo) -> None:
+    def _member(self, tar: TarReader, member: tarfile.TarInfo) -> None:
         parts = clean_name(member.name)
         if self._layer and parts and parts[-1].startswith(WHITEOUT_PREFIX):
             self._whiteout(parts)
@@ -586,7 +513,7 @@ class _Extractor:
 
     def _regular(
         self,
-        tar: tarfile.TarFile,
+        tar: TarReader,
         member: tarfile.TarInfo,
         parent: int,
         name: str,
@@ -595,10 +522,10 @@ class _Extractor:
         self._clear(parent, name, parts, is_dir=False)
         fd = os.open(name, _FILE_FLAGS, 0o600, dir_fd=parent)
         try:
-            source = tar.extractfile(member)
-            if source is not None:
-                # An io.BufferedReader: readinto goes straight to our buffer.
-                self._copy(cast(io.BufferedIOBase, source), fd)
+            for piece in tar.data(member):
+                done = 0
+                while done < len(piece):
+                    done += os.write(fd, piece[done:])
             # chown before chmod: chown drops setuid/setgid bits and file
             # capabilities, so the mode and the xattrs come after it.
             os.fchown(fd, *self._ids(member))
@@ -607,14 +534,6 @@ class _Extractor:
             os.utime(fd, ns=_times(member))
         finally:
             os.close(fd)
-
-    def _copy(self, source: io.BufferedIOBase, fd: int) -> None:
-        """Copy a member's data through one reused buffer."""
-        view = memoryview(self._buffer)
-        while n := source.readinto(view):
-            done = 0
-            while done < n:
-                done += os.write(fd, view[done:n])
 
     def _directory(
         self, member: tarfile.TarInfo, parent: int, name: str, parts: Sequence[str]

@@ -2,13 +2,14 @@
 
 import contextlib
 from collections.abc import Callable
-from typing import Any, cast
+from typing import Any, BinaryIO, cast
 
 from klein import Response
 from twisted.web.server import Request
 
 from podapi.engine import imagefilters
 from podapi.engine.engine import Engine
+from podapi.engine.imagearchives import ArchiveUpload
 from podapi.engine.images import created_ns
 from podapi.engine.shortnames import LOCALHOST
 from podapi.engine.state.images import ImageRecord
@@ -17,6 +18,8 @@ from podapi.errors import InvalidArgument
 from podapi.http.call import ApiCall, BadRequest
 from podapi.http.producers import stream_chunks
 from podapi.http.responses import json_response
+from podapi.http.routing import Dialect, Router
+from podapi.http.site import streamed_body
 from podapi.storage import reference
 
 
@@ -147,3 +150,16 @@ def prune_keeper(engine: Engine, filters: dict[str, list[str]]) -> Callable[[Ima
 def podman_name(repo: str, tag: str | None = None) -> str:
     """Podman normalises short names to ``localhost/``."""
     return reference.join(repo, tag, default_domain=LOCALHOST).name
+
+
+def receive_load_bodies(router: Router, dialect: Dialect, engine: Engine) -> None:
+    """Have ``POST /images/load`` bodies read (and extracted) as they arrive."""
+    router.receive_body(dialect, "POST", "/images/load", engine.image_archives.receive_upload)
+
+
+def archive_upload(call: ApiCall) -> "BinaryIO | ArchiveUpload":
+    """A load's body: being received as it arrived, or spooled (too many at once)."""
+    receiving = streamed_body(call.request)
+    if isinstance(receiving, ArchiveUpload):
+        return receiving
+    return cast(BinaryIO, call.request.content)

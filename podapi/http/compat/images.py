@@ -16,15 +16,17 @@ from podapi.errors import InvalidArgument, PodapiError
 from podapi.http.both.commit import commit_image
 from podapi.http.both.images import (
     DOCKER_ARCHIVE,
+    archive_upload,
     filtered_images,
     history_response,
     prune_keeper,
+    receive_load_bodies,
     send_archive,
 )
 from podapi.http.call import ApiCall, BadRequest
 from podapi.http.compat.distribution import DockerProgress
 from podapi.http.responses import json_response, no_content
-from podapi.http.routing import Router
+from podapi.http.routing import Dialect, Router
 from podapi.http.streams import JsonLines
 from podapi.storage import reference
 
@@ -141,6 +143,7 @@ class CompatImageRoutes:
         router.compat("GET", "/images/json", self.list_images, early=True)
         router.compat("POST", "/commit", self.commit)
         router.compat("POST", "/images/load", self.load)
+        receive_load_bodies(router, Dialect.COMPAT, self._engine)
         router.compat("POST", "/images/prune", self.prune)
         router.compat("GET", "/images/get", self.save_many)
         router.compat("GET", "/images/<path:name>/json", self.inspect, early=True)
@@ -219,7 +222,7 @@ class CompatImageRoutes:
         """
         out = JsonLines(call.request)
         try:
-            loaded = await self._engine.image_archives.load(call.request.content)
+            loaded = await self._engine.image_archives.load(archive_upload(call))
         except PodapiError as e:
             DockerProgress(out, legacy=not call.version_at_least(1, 52)).error(e.message)
             return

@@ -17,16 +17,18 @@ from podapi.http.both.commit import commit_image
 from podapi.http.both.images import (
     DOCKER_ARCHIVE,
     OCI_ARCHIVE,
+    archive_upload,
     filtered_images,
     history_response,
     podman_name,
     prune_keeper,
+    receive_load_bodies,
     send_archive,
 )
 from podapi.http.call import ApiCall, BadRequest
 from podapi.http.errors import status_for
 from podapi.http.responses import json_response, no_content
-from podapi.http.routing import Router
+from podapi.http.routing import Dialect, Router
 
 #: ``podman commit --format``.
 COMMIT_FORMATS = ("oci", "docker")
@@ -114,6 +116,7 @@ class LibpodImageRoutes:
         router.libpod("GET", "/images/json", self.list_images, early=True)
         router.libpod("POST", "/commit", self.commit)
         router.libpod("POST", "/images/load", self.load)
+        receive_load_bodies(router, Dialect.LIBPOD, self._engine)
         router.libpod("POST", "/images/import", self.import_)
         router.libpod("POST", "/images/prune", self.prune)
         router.libpod("DELETE", "/images/remove", self.remove_many)
@@ -250,7 +253,7 @@ class LibpodImageRoutes:
 
     async def load(self, call: ApiCall) -> Response:
         """``POST /libpod/images/load``: ``{"Names": [...]}``."""
-        loaded = await self._engine.image_archives.load(call.request.content)
+        loaded = await self._engine.image_archives.load(archive_upload(call))
         names = [n for item in loaded for n in (item.names or ("sha256:" + item.image.id,))]
         return json_response({"Names": names})
 
