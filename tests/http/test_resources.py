@@ -4,6 +4,7 @@ import sqlite3
 from functools import partial
 from typing import Any
 
+import pytest
 import pytest_twisted
 from treq.testing import StubTreq
 
@@ -112,3 +113,37 @@ async def test_version_and_info_report_the_host_facts(api: StubTreq, engine: Eng
     for uptime in (compat["Uptime"], libpod["host"]["uptime"]):
         hours, minutes, seconds = uptime.split()
         assert hours.endswith("h") and minutes.endswith("m") and seconds.endswith("s")
+
+
+@pytest_twisted.ensureDeferred
+async def test_network_list_and_inspect_read_their_users_at_once(
+    api: StubTreq, engine: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Compat network list and inspect show every user and make as many database reads for
+    twenty users as for one: each read waits its turn on the one database thread, so one read
+    per user made ``GET /networks`` take seconds under load (found by ``bench/load.py``)."""
+    await engine.networks.create("front")
+    spec = ContainerSpec(image="busybox", command=("true",), networks=(NetworkEndpoint("front"),))
+    reads = 0
+    real_read = engine.state.read
+
+    def counting_read(fn: Any) -> Any:
+        nonlocal reads
+        reads += 1
+        return real_read(fn)
+
+    monkeypatch.setattr(engine.state, "read", counting_read)
+    counts = []
+    for count in (1, 20):
+        for index in range(len(await container_ids(engine)), count):
+            await add_container(engine, f"{index:02d}" * 32, spec)
+        for path in ("/v1.41/networks", "/v1.41/networks/front"):
+            reads = 0
+            code, body = await request(api, "GET", path)
+            assert code == 200, body
+            front = (
+                next(n for n in body if n["Name"] == "front") if isinstance(body, list) else body
+            )
+            assert sorted(front["Containers"]) == sorted(await container_ids(engine))
+            counts.append((path, reads))
+    assert counts[:2] == counts[2:]
