@@ -39,6 +39,11 @@ from tests.integration.crashloop import default_subnet, nothing_left
 from tests.integration.loadmix import RUN_IMAGE, Run, seed_registry
 from tests.support import ServerProcess
 
+#: Unexpected answers printed at most (a broken server can give thousands).
+SHOWN = 60
+#: Seconds between two ``/_ping`` probes.
+PROBE = 0.5
+
 
 def fd_count(pid: int) -> int:
     """Open file descriptors of ``pid``."""
@@ -56,7 +61,7 @@ class Sampler:
     rows: list[tuple[float, int, int, int, int]] = field(factory=list)
     _stop: threading.Event = field(factory=threading.Event)
     _began: float = field(factory=time.monotonic)
-    _thread: threading.Thread | None = None
+    _threads: list[threading.Thread] = field(factory=list)
 
     def sample(self) -> None:
         held = sum(len(c.containers) for c in self.run.clients)
@@ -75,15 +80,32 @@ class Sampler:
         while not self._stop.wait(self.interval):
             self.sample()
 
+    def probe(self) -> None:
+        """``/_ping`` on its own connection every ``PROBE`` s: its latency bounds how long
+        the reactor went without turning to new work (a stall shows as a long ping)."""
+        while not self._stop.wait(PROBE):
+            began = time.perf_counter()
+            try:
+                reply = self.run.server.request("GET", "/_ping", timeout=60)
+                if reply.status != 200:
+                    self.run.tally.error(f"/_ping: {reply.status} {reply.body[:200]!r}")
+            except OSError as e:
+                self.run.tally.error(f"/_ping: {type(e).__name__} {e}")
+            self.run.tally.lap("_ping (probe)", (time.perf_counter() - began) * 1000)
+
     def __enter__(self) -> "Sampler":
-        self._thread = threading.Thread(target=self.loop, daemon=True)
-        self._thread.start()
+        self._threads = [
+            threading.Thread(target=self.loop, daemon=True),
+            threading.Thread(target=self.probe, daemon=True),
+        ]
+        for thread in self._threads:
+            thread.start()
         return self
 
     def __exit__(self, *exc: object) -> None:
         self._stop.set()
-        assert self._thread is not None
-        self._thread.join(timeout=30)
+        for thread in self._threads:
+            thread.join(timeout=90)
         self.sample()
 
 
@@ -162,8 +184,10 @@ def main() -> int:
     if watched:
         print(f"== events the operations imply: {expected}; each stream saw: {watched}")
     print(f"== unexpected answers: {len(errors)}")
-    for error in errors:
+    for error in errors[:SHOWN]:
         print(f"   {error}")
+    if len(errors) > SHOWN:
+        print(f"   ... and {len(errors) - SHOWN} more")
     print(f"== objects, events and host: {len(problems)} problems")
     for problem in problems:
         print(f"   {problem}")

@@ -20,6 +20,7 @@ operations imply, and the server's lists must match what the clients hold.
 import http.client
 import json
 import random
+import re
 import subprocess
 import threading
 import time
@@ -52,6 +53,8 @@ VARIANTS = 4
 MARKER = "loadmix-end-marker"
 #: A container's ``echo`` reaches its log soon after start; how long a logs check waits.
 LOG_GRACE = 5.0
+#: Lines of the server's log that tell of a failure (unexpected even if no client saw it).
+LOGGED_FAILURE = re.compile(r"#(error|critical|failure)\]|Traceback|Unhandled")
 MANIFEST_TYPES = (
     "application/vnd.docker.distribution.manifest.v2+json, "
     "application/vnd.oci.image.manifest.v1+json"
@@ -144,6 +147,8 @@ class Owned:
     """A container a client made, and the state it must be in."""
 
     name: str
+    #: ``--rm``: gone (with a ``destroy`` event) soon after its process ends.
+    auto_remove: bool = False
     state: str = "created"
     started_at: float = 0.0
 
@@ -164,6 +169,7 @@ class Client:
 
     def __init__(self, index: int, server: ServerProcess, ref: str, tally: Tally) -> None:
         self.index = index
+        self.server = server
         self.sock = str(server.sock)
         self.ref = ref
         self.tally = tally
@@ -223,17 +229,18 @@ class Client:
     def create(self) -> None:
         name = self._name("c")
         network = self.rng.choice(["none", "bridge"])
+        auto_remove = self.rng.random() < 0.25
         body = {
             "Image": RUN_IMAGE,
             "Cmd": ["sh", "-c", f"echo {name}; exec sleep 1000"],
-            "HostConfig": {"NetworkMode": network},
+            "HostConfig": {"NetworkMode": network, "AutoRemove": auto_remove},
         }
         answer = self.call("create", "POST", f"{API}/containers/create?name={name}", (201,), body)
         if answer is None:
             self.uncertain.add(name)
             return
         container_id = answer.json()["Id"]
-        self.containers[container_id] = Owned(name)
+        self.containers[container_id] = Owned(name, auto_remove)
         self.tally.expect("container", container_id, "create")
 
     def start(self, target: str, owned: Owned) -> None:
@@ -249,8 +256,56 @@ class Client:
         if owned.state != "running":
             self.call("stop", "POST", path, (304,), refusal=True)
         elif self.call("stop", "POST", path, (204,)) is not None:
+            self._ended(target, owned, "stop")
+
+    def kill(self, target: str, owned: Owned) -> None:
+        """SIGKILL, then wait for the exit (Docker's kill returns once the signal is sent)."""
+        path = f"{API}/containers/{target}/kill"
+        if owned.state != "running":
+            self.call("kill", "POST", path, (409,), refusal=True)
+            return
+        if self.call("kill", "POST", path, (204,)) is None:
+            return
+        if not owned.auto_remove:
+            waited = self.call("kill (wait)", "POST", f"{API}/containers/{target}/wait", (200,))
+            if waited is not None and waited.json()["StatusCode"] != 137:
+                self.tally.error(f"kill {owned.name}: wait says {waited.body!r}, not 137")
+        self._ended(target, owned, "kill")
+
+    def _ended(self, target: str, owned: Owned, op: str) -> None:
+        """The process of ``target`` ended: it exited, or (``--rm``) it goes away."""
+        self.tally.expect("container", target, "die")
+        if not owned.auto_remove:
             owned.state = "exited"
-            self.tally.expect("container", target, "die")
+            return
+        # Gone already (404) or once the server's clean-up has removed it (200).
+        path = f"{API}/containers/{target}/wait?condition=removed"
+        if self.call(f"{op} (wait removed)", "POST", path, (200, 404)) is not None:
+            self.tally.expect("container", target, "destroy")
+        self._forget(target)
+
+    def restart(self, target: str, owned: Owned) -> None:
+        path = f"{API}/containers/{target}/restart?t=0"
+        if self.call("restart", "POST", path, (204,)) is not None:
+            if owned.state == "running":
+                self.tally.expect("container", target, "die")
+            self.tally.expect("container", target, "start")
+            owned.state, owned.started_at = "running", time.monotonic()
+
+    def pause(self, target: str, owned: Owned) -> None:
+        """Pause, see it paused, unpause: the container is never left paused."""
+        path = f"{API}/containers/{target}"
+        if owned.state != "running":
+            self.call("pause", "POST", f"{path}/pause", (409,), refusal=True)
+            return
+        if self.call("pause", "POST", f"{path}/pause", (204,)) is None:
+            return
+        owned.state = "paused"
+        answer = self.call("inspect", "GET", f"{path}/json", (200,))
+        if answer is not None and answer.json()["State"]["Status"] != "paused":
+            self.tally.error(f"pause {owned.name}: inspect says {answer.json()['State']}")
+        if self.call("unpause", "POST", f"{path}/unpause", (204,)) is not None:
+            owned.state = "running"
 
     def remove(self, target: str, owned: Owned) -> None:
         if self.call("rm", "DELETE", f"{API}/containers/{target}?force=1&v=1", (204,)) is None:
@@ -258,6 +313,9 @@ class Client:
         if owned.state == "running":
             self.tally.expect("container", target, "die")
         self.tally.expect("container", target, "destroy")
+        self._forget(target)
+
+    def _forget(self, target: str) -> None:
         del self.containers[target]
         self.removed.append(target)
 
@@ -266,6 +324,45 @@ class Client:
         settled = owned.started_at and time.monotonic() - owned.started_at > LOG_GRACE
         if answer is not None and settled and owned.name.encode() not in answer.body:
             self.tally.error(f"logs of {owned.name}: its echo is missing: {answer.body[:200]!r}")
+
+    def follow_logs(self, target: str, owned: Owned) -> None:
+        """``logs?follow=1`` of a running container, left after its first frame: the
+        server must let go of every follower a client drops."""
+        if owned.state != "running":
+            return
+        conn = UnixHTTPConnection(self.sock, timeout=TIMEOUT)
+        began = time.perf_counter()
+        try:
+            conn.request("GET", f"{API}/containers/{target}/logs?follow=1&stdout=1")
+            response = conn.getresponse()
+            # The first frame's header (the container's echo is always there to come).
+            first = response.read(8) if response.status == 200 else response.read()
+        except (OSError, http.client.HTTPException) as e:
+            self.tally.error(f"logs follow {owned.name}: {type(e).__name__} {e}")
+            return
+        finally:
+            conn.close()
+            self.tally.lap("logs follow", (time.perf_counter() - began) * 1000)
+        if response.status != 200 or len(first) != 8:
+            self.tally.error(f"logs follow {owned.name}: {response.status} {first[:300]!r}")
+
+    def follow_events(self) -> None:
+        """A filtered event stream opened, read for one event at most, dropped."""
+        began = time.perf_counter()
+        try:
+            stream = EventStream(self.server, {"type": ["container"]})
+        except (OSError, http.client.HTTPException, AssertionError) as e:
+            self.tally.error(f"events follow: {type(e).__name__} {e}")
+            return
+        try:
+            stream.next(timeout=2)
+        except AssertionError:
+            pass  # a quiet moment (near the end of the run): dropping the stream is the point
+        except (OSError, http.client.HTTPException, ValueError) as e:
+            self.tally.error(f"events follow: {type(e).__name__} {e}")
+        finally:
+            stream.close()
+            self.tally.lap("events follow", (time.perf_counter() - began) * 1000)
 
     def exec(self, target: str, owned: Owned) -> None:
         path = f"{API}/containers/{target}/exec"
@@ -396,6 +493,7 @@ class Client:
             (3, self.list_networks),
             (3, self.list_volumes),
             (2, self.events_window),
+            (2, self.follow_events),
             (6, self.inspect),
         ]
         if len(self.containers) < MAX_CONTAINERS:
@@ -407,13 +505,20 @@ class Client:
         if self.containers:
             target = self.rng.choice(list(self.containers))
             owned = self.containers[target]
-            for weight, act in (
+            acts = [
                 (10, self.start),
                 (8, self.stop),
+                (4, self.kill),
+                (4, self.pause),
                 (7, self.remove),
                 (6, self.logs),
+                (3, self.follow_logs),
                 (8, self.exec),
-            ):
+            ]
+            # What a restart does to a --rm container differs between engines: not tried.
+            if not owned.auto_remove:
+                acts.append((4, self.restart))
+            for weight, act in acts:
                 found.append((weight, lambda act=act: act(target, owned)))  # type: ignore[misc]
         return found
 
@@ -531,7 +636,11 @@ class Run:
 
     def problems(self) -> list[str]:
         """What the server's lists and the event streams say against what the clients hold."""
-        found: list[str] = []
+        found = [
+            f"server log: {line[:300]}"
+            for line in self.server.output().splitlines()
+            if LOGGED_FAILURE.search(line)
+        ][:20]
         for number, watcher in enumerate(self.watchers):
             if watcher.ended != "marker":
                 found.append(f"event stream {number} ended by {watcher.ended or 'nothing'}")
