@@ -496,9 +496,11 @@ class ContainerService:
         # removes; a row without files would be a container that cannot run.
         anonymous = volume_names(record.run.mounts) if volumes else []
         gone = await self._state.write(partial(_delete, container_id=record.id, volumes=anonymous))
+        # The event goes out as the row goes: whoever finds the container gone (a 404, a
+        # ``wait`` for its removal) finds ``remove`` in the log, not a moment later.
+        self.emit(record, "remove")
         await self._io(remove_dirs, self.paths(record.id))
         self._locks.pop(record.id, None)
-        self.emit(record, "remove")
         await self._volumes.discard(gone)
 
     async def changes(self, record: ContainerRecord) -> list[tuple[str, int]]:

@@ -31,12 +31,12 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from attrs import define, field, frozen
+from attrs import define, field
 
 from tests.fixtures.images import BuiltImage, busybox_layer, layer_tar
 from tests.fixtures.registry import Registry
 from tests.integration.containers_support import IMAGE
-from tests.support import EventStream, ServerProcess, UnixHTTPConnection, request
+from tests.support import EventStream, Reply, ServerProcess, UnixHTTPConnection, request
 
 API = "/v1.41"
 #: The image every container runs (loaded before the run).
@@ -153,17 +153,6 @@ class Owned:
     started_at: float = 0.0
 
 
-@frozen
-class Answer:
-    """One response: status and body."""
-
-    status: int
-    body: bytes
-
-    def json(self) -> Any:
-        return json.loads(self.body)
-
-
 class Client:
     """One client: its own keep-alive connection, objects and random choices."""
 
@@ -197,7 +186,7 @@ class Client:
         expect: tuple[int, ...],
         body: Any = None,
         refusal: bool = False,
-    ) -> Answer | None:
+    ) -> Reply | None:
         """One request on the keep-alive connection, timed; ``None`` unless ``expect``-ed.
 
         :param refusal: the expected status is a refusal (4xx, 304), counted as such.
@@ -208,7 +197,7 @@ class Client:
         try:
             self.conn.request(method, path, body=data, headers=headers)
             response = self.conn.getresponse()
-            answer = Answer(response.status, response.read())
+            answer = Reply(response.status, response.headers, response.read())
         except (OSError, http.client.HTTPException) as e:
             self.conn.close()  # a fresh connection for the next request
             self.tally.error(f"{op}: {method} {path}: {type(e).__name__} {e}")
@@ -436,7 +425,8 @@ class Client:
 
     def create_volume(self) -> None:
         name = self._name("v")
-        if self.call("volume create", "POST", f"{API}/volumes/create", (201,), {"Name": name}):
+        path = f"{API}/volumes/create"
+        if self.call("volume create", "POST", path, (201,), {"Name": name}) is not None:
             self.volumes.add(name)
             self.tally.expect("volume", name, "create")
 
