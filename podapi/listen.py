@@ -43,12 +43,26 @@ from podapi.config import InheritedSocket, ListenAddress
 #: sd_listen_fds(3): passed descriptors start here.
 SD_LISTEN_FDS_START = 3
 
+#: Linux keeps a socket's backlog in 16 bits (Go caps ``somaxconn`` the same way).
+MAX_BACKLOG = 65535
+
 #: Twisted endpoint types we pass through unchanged.
 TWISTED_SCHEMES = ("systemd", "ssl", "tcp6", "tls", "unix", "tcp")
 
 
 class ListenError(Exception):
     """The listen address is unusable; the message says why and what to do."""
+
+
+def listen_backlog(somaxconn: str = "/proc/sys/net/core/somaxconn") -> int:
+    """How many connections may wait to be accepted: the kernel's ``somaxconn``, as Go's
+    ``net.Listen`` (so Podman and dockerd) uses.  Twisted's default, 50, made clients fail
+    with ``EAGAIN`` whenever more than 50 connected while the reactor was busy."""
+    try:
+        with open(somaxconn) as f:
+            return min(int(f.read()), MAX_BACKLOG)
+    except (OSError, ValueError):
+        return socket.SOMAXCONN
 
 
 def default_uri(euid: int | None = None, environ: dict[str, str] | None = None) -> str:

@@ -29,7 +29,7 @@ from podapi.engine.reactors import IEngineReactor
 from podapi.http.app import build_router
 from podapi.http.site import HeaderPolicy, PodAPISite, max_connections
 from podapi.idle import IdleTracker
-from podapi.listen import adopt_listening_socket
+from podapi.listen import adopt_listening_socket, listen_backlog
 from podapi.logs import get_logger
 from podapi.notify import notify_ready
 from podapi.oci.process import DEFAULT_PATH, ProcessRunner
@@ -132,6 +132,7 @@ class PodAPIService(MultiService):
                     address.socket_path,
                     site,  # type: ignore[arg-type]
                     mode=0o600,
+                    backlog=listen_backlog(),
                 )
                 if self.config.socket_gid is not None:
                     share_with_group(address.socket_path, self.config.socket_gid)

@@ -4,15 +4,20 @@ import sqlite3
 from functools import partial
 from typing import Any
 
+import pytest
 import pytest_twisted
 from treq.testing import StubTreq
+from twisted.internet.defer import Deferred
+from twisted.python.failure import Failure
 
+from podapi.engine import containers as containers_module
 from podapi.engine.containers import run_config
 from podapi.engine.containerspec import ContainerSpec, MountSpec, NetworkEndpoint
 from podapi.engine.engine import Engine
 from podapi.engine.state import containers as container_rows
 from podapi.engine.state import volumes as volume_rows
 from podapi.engine.state.containers import CREATED, ContainerRecord
+from podapi.errors import NoSuchContainer
 
 
 async def request(api: StubTreq, method: str, path: str) -> tuple[int, Any]:
@@ -112,3 +117,64 @@ async def test_version_and_info_report_the_host_facts(api: StubTreq, engine: Eng
     for uptime in (compat["Uptime"], libpod["host"]["uptime"]):
         hours, minutes, seconds = uptime.split()
         assert hours.endswith("h") and minutes.endswith("m") and seconds.endswith("s")
+
+
+@pytest_twisted.ensureDeferred
+async def test_network_list_and_inspect_read_their_users_at_once(
+    api: StubTreq, engine: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Compat network list and inspect show every user and make as many database reads for
+    twenty users as for one: each read waits its turn on the one database thread, so one read
+    per user made ``GET /networks`` take seconds under load (found by ``bench/load.py``)."""
+    await engine.networks.create("front")
+    spec = ContainerSpec(image="busybox", command=("true",), networks=(NetworkEndpoint("front"),))
+    reads = 0
+    real_read = engine.state.read
+
+    def counting_read(fn: Any) -> Any:
+        nonlocal reads
+        reads += 1
+        return real_read(fn)
+
+    monkeypatch.setattr(engine.state, "read", counting_read)
+    counts = []
+    for count in (1, 20):
+        for index in range(len(await container_ids(engine)), count):
+            await add_container(engine, f"{index:02d}" * 32, spec)
+        for path in ("/v1.41/networks", "/v1.41/networks/front"):
+            reads = 0
+            code, body = await request(api, "GET", path)
+            assert code == 200, body
+            front = (
+                next(n for n in body if n["Name"] == "front") if isinstance(body, list) else body
+            )
+            assert sorted(front["Containers"]) == sorted(await container_ids(engine))
+            counts.append((path, reads))
+    assert counts[:2] == counts[2:]
+
+
+@pytest_twisted.ensureDeferred
+async def test_remove_event_goes_out_as_the_container_is_gone(
+    api: StubTreq, engine: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """While a removed container's files are deleted it is already gone (404), so its
+    ``remove`` event is already out: a client waiting for the removal then finds the event
+    (``bench/load.py`` saw ``wait?condition=removed`` end before ``destroy``)."""
+    await add_container(engine, "r" * 64, ContainerSpec(image="busybox", command=("true",)))
+    actions: list[str] = []
+    engine.events.subscribe(lambda event: actions.append(event.action))
+    seen_while_deleting: list[tuple[bool, list[str]]] = []
+    real_remove_dirs = containers_module.remove_dirs
+
+    def remove_dirs(paths: Any) -> None:
+        # The database runs inline here: the lookup has its answer at once.
+        found: list[object] = []
+        Deferred.fromCoroutine(engine.containers.get("r" * 64)).addBoth(found.append)
+        gone = isinstance(found[0], Failure) and found[0].check(NoSuchContainer) is not None
+        seen_while_deleting.append((gone, list(actions)))
+        real_remove_dirs(paths)
+
+    monkeypatch.setattr(containers_module, "remove_dirs", remove_dirs)
+    code, _ = await request(api, "DELETE", f"/v1.41/containers/{'r' * 64}")
+    assert code == 204
+    assert seen_while_deleting == [(True, ["remove"])]

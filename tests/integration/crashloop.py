@@ -203,7 +203,7 @@ def check_and_clean(workload: Workload) -> None:
         assert reply.status == 204, reply.body
     for image in server.get_json(f"{API}/images/json"):
         whole_image(server, image["Id"], keep=IMAGE in (image["RepoTags"] or ()))
-    subnets = [_default_subnet(server)]
+    subnets = [default_subnet(server)]
     for network in server.get_json(f"{API}/networks"):
         if network["Name"] == "crashnet":
             subnets += [c["Subnet"].rsplit(".", 1)[0] + "." for c in network["IPAM"]["Config"]]
@@ -274,7 +274,7 @@ def _server_bridges(server: ServerProcess) -> set[str]:
     return {default} | {f"{prefix}{index}" for index in range(8)}
 
 
-def _default_subnet(server: ServerProcess) -> str:
+def default_subnet(server: ServerProcess) -> str:
     args = server.args
     return args[args.index("--default-subnet") + 1].rsplit(".", 1)[0] + "."
 

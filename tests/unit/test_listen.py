@@ -14,6 +14,7 @@ from podapi.listen import (
     ListenError,
     activated_address,
     default_uri,
+    listen_backlog,
     parse_uri,
     prepare_socket_path,
     take_activation,
@@ -202,3 +203,13 @@ def test_loading_the_options_leaves_activation_for_podapi_to_read() -> None:
     code = "import sys, podapi.tap; print('twisted.internet.endpoints' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
+
+
+def test_listen_backlog_is_somaxconn_within_sixteen_bits(tmp_path: Path) -> None:
+    """The kernel's ``somaxconn`` (as Go's listeners), capped at 65535; SOMAXCONN without it."""
+    limit = tmp_path / "somaxconn"
+    limit.write_text("4096\n")
+    assert listen_backlog(str(limit)) == 4096
+    limit.write_text("1000000\n")
+    assert listen_backlog(str(limit)) == 65535
+    assert listen_backlog(str(tmp_path / "missing")) == socket.SOMAXCONN

@@ -234,6 +234,13 @@ def load(conn: sqlite3.Connection, container_id: str) -> ContainerRecord:
     return _record(row)
 
 
+def load_some(conn: sqlite3.Connection, container_ids: list[str]) -> list[ContainerRecord]:
+    """Those of ``container_ids`` that exist, oldest first, in one query (the IDs travel as
+    one JSON parameter, so their number is not bound by SQLite's variable limit)."""
+    query = "SELECT * FROM containers WHERE id IN (SELECT value FROM json_each(?)) ORDER BY created"
+    return [_record(row) for row in conn.execute(query, (json.dumps(container_ids),))]
+
+
 def load_all(conn: sqlite3.Connection) -> list[ContainerRecord]:
     """Every container, oldest first."""
     return [_record(row) for row in conn.execute("SELECT * FROM containers ORDER BY created")]

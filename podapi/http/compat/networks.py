@@ -5,6 +5,7 @@ Differences from Podman 4.3.1, on purpose: malformed bodies, subnets and
 addresses are 400, an overlapping subnet or a network in use 409 (Podman: 500).
 """
 
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 from klein import Response
@@ -12,7 +13,7 @@ from klein import Response
 from podapi.engine import ipam
 from podapi.engine.engine import Engine
 from podapi.engine.ocimodel import Network, Subnet
-from podapi.errors import NoSuchContainer
+from podapi.engine.state.containers import ContainerRecord
 from podapi.http.bodyfields import boolean, field, json_object, objects, string_map, text
 from podapi.http.both.networks import join_network, leave_network
 from podapi.http.call import ApiCall, BadRequest
@@ -51,13 +52,18 @@ class CompatNetworkRoutes:
         """``bridge`` is the default network."""
         return self._engine.networks.default.name if name == BRIDGE else name
 
-    async def _resource(self, network: Network, users: list[str]) -> dict[str, Any]:
-        """Docker's ``NetworkResource``."""
+    async def _users(self, users: Iterable[str]) -> Mapping[str, ContainerRecord]:
+        """The users' records by ID, in one read (those removed meanwhile are left out)."""
+        return {record.id: record for record in await self._engine.containers.some(users)}
+
+    def _resource(
+        self, network: Network, users: list[str], records: Mapping[str, ContainerRecord]
+    ) -> dict[str, Any]:
+        """Docker's ``NetworkResource``; ``records`` holds the users' records."""
         containers = {}
         for container_id in users:
-            try:
-                record = await self._engine.containers.get(container_id)
-            except NoSuchContainer:  # removed meanwhile
+            record = records.get(container_id)
+            if record is None:  # removed meanwhile
                 continue
             joined = record.network_status.joined.get(network.name)
             endpoint = {"Name": record.name, "EndpointID": "", "MacAddress": "", "IPv4Address": ""}
@@ -102,7 +108,8 @@ class CompatNetworkRoutes:
     async def list_networks(self, call: ApiCall) -> Response:
         """``GET /networks?filters=``."""
         found, users = await self._engine.networks.selected(call.filters())
-        return json_response([await self._resource(n, users.get(n.name, [])) for n in found])
+        records = await self._users(i for n in found for i in users.get(n.name, []))
+        return json_response([self._resource(n, users.get(n.name, []), records) for n in found])
 
     async def inspect(self, call: ApiCall, name: str) -> Response:
         """``GET /networks/{name}``; ``scope`` other than ``local`` is 400."""
@@ -111,7 +118,8 @@ class CompatNetworkRoutes:
             raise BadRequest(f"invalid scope {scope!r}: only local networks exist")
         networks = self._engine.networks
         network = await networks.get(self._name(name))
-        return json_response(await self._resource(network, await networks.users(network)))
+        users = await networks.users(network)
+        return json_response(self._resource(network, users, await self._users(users)))
 
     async def create(self, call: ApiCall) -> Response:
         """``POST /networks/create``: Docker's ``NetworkCreateRequest``."""
