@@ -196,19 +196,7 @@ def push_images(registry: Registry, work: Path) -> list[str]:
     for name, image in images().items():
         archive = work / (name.replace(":", "_") + ".tar")
         archive.write_bytes(image.docker_archive([name]))
-        subprocess.run(
-            [
-                "skopeo",
-                "--insecure-policy",
-                "copy",
-                "--quiet",
-                "--dest-tls-verify=false",
-                f"docker-archive:{archive}",
-                f"docker://{registry.host}/library/{name}",
-            ],
-            check=True,
-            timeout=120,
-        )
+        registry.push(archive, f"library/{name}")
         names.append(name)
     return names
 

@@ -21,7 +21,6 @@ import http.client
 import json
 import random
 import re
-import subprocess
 import threading
 import time
 import urllib.parse
@@ -72,19 +71,7 @@ def seed_registry(registry: Registry, work: Path, clients: int) -> list[str]:
         extra = layer_tar({f"variant/{variant}": bytes([variant]) * (256 * 1024)})
         archive = work / f"variant{variant}.tar"
         archive.write_bytes(BuiltImage(layers=[base, extra]).docker_archive())
-        subprocess.run(
-            [
-                "skopeo",
-                "--insecure-policy",
-                "copy",
-                "--quiet",
-                "--dest-tls-verify=false",
-                f"docker-archive:{archive}",
-                f"docker://{registry.host}/load/v{variant}:1",
-            ],
-            check=True,
-            timeout=120,
-        )
+        registry.push(archive, f"load/v{variant}:1")
     manifests = [_manifest(registry, f"load/v{v}", "1") for v in range(VARIANTS)]
     refs = []
     for index in range(clients):
