@@ -27,7 +27,9 @@ other benchmarks' functions.  One row a figure (``ROW`` names for ``--only``):
     p50 of 30 (10 quick) after a warm-up.  Target: at most 2x ``runc``.
 ``runc``
     a bare ``runc run`` of ``true`` in a busybox bundle (``bench/bare_runc.py``),
-    p50: the least any engine can do.
+    p50: the least any engine can do.  ``runc-seccomp``: the same with the
+    default seccomp filter podapi and Podman give every container (runc compiles
+    and loads it on each start): the floor for an engine that keeps it.
 ``load`` / ``save``
     ``POST /images/load`` and ``GET /images/{name}/get`` of a 512 MB
     docker-archive (64 MB with ``--quick``), MB/s.  Targets: load at least 4x
@@ -38,9 +40,9 @@ other benchmarks' functions.  One row a figure (``ROW`` names for ``--only``):
     containers.  Targets: list1000 under 50 ms; neither grows with the count
     beyond the answer's size (create1000 at most 1.25x create10).
 
-Columns: podapi, podman 4.3.1 (the reference rows ``floor`` and ``runc`` show
-their one figure under podapi), the podapi/podman ratio, the target, and
-whether podapi meets it (``-``: a figure is missing, or the target is no
+Columns: podapi, podman 4.3.1 (the reference rows ``floor``, ``runc`` and
+``runc-seccomp`` show their one figure under podapi), the podapi/podman ratio,
+the target, and whether podapi meets it (``-``: a figure is missing, or the target is no
 threshold).
 """
 
@@ -129,6 +131,7 @@ ROWS = (
         lambda f: ours(f, "cycle") <= 2 * ours(f, "runc"),
     ),
     Row("runc", "  bare `runc run` of `true` p50, ms", 1, "reference"),
+    Row("runc-seccomp", "  the same with the default seccomp, ms", 1, "reference"),
     Row(
         "load",
         "load of a {mb} MB archive, MB/s",
@@ -259,6 +262,9 @@ def run(selected: Iterable[str], settings: Settings, with_podman: bool) -> tuple
                 figures["floor"] = {"podapi": floor.cold_starts(settings.starts) * 1000}
         if wanted("runc", "cycle"):
             figures["runc"] = {"podapi": bare_runc.measure(settings.runs).p50}
+        if wanted("runc-seccomp", "cycle"):
+            confined = bare_runc.measure(settings.runs, confined=True)
+            figures["runc-seccomp"] = {"podapi": confined.p50}
         busybox, big = base / "busybox.tar", base / "big.tar"
         busybox.write_bytes(busybox_image().docker_archive([IMAGE]))
         if wanted("load", "save"):
