@@ -252,11 +252,16 @@ class ExecService:
         return d
 
     async def _finish(self, record: ExecRecord, code: int) -> ExecRecord:
+        # The container is read first so exec_died goes out as the finish is written:
+        # a client that sees the session ended (inspect, the start stream's end)
+        # already finds the event (the load bench saw it missing for a moment).
+        container = None
+        with contextlib.suppress(Exception):
+            container = await self._containers.get(record.container_id)
         done = await self._state.write(partial(rows.finish, exec_id=record.id, exit_code=code))
         if done is None:
             return await self._state.read(partial(rows.load, exec_id=record.id))
-        with contextlib.suppress(Exception):
-            container = await self._containers.get(record.container_id)
+        if container is not None:
             self._containers.emit(container, "exec_died", execID=record.id, exitCode=str(code))
         return done
 
