@@ -12,6 +12,7 @@ whatever follows it is never read, so ``{"Name":"x"}}`` (a body Podman's own
 ``test/apiv2`` sends) is ``{"Name": "x"}``.  Our field checks come after.
 """
 
+import functools
 import json
 from collections.abc import Mapping
 from typing import Any
@@ -46,8 +47,12 @@ class BodyTooLarge(InvalidArgument):
 MAX_JSON_BODY = 32 * 1024 * 1024
 
 
+@functools.lru_cache(maxsize=64)
 def parse_version(version: str) -> tuple[int, ...]:
-    """``1.41`` -> (1, 41); ``5.0.0-dev`` -> (5, 0, 0).  Unparsable parts count as 0."""
+    """``1.41`` -> (1, 41); ``5.0.0-dev`` -> (5, 0, 0).  Unparsable parts count as 0.
+
+    Remembered: nearly every request names one of the few versions clients send.
+    """
     numbers = []
     for part in version.split("-", 1)[0].split("."):
         digits = "".join(ch for ch in part if ch.isdigit())

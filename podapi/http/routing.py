@@ -194,18 +194,22 @@ def _padded(numbers: tuple[int, ...]) -> tuple[int, ...]:
     return numbers + (0,) * (4 - len(numbers))
 
 
+_COMPAT_MIN = _padded(parse_version(COMPAT_MIN_API_VERSION))
+_COMPAT_MAX = _padded(parse_version(COMPAT_API_VERSION))
+
+
 def check_compat_version(version: str) -> None:
     """Docker's version middleware: a ``/v{version}`` outside what we speak is a 400.
 
     Same messages as Docker's (``api/server/middleware/version.go``).
     """
     asked = _padded(parse_version(version))
-    if asked < _padded(parse_version(COMPAT_MIN_API_VERSION)):
+    if asked < _COMPAT_MIN:
         raise BadRequest(
             f"client version {version} is too old. Minimum supported API version is "
             f"{COMPAT_MIN_API_VERSION}, please upgrade your client to a newer version"
         )
-    if asked > _padded(parse_version(COMPAT_API_VERSION)):
+    if asked > _COMPAT_MAX:
         raise BadRequest(
             f"client version {version} is too new. Maximum supported API version is "
             f"{COMPAT_API_VERSION}"
@@ -213,9 +217,15 @@ def check_compat_version(version: str) -> None:
 
 
 def _endpoint(route: Route, gate: Gate | None) -> Callable[..., Awaitable[Any]]:
-    async def serve(request: IRequest, version: str | None, **params: str) -> Any:
+    # Not a coroutine itself: it hands Klein the handler's coroutine (Klein runs it
+    # with ensureDeferred), one coroutine per request rather than two nested; only a
+    # request that comes before the reconcile ends takes a second one, to wait in.
+    def serve(request: IRequest, version: str | None, **params: str) -> Awaitable[Any]:
         if gate is not None and not gate.ready:
-            await gate.reconciled()
+            return _after_reconcile(gate, partial(handle, request, version, **params))
+        return handle(request, version, **params)
+
+    def handle(request: IRequest, version: str | None, **params: str) -> Awaitable[Any]:
         if version is not None and route.dialect is Dialect.COMPAT:
             check_compat_version(version)
         if version is not None and parse_version(version) < route.since:
@@ -226,6 +236,11 @@ def _endpoint(route: Route, gate: Gate | None) -> Callable[..., Awaitable[Any]]:
                 cause="given version is not supported",
             )
         call = ApiCall(request=request, libpod=route.dialect is Dialect.LIBPOD, version=version)
-        return await route.handler(call, **params)
+        return route.handler(call, **params)
 
     return serve
+
+
+async def _after_reconcile(gate: Gate, handle: Callable[[], Awaitable[Any]]) -> Any:
+    await gate.reconciled()
+    return await handle()

@@ -99,7 +99,48 @@ _SIMPLE = (
 )
 
 
+class _Decoded:
+    """Records already decoded, by container ID, each with the row it came from.
+
+    Decoding a row's JSON columns (spec, run configuration, network status) costs
+    a hundred times more than comparing the row with the one decoded last time, and
+    a list reads every container: a row equal to the remembered one gives back the
+    remembered (immutable) record.  The row stays the only truth: any change to any
+    column, by this process or by ``podapi.cleanup``, decodes anew.  Entries live as
+    long as their container: :func:`delete` and every full read drop the others.
+    """
+
+    def __init__(self) -> None:
+        self._records: dict[str, tuple[tuple[Any, ...], ContainerRecord]] = {}
+
+    def record(self, row: sqlite3.Row) -> ContainerRecord:
+        """The record of ``row``."""
+        values = tuple(row)
+        known = self._records.get(row["id"])
+        if known is not None and known[0] == values:
+            return known[1]
+        record = _decode(row)
+        self._records[record.id] = (values, record)
+        return record
+
+    def keep_only(self, ids: set[str]) -> None:
+        """Forget the containers not in ``ids`` (all that exist)."""
+        for gone in self._records.keys() - ids:
+            del self._records[gone]
+
+    def forget(self, container_id: str) -> None:
+        """Forget one container."""
+        self._records.pop(container_id, None)
+
+
+_decoded = _Decoded()
+
+
 def _record(row: sqlite3.Row) -> ContainerRecord:
+    return _decoded.record(row)
+
+
+def _decode(row: sqlite3.Row) -> ContainerRecord:
     return ContainerRecord(
         id=row["id"],
         name=row["name"],
@@ -242,8 +283,10 @@ def load_some(conn: sqlite3.Connection, container_ids: list[str]) -> list[Contai
 
 
 def load_all(conn: sqlite3.Connection) -> list[ContainerRecord]:
-    """Every container, oldest first."""
-    return [_record(row) for row in conn.execute("SELECT * FROM containers ORDER BY created")]
+    """Every container, oldest first (one query; unchanged rows are not decoded again)."""
+    found = [_record(row) for row in conn.execute("SELECT * FROM containers ORDER BY created")]
+    _decoded.keep_only({record.id for record in found})
+    return found
 
 
 def delete(conn: sqlite3.Connection, container_id: str) -> list[str]:
@@ -252,6 +295,7 @@ def delete(conn: sqlite3.Connection, container_id: str) -> list[str]:
     transaction takes its anonymous volumes.  Returns the volumes it still held."""
     released = volume_rows.drop_holder(conn, container_id)
     conn.execute("DELETE FROM containers WHERE id = ?", (container_id,))
+    _decoded.forget(container_id)
     return released
 
 

@@ -34,6 +34,8 @@ PING_HEADERS = {
     "Pragma": "no-cache",
     "OSType": "linux",
 }
+#: The ``_ping`` answer never changes: built once (a response is immutable).
+_PING = body_response(b"OK", "text/plain; charset=utf-8", headers=PING_HEADERS)
 
 
 def _component(name: str, version: str, package: str) -> dict[str, Any]:
@@ -104,7 +106,7 @@ class SystemRoutes:
 
     async def ping(self, call: ApiCall) -> Response:
         """``GET|HEAD /_ping`` (both trees): ``OK`` and the headers clients negotiate on."""
-        return body_response(b"OK", "text/plain; charset=utf-8", headers=PING_HEADERS)
+        return _PING
 
     async def version(self, call: ApiCall) -> Response:
         """``GET /version`` (both trees): component versions, probed once at start."""
