@@ -7,6 +7,7 @@ import io
 import json
 import os
 import signal
+import socket
 import subprocess
 import tarfile
 import threading
@@ -398,6 +399,44 @@ def test_kill_during_load_leaves_no_half_image(start_server: Start, busybox: Bui
         assert blobs == set()
     finally:
         again.stop()
+
+
+def test_a_load_is_read_as_it_uploads_and_an_abandoned_one_leaves_nothing(
+    fresh: ServerProcess, busybox: BuiltImage
+) -> None:
+    """The body is not spooled first: layers are being extracted while the client is
+    still sending.  A client that goes away halfway leaves no image and no staging."""
+    big = BuiltImage(layers=[busybox.layers[0], layer_tar({"big": os.urandom(32 << 20)})])
+    archive = big.docker_archive(["half:1"])
+    storage = fresh.root / "storage"
+    head = (
+        f"POST /v1.44/images/load HTTP/1.1\r\nHost: d\r\nContent-Length: {len(archive)}\r\n"
+        "Content-Type: application/x-tar\r\n\r\n"
+    ).encode()
+    half = len(archive) // 2
+
+    def staged() -> list[Path]:
+        layers = (storage / "layers-staging").glob("layer-*")
+        return [*layers, *(storage / "blobs/staging").iterdir()]
+
+    for finish in (False, True):
+        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
+            sock.settimeout(60)
+            sock.connect(str(fresh.sock))
+            sock.sendall(head + archive[:half])
+            wait_for(lambda: bool(staged()), timeout=30)  # half the body sent, already at work
+            assert list((fresh.root / "tmp").iterdir()) == []  # nothing spooled
+            if finish:
+                sock.sendall(archive[half:])
+                reply = b""
+                while b"Loaded image" not in reply and (data := sock.recv(65536)):
+                    reply += data
+                assert b"Loaded image: half:1" in reply, reply
+        if not finish:
+            wait_for(lambda: not staged(), timeout=30)
+            assert fresh.get_json("/v1.44/images/json") == []
+    assert [i["Id"] for i in fresh.get_json("/v1.44/images/json")] == [big.id]
+    assert not staged()
 
 
 def test_image_events_in_both_dialects(
