@@ -173,7 +173,14 @@ class Router:
         self._receivers.append((method.encode(), pattern, receiver))
 
     def body_receiver(self, method: bytes, uri: bytes) -> BodyReceiver | None:
-        """The receiver for a request's body, if its route has one."""
+        """The receiver for a request's body, if its route has one.
+
+        None until the engine's start-up reconcile is done: a receiver writes into
+        the store the reconcile is still tidying (its staging files are removed),
+        so such a body is spooled and handled once the route's gate opens.
+        """
+        if self._gate is not None and not self._gate.ready:
+            return None
         for wanted, pattern, receiver in self._receivers:
             if method == wanted and pattern.match(uri):
                 return receiver

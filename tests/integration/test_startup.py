@@ -75,12 +75,22 @@ def _request_head(method: str, target: str) -> bytes:
     return f"{method} {target} HTTP/1.1\r\nHost: d\r\nConnection: close\r\n\r\n".encode()
 
 
+def _read_to_end(sock: socket.socket) -> bytes:
+    sock.settimeout(30)
+    reply = b""
+    while chunk := sock.recv(65536):
+        reply += chunk
+    return reply
+
+
 def test_the_socket_answers_while_the_engine_reconciles(
-    start_server: Callable[..., ServerProcess],
+    start_server: Callable[..., ServerProcess], busybox_archive: Path
 ) -> None:
     """A helper a killed server left running holds the reconcile (podapi.oci.leftovers):
     ``/_ping``, ``/version`` and image lists answer meanwhile; a container list waits
-    for the reconcile and is answered when it ends."""
+    for the reconcile and is answered when it ends, and so is an image load sent
+    meanwhile (its body was once streamed into the store the reconcile then tidied:
+    a 500 for a missing staging file)."""
     server = start_server(wait=False)
     server.runroot.mkdir(parents=True)
     # comm "flock" and the runroot in its command line: a leftover helper.
@@ -100,19 +110,28 @@ def test_the_socket_answers_while_the_engine_reconciles(
         wait_for(answers, timeout=60)
         assert server.request("GET", "/v1.44/version").status == 200
         assert server.request("GET", "/v5.0.0/libpod/images/json").status == 200
-        with socket.socket(socket.AF_UNIX) as waiting:
+        archive = busybox_archive.read_bytes()
+        with socket.socket(socket.AF_UNIX) as waiting, socket.socket(socket.AF_UNIX) as load:
             waiting.connect(str(server.sock))
             waiting.sendall(_request_head("GET", "/v1.44/containers/json?all=1"))
-            readable, _, _ = select.select([waiting], [], [], 1.0)
+            load.connect(str(server.sock))
+            load.sendall(
+                b"POST /v1.44/images/load HTTP/1.1\r\nHost: d\r\nConnection: close\r\n"
+                b"Content-Type: application/x-tar\r\n"
+                + f"Content-Length: {len(archive)}\r\n\r\n".encode()
+                + archive
+            )
+            readable, _, _ = select.select([waiting, load], [], [], 1.0)
             assert readable == [], "answered before the reconcile ended"
             os.killpg(helper.pid, signal.SIGKILL)
             helper.wait(timeout=10)
-            waiting.settimeout(30)
-            reply = b""
-            while chunk := waiting.recv(65536):
-                reply += chunk
+            reply, loaded = _read_to_end(waiting), _read_to_end(load)
         assert reply.startswith(b"HTTP/1.1 200"), reply[:200]
         assert reply.endswith(b"[]\n") or reply.endswith(b"[]"), reply[-200:]
+        assert loaded.startswith(b"HTTP/1.1 200"), loaded[:300]
+        assert b"Loaded image" in loaded and b"error" not in loaded, loaded[-300:]
+        images = server.get_json("/v1.44/images/json")
+        assert [tag for image in images for tag in image["RepoTags"]], images
     finally:
         if helper.poll() is None:
             os.killpg(helper.pid, signal.SIGKILL)
