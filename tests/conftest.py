@@ -36,10 +36,19 @@ def start_server(tmp_path: Path) -> Iterator[Callable[..., ServerProcess]]:
     started: list[ServerProcess] = []
 
     def start(
-        *args: str, timeout: str = "0", name: str = "server", wait: bool = True, **kwargs: object
+        *args: str,
+        timeout: str = "0",
+        name: str = "server",
+        wait: bool = True,
+        spawn: bool = True,
+        **kwargs: object,
     ) -> ServerProcess:
+        """``wait=False``: spawned, not waited for; ``spawn=False``: made, and the test
+        spawns it (once) when it has prepared what the start should find."""
         proc = ServerProcess(tmp_path / name, *args, timeout=timeout, **kwargs)  # type: ignore[arg-type]
         started.append(proc)
+        if not spawn:
+            return proc
         if wait:
             proc.start()
         else:

@@ -91,7 +91,7 @@ def test_the_socket_answers_while_the_engine_reconciles(
     for the reconcile and is answered when it ends, and so is an image load sent
     meanwhile (its body was once streamed into the store the reconcile then tidied:
     a 500 for a missing staging file)."""
-    server = start_server(wait=False)
+    server = start_server(spawn=False)
     server.runroot.mkdir(parents=True)
     # comm "flock" and the runroot in its command line: a leftover helper.
     helper = subprocess.Popen(
