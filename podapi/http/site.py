@@ -21,12 +21,14 @@
   or is refused when all are busy, so idle clients cannot take every descriptor.
 """
 
+import contextlib
 import errno
 import io
 import random
 import resource
 import tempfile
 from collections.abc import Callable, Hashable
+from functools import partial
 from typing import IO, Any, Protocol, cast
 
 from attrs import field, frozen
@@ -173,19 +175,31 @@ class ApiRequest(Request):
     def requestReceived(self, command: bytes, path: bytes, version: bytes) -> None:
         if isinstance(self.content, StreamedBody):
             self.content.end()
+        elif self.content is not None and self.spool_error is None:
+            # The spool file is buffered: the last write reaches the disk only now
+            # (twisted.web's rewind would raise ENOSPC and drop the connection).
+            self._spool(self.content.flush)
         super().requestReceived(command, path, version)
 
     def handleContentChunk(self, data: bytes) -> None:
         """Spool the body; on a full disk, read the rest without keeping it and answer
         the error once the request is complete (rather than dropping the connection)."""
-        if self.spool_error is not None:
-            return
+        if self.spool_error is None:
+            self._spool(partial(super().handleContentChunk, data))
+
+    def _spool(self, write: Callable[[], object]) -> None:
         try:
-            super().handleContentChunk(data)
+            write()
         except OSError as e:
             if e.errno not in (errno.ENOSPC, errno.EDQUOT):
                 raise
             self.spool_error = e
+            # Its buffer still holds what could not be written: every later seek or
+            # close would raise again.  The handler never reads a failed body.
+            spooled, self.content = self.content, io.BytesIO()
+            if spooled is not None:
+                with contextlib.suppress(OSError):
+                    spooled.close()
 
     def process(self) -> None:
         if self.spool_error is None:
