@@ -13,13 +13,13 @@ from functools import partial
 from typing import Any, BinaryIO, TypeVar, cast
 
 from attrs import frozen
-from twisted.internet.defer import Deferred
-from twisted.python.failure import Failure
+from twisted.internet.defer import CancelledError, Deferred
 
 from podapi.engine.changes import apply_changes
 from podapi.engine.chunks import ChunkStream
 from podapi.engine.events import EventBus
 from podapi.engine.images import ImageService
+from podapi.engine.shared import SharedResult
 from podapi.engine.state import images
 from podapi.engine.state.database import State
 from podapi.engine.state.images import ImageRecord
@@ -327,24 +327,23 @@ class ArchiveUpload:
         self._io = io
         self._claimed = False
         self._closed = False
-        self._outcome: archivereceive.ReceivedArchive | Failure | None = None
-        self._waiters: list[Deferred[None]] = []
-        job.addBoth(self._finished)
+        #: What was received, until it is claimed or dropped.
+        self._received: archivereceive.ReceivedArchive | None = None
+        # A failure is the claimer's to report; nobody else's (SharedResult keeps it,
+        # so it is not logged as unhandled when the client went away).
+        self._outcome = SharedResult(self._receive(job))
 
-    def _finished(self, outcome: "archivereceive.ReceivedArchive | Failure") -> None:
-        # A failure is the claimer's to report; nobody else's (it is not logged as
-        # unhandled when the client went away and nobody claims it).
-        self._outcome = outcome
+    async def _receive(
+        self, job: "Deferred[archivereceive.ReceivedArchive]"
+    ) -> archivereceive.ReceivedArchive:
+        received = self._received = await job
         self._drop_unclaimed()
-        waiters, self._waiters = self._waiters, []
-        for waiter in waiters:
-            waiter.callback(None)
+        return received
 
     def _drop_unclaimed(self) -> None:
-        if self._closed and not self._claimed:
-            outcome, self._outcome = self._outcome, None
-            if isinstance(outcome, archivereceive.ReceivedArchive):
-                self._io(outcome.discard)
+        if self._closed and not self._claimed and self._received is not None:
+            received, self._received = self._received, None
+            self._io(received.discard)
 
     async def claim(self) -> archivereceive.ReceivedArchive:
         """What was received, once the whole upload has been read.
@@ -353,19 +352,11 @@ class ArchiveUpload:
         """
         self._claimed = True
         try:
-            if self._outcome is None:
-                waiter: Deferred[None] = Deferred()
-                self._waiters.append(waiter)
-                await waiter
-        except BaseException:
-            self._claimed = False  # cancelled: the close that follows drops the layers
+            return await self._outcome.get()
+        except CancelledError:
+            self._claimed = False  # the close that follows drops the layers
             self._drop_unclaimed()
             raise
-        outcome = self._outcome
-        if isinstance(outcome, Failure):
-            outcome.raiseException()
-        assert outcome is not None
-        return outcome
 
     def close(self) -> None:
         """The request is over (answered, or its connection lost)."""
