@@ -7,6 +7,7 @@ need) so nothing under /etc is touched.
 
 import compileall
 import functools
+import math
 import os
 import shutil
 import signal
@@ -16,6 +17,8 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+
+from attrs import frozen
 
 PODMAN_CONF = """\
 [containers]
@@ -32,9 +35,9 @@ network_backend = "netavark"
 """
 
 
-def wait_for_ping(path: str, deadline: float) -> None:
-    """Poll until the socket answers ``/_ping`` with 200 (benchmarks only)."""
-    request = b"GET /_ping HTTP/1.1\r\nHost: d\r\nConnection: close\r\n\r\n"
+def wait_for_answer(path: str, target: str, deadline: float) -> None:
+    """Poll until the socket answers ``GET target`` with 200 (benchmarks only)."""
+    request = f"GET {target} HTTP/1.1\r\nHost: d\r\nConnection: close\r\n\r\n".encode()
     while time.monotonic() < deadline:
         try:
             with socket.socket(socket.AF_UNIX) as sock:
@@ -45,7 +48,15 @@ def wait_for_ping(path: str, deadline: float) -> None:
         except OSError:
             pass
         time.sleep(0.002)
-    raise RuntimeError(f"no answer on {path}")
+    raise RuntimeError(f"no answer to {target} on {path}")
+
+
+@frozen
+class ColdStart:
+    """Median seconds from exec to the first 200 on ``/_ping`` and on a container list."""
+
+    ping: float
+    api: float
 
 
 def rss_kib(pid: int) -> int:
@@ -60,12 +71,16 @@ class Server:
     """A server process under test."""
 
     name = "server"
+    #: A request that needs the whole engine (the first real request after a ping);
+    #: None: the server has only ``/_ping``.
+    api_target: str | None = "/v1.44/containers/json?all=1"
 
     def __init__(self, base: Path) -> None:
         self.base = base
         self.sock = str(base / "api.sock")
         self.proc: subprocess.Popen[bytes] | None = None
         self.cold_start = 0.0
+        self.cold_api = math.nan
 
     def argv(self) -> list[str]:
         raise NotImplementedError
@@ -81,11 +96,14 @@ class Server:
             self.argv(), stdout=log, stderr=subprocess.STDOUT, env=self.env(), cwd=self.base
         )
         try:
-            wait_for_ping(self.sock, t0 + 60)
+            wait_for_answer(self.sock, "/_ping", t0 + 60)
+            self.cold_start = time.monotonic() - t0
+            if self.api_target is not None:
+                wait_for_answer(self.sock, self.api_target, t0 + 60)
+                self.cold_api = time.monotonic() - t0
         except RuntimeError:
             self.stop()
             raise
-        self.cold_start = time.monotonic() - t0
         return self
 
     def __enter__(self) -> "Server":
@@ -94,16 +112,17 @@ class Server:
     def __exit__(self, *exc: object) -> None:
         self.stop()
 
-    def cold_starts(self, starts: int) -> float:
-        """Start ``starts`` times (stopping in between; the last one stays up) and
-        return the median seconds from exec to the first 200 on ``/_ping``."""
-        seconds = []
-        for _ in range(starts - 1):
-            with self.start():
-                seconds.append(self.cold_start)
-        self.start()
-        seconds.append(self.cold_start)
-        return statistics.median(seconds)
+    def cold_starts(self, starts: int) -> ColdStart:
+        """Start ``starts`` times (stopping in between; the last one stays up, fully
+        started: it answered :attr:`api_target`)."""
+        pings, apis = [], []
+        for n in range(starts):
+            self.start()
+            pings.append(self.cold_start)
+            apis.append(self.cold_api)
+            if n < starts - 1:
+                self.stop()
+        return ColdStart(statistics.median(pings), statistics.median(apis))
 
     @property
     def pid(self) -> int:
@@ -210,6 +229,7 @@ class Floor(Server):
     """``bench/floor.py``: Twisted and Klein alone answering ``/_ping`` (and exiting)."""
 
     name = "floor"
+    api_target = None
 
     def argv(self) -> list[str]:
         return [sys.executable, str(Path(__file__).with_name("floor.py")), self.sock]

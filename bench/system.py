@@ -68,7 +68,8 @@ def main() -> None:
 
     for name, data in table.items():
         print(
-            f"== {name}: cold start (median) {data['cold'] * 1000:.0f} ms, idle RSS "
+            f"== {name}: cold start (median) {data['cold'].ping * 1000:.0f} ms to /_ping, "
+            f"{data['cold'].api * 1000:.0f} ms to a container list, idle RSS "
             f"{data['rss'] / 1024:.1f} MB (after load {data['rss_after'] / 1024:.1f} MB)"
         )
         print(f"   {'endpoint':26} {'p50 ms':>8} {'p99 ms':>8} {'seq/s':>8} {'conc/s':>8}")
@@ -89,7 +90,7 @@ def main() -> None:
                     f"   {target:26} p50 x{a['p50'] / b['p50']:.2f}  "
                     f"seq x{a['seq'] / b['seq']:.2f}  conc x{a['conc'] / b['conc']:.2f}"
                 )
-        cold = table["podapi"]["cold"] / table["podman"]["cold"]
+        cold = table["podapi"]["cold"].ping / table["podman"]["cold"].ping
         print(f"   cold start x{cold:.2f}")
 
 

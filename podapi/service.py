@@ -1,15 +1,19 @@
 """The service tree: thread pools, the engine, the listener and the idle timer.
 
-Start-up order: thread pools (child services) -> engine open (layout, database,
-facts) -> listen -> idle timer -> engine reconcile (requests that need the
-recovered state wait for it) -> READY=1 to systemd.  Shutdown (idle expiry or SIGTERM, both via
-``reactor.stop``): stop the timer, stop listening (the socket file goes),
-drain connections, stop the engine, then the thread pools.
+Start-up order: thread pools (child services) -> the storage layout -> listen,
+answering ``_ping`` -> import the engine and the API in a thread (most of a
+cold start: some 190 modules; other requests wait for them) -> engine open
+(database, facts) -> every route served -> engine reconcile (requests that need
+the recovered state wait for it) -> idle timer -> READY=1 to systemd.
+Shutdown (idle expiry or SIGTERM, both via ``reactor.stop``): stop the timer,
+answer requests still waiting for the API 503, stop listening (the socket file
+goes), drain connections, stop the engine, then the thread pools.
 """
 
 import os
 import signal
 import sys
+from typing import TYPE_CHECKING
 
 from twisted.application.service import MultiService
 from twisted.internet.defer import Deferred
@@ -24,9 +28,9 @@ from twisted.python.failure import Failure
 
 from podapi.access import over_tls, share_with_group
 from podapi.config import Config
-from podapi.engine.engine import Engine
-from podapi.engine.reactors import IEngineReactor
-from podapi.http.app import build_router
+from podapi.engine.layout import Layout
+from podapi.http.both.ping import ping_router
+from podapi.http.routing import Router
 from podapi.http.site import HeaderPolicy, PodAPISite, max_connections
 from podapi.idle import IdleTracker
 from podapi.listen import adopt_listening_socket, listen_backlog
@@ -35,17 +39,21 @@ from podapi.notify import notify_ready
 from podapi.oci.process import DEFAULT_PATH, ProcessRunner
 from podapi.threads import ThreadPoolService
 
+if TYPE_CHECKING:
+    from podapi.engine.engine import Engine
+    from podapi.engine.reactors import IEngineReactor
+
+    class IServiceReactor(
+        IEngineReactor, IReactorCore, IReactorFromThreads, IReactorUNIX, IReactorSocket
+    ):
+        """The service's reactor: the engine's, plus start/stop, threads and the listeners."""
+
+
 log = get_logger(__name__)
 
 #: Bounds on how long shutdown waits for in-flight requests (Podman waits T).
 DRAIN_MIN, DRAIN_MAX = 1.0, 10.0
 IO_THREADS = 4
-
-
-class IServiceReactor(
-    IEngineReactor, IReactorCore, IReactorFromThreads, IReactorUNIX, IReactorSocket
-):
-    """The service's reactor: the engine's, plus start/stop, threads and the listeners."""
 
 
 class PodAPIService(MultiService):
@@ -55,7 +63,7 @@ class PodAPIService(MultiService):
     :param reactor: the reactor (time, processes, threads, endpoints).
     """
 
-    def __init__(self, config: Config, reactor: IServiceReactor) -> None:
+    def __init__(self, config: Config, reactor: "IServiceReactor") -> None:
         super().__init__()
         self.config = config
         self._reactor = reactor
@@ -65,7 +73,10 @@ class PodAPIService(MultiService):
         self.db = ThreadPoolService(reactor, "podapi-db", 1)
         self.db.setServiceParent(self)
         self.runner = ProcessRunner(reactor, env={"PATH": os.environ.get("PATH", DEFAULT_PATH)})
-        self.engine = Engine(config, io=self.io, db=self.db, runner=self.runner, reactor=reactor)
+        self.layout = Layout(config.root, config.runroot)
+        #: Made once imported (:meth:`_start`).
+        self.engine: Engine | None = None
+        self.router: Router | None = None
         self.tracker = IdleTracker(reactor, config.timeout, self._idle)
         self.site: PodAPISite | None = None
         self.port: IListeningPort | None = None
@@ -88,26 +99,41 @@ class PodAPIService(MultiService):
         self._reactor.callFromThread(self._reactor.stop)
 
     async def _start(self) -> None:
-        # Listen once the engine can serve reads; requests that need the state
-        # recovered wait for the reconcile (Router's gate), which runs after.
-        await self.engine.open()
-        router = build_router(self.engine, self._reactor)
+        # Listen as soon as request bodies have their spool directory, answering
+        # _ping at once; the rest of the API waits for the engine (Router.resource).
+        await self.io(self.layout.create)
+        self.router = ping_router()
         self.site = PodAPISite(
-            router.app.resource(),
+            self.router.resource(self._reactor),
             self.tracker,
             self._reactor,
             HeaderPolicy(cors=self.config.cors),
-            spool_dir=self.engine.layout.spool_dir,
+            spool_dir=self.layout.spool_dir,
             header_timeout=self.config.header_timeout,
             max_connections=self.config.max_connections or max_connections(),
-            body_receivers=router.body_receiver,
+            body_receivers=self.router.body_receiver,
         )
         self.port = await self._listen(self.site)
         if self.config.listen.plain_tcp and self.config.tls is None:
             log.warn("serving the API over TCP without TLS: anyone who can connect is root")
         log.info("API service listening on {uri}", uri=self.config.listen.uri)
+        # In a thread: the reactor answers _ping meanwhile (imports take the GIL
+        # only between bytecodes; the reactor's wake-ups get it within the switch
+        # interval).
+        await self.io(_import_api)
+        from podapi.engine.engine import Engine  # noqa: PLC0415 (imported above)
+        from podapi.http.app import add_api  # noqa: PLC0415
+
+        self.engine = Engine(
+            self.config, io=self.io, db=self.db, runner=self.runner, reactor=self._reactor
+        )
+        await self.engine.open()
+        # Reads are served from here; requests that need the recovered state wait
+        # for the reconcile (Router's gate), which is under way before they come.
+        reconciling = Deferred.fromCoroutine(self.engine.reconcile())
+        add_api(self.router, self.engine, self._reactor)
         try:
-            await self.engine.reconcile()
+            await reconciling
         except Exception:
             if self._stopping:  # shut down mid-reconcile: what stopped is not a failure
                 return
@@ -165,6 +191,8 @@ class PodAPIService(MultiService):
 
     async def _stop(self) -> None:
         self.tracker.stop()
+        if self.router is not None:
+            self.router.abandon("the server is shutting down")
         if self.port is not None:
             port, self.port = self.port, None
             stopped = port.stopListening()
@@ -172,4 +200,11 @@ class PodAPIService(MultiService):
                 await stopped
         if self.site is not None:
             await self.site.drain(min(max(self.config.timeout, DRAIN_MIN), DRAIN_MAX))
-        await self.engine.stop()
+        if self.engine is not None:
+            await self.engine.stop()
+
+
+def _import_api() -> None:
+    """Import the engine and every route group (blocking: run in a thread)."""
+    import podapi.engine.engine  # noqa: PLC0415
+    import podapi.http.app  # noqa: F401, PLC0415

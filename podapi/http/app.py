@@ -1,4 +1,8 @@
-"""The API application: every route group registered on one router."""
+"""The API application: every route group registered on one router.
+
+Imported by a starting server only once it listens (:mod:`podapi.service`):
+this module pulls in the engine and every route group.
+"""
 
 from twisted.internet.interfaces import IReactorTime
 
@@ -6,6 +10,7 @@ from podapi.engine.engine import Engine
 from podapi.http.both.build import BuildRoutes
 from podapi.http.both.containerfiles import ArchiveRoutes
 from podapi.http.both.execs import ExecRoutes
+from podapi.http.both.ping import ping_router
 from podapi.http.both.stats import StatsRoutes
 from podapi.http.both.system import SystemRoutes
 from podapi.http.compat.build import CompatBuildRoutes
@@ -32,7 +37,15 @@ from podapi.http.routing import Router
 
 def build_router(engine: Engine, clock: IReactorTime) -> Router:
     """A router serving both trees over ``engine``."""
-    router = Router(gate=engine)
+    router = ping_router()
+    add_api(router, engine, clock)
+    return router
+
+
+def add_api(router: Router, engine: Engine, clock: IReactorTime) -> None:
+    """Complete ``router`` (see :func:`ping_router`) with every other route over ``engine``;
+    routes not marked early wait for its start-up reconcile."""
+    router.gate_with(engine)
     SystemRoutes(engine).register(router)
     CompatSystemRoutes(engine, clock).register(router)
     LibpodSystemRoutes(engine, clock).register(router)
@@ -58,4 +71,4 @@ def build_router(engine: Engine, clock: IReactorTime) -> Router:
     CompatSwarmRoutes().register(router)
     CompatBuildRoutes(engine).register(router)
     BuildRoutes(engine).register(router)
-    return router
+    router.complete()

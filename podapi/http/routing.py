@@ -12,28 +12,42 @@ Podman's rules (``pkg/api/server/handler_api.go``, ``register_*.go``):
 
 Every route is recorded in :attr:`Router.routes` so the OpenAPI document can be
 checked against what is really served.
+
+A starting server listens with ``_ping`` alone registered and adds the rest of
+the API once it has imported and opened the engine (most of a cold start):
+:meth:`Router.resource` holds the requests for routes not yet registered until
+:meth:`Router.complete`.
 """
 
 import enum
 import re
 from collections.abc import Awaitable, Callable
 from functools import partial
-from typing import Any, Protocol
+from typing import Any, Protocol, cast
 
 from attrs import frozen
 from klein import Klein
+from twisted.internet.defer import CancelledError, Deferred
+from twisted.internet.interfaces import IReactorTime
+from twisted.python.failure import Failure
 from twisted.web.iweb import IRequest
+from twisted.web.resource import IResource, Resource
+from twisted.web.server import NOT_DONE_YET, Request
 from werkzeug.routing import BaseConverter, Map, Rule
 
 from podapi import COMPAT_API_VERSION, COMPAT_MIN_API_VERSION
+from podapi.errors import ServiceUnavailable
 from podapi.http.call import ApiCall, BadRequest, parse_version
-from podapi.http.errors import install_error_handlers
+from podapi.http.errors import install_error_handlers, write_error
 from podapi.threads import ThreadPipe
 
 Handler = Callable[..., Awaitable[Any]]
 #: Starts consuming a request body as it arrives; returns what the handler will be
 #: given (:func:`podapi.http.site.streamed_body`), or None to have the body spooled.
 BodyReceiver = Callable[[ThreadPipe], object | None]
+#: Seconds a request waits for its route while the server starts (then 503), as
+#: long as the engine's reconcile may take (``podapi.engine.engine.RECONCILE_WAIT``).
+START_WAIT = 60.0
 
 
 class Dialect(enum.Enum):
@@ -111,13 +125,12 @@ class Gate(Protocol):
 
 
 class Router:
-    """Collects routes and serves them through one Klein app.
+    """Collects routes and serves them through one Klein app."""
 
-    :param gate: what routes not marked ``early`` wait for (None: nothing).
-    """
-
-    def __init__(self, gate: Gate | None = None) -> None:
-        self._gate = gate
+    def __init__(self) -> None:
+        self._gate: Gate | None = None
+        #: Requests held until :meth:`complete` (None: complete).
+        self._held: list[Deferred[None]] | None = []
         self.app = Klein()
         url_map = self.app.url_map
         url_map.converters["apiversion"] = ApiVersionConverter
@@ -126,6 +139,27 @@ class Router:
         self.routes: list[Route] = []
         self._receivers: list[tuple[bytes, re.Pattern[bytes], BodyReceiver]] = []
         install_error_handlers(self.app)
+
+    def gate_with(self, gate: Gate) -> None:
+        """Have the routes added from now on (not marked ``early``) wait for ``gate``."""
+        self._gate = gate
+
+    def complete(self) -> None:
+        """Every route is added: serve the requests :meth:`resource` held."""
+        held, self._held = self._held or [], None
+        for waiting in held:
+            waiting.callback(None)
+
+    def abandon(self, reason: str) -> None:
+        """The routes will never be complete (the server stops): held requests get a 503."""
+        held, self._held = self._held or [], None
+        for waiting in held:
+            waiting.errback(ServiceUnavailable(reason))
+
+    def resource(self, clock: IReactorTime, timeout: float = START_WAIT) -> IResource:
+        """The site's resource: the Klein app, except that until :meth:`complete` a
+        request for a route not yet added waits for it (``timeout`` seconds, then 503)."""
+        return _HoldingResource(self, clock, timeout)
 
     def compat(self, method: str, path: str, handler: Handler, *, early: bool = False) -> None:
         """Serve ``handler`` at ``path`` and ``/v{version}path``.
@@ -194,6 +228,46 @@ class Router:
             self.app.route(pattern, methods=[route.method], endpoint=endpoint, defaults=defaults)(
                 _endpoint(route, None if route.early else self._gate)
             )
+
+
+class _HoldingResource(Resource):
+    """:meth:`Router.resource`."""
+
+    isLeaf = True
+
+    def __init__(self, router: Router, clock: IReactorTime, timeout: float) -> None:
+        super().__init__()
+        self._router = router
+        self._app: IResource = router.app.resource()
+        self._clock = clock
+        self._timeout = timeout
+
+    def render(self, request: IRequest) -> bytes | int:
+        request = cast(Request, request)
+        router = self._router
+        if router._held is None or self._registered(request):
+            return self._app.render(request)
+        waiting: Deferred[None] = Deferred()
+        router._held.append(waiting)
+        waiting.addTimeout(self._timeout, self._clock)
+        request.notifyFinish().addErrback(lambda _: waiting.cancel())
+        waiting.addCallbacks(lambda _: request.render(self._app), partial(_unavailable, request))
+        return NOT_DONE_YET
+
+    def _registered(self, request: IRequest) -> bool:
+        # werkzeug's own test (a redirect counts: Klein then answers it).
+        adapter = self._router.app.url_map.bind("localhost")
+        return adapter.test(request.path.decode("latin-1"), request.method.decode("latin-1"))
+
+
+def _unavailable(request: IRequest, failure: Failure) -> None:
+    if failure.check(CancelledError):  # the client left
+        return
+    error = failure.value
+    if not isinstance(error, ServiceUnavailable):  # the wait timed out
+        error = ServiceUnavailable("the server is still starting: retry later")
+    request.write(write_error(request, 503, error.message, error.cause))
+    request.finish()
 
 
 def _padded(numbers: tuple[int, ...]) -> tuple[int, ...]:

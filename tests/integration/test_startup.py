@@ -71,6 +71,98 @@ def test_a_start_loads_no_heavy_module(tmp_path: Path) -> None:
     assert [name for name in HEAVY if name in loaded] == []
 
 
+#: The start again, the engine's import held (in its thread) while a client pings and
+#: asks for a container list; the list is read once the server says READY=1.
+HELD_IMPORT = """
+import json, socket, sys, threading
+from twisted.internet import reactor
+from podapi import service, tap
+
+path, argv = sys.argv[1], sys.argv[2:]
+seen = {}
+
+
+def send(target):
+    client = socket.socket(socket.AF_UNIX)
+    client.connect(path)
+    head = f"GET {target} HTTP/1.1\\r\\nHost: d\\r\\nConnection: close\\r\\n\\r\\n"
+    client.sendall(head.encode())
+    return client
+
+
+def status(client):
+    client.settimeout(60)
+    reply = b""
+    while chunk := client.recv(65536):
+        reply += chunk
+    client.close()
+    return reply.split(b"\\r\\n", 1)[0].decode()
+
+
+def read_list(client):
+    seen["list"] = status(client)
+
+
+real_import = service._import_api
+
+
+def held_import():
+    seen["engine loaded at first ping"] = "podapi.engine.engine" in sys.modules
+    seen["ping"] = status(send("/_ping"))
+    waiting = send("/v1.44/containers/json")
+    waiting.settimeout(1.0)
+    try:
+        seen["list answered before the engine"] = waiting.recv(1) != b""
+    except TimeoutError:
+        seen["list answered before the engine"] = False
+    seen["reader"] = threading.Thread(target=read_list, args=(waiting,))
+    seen["reader"].start()
+    real_import()
+
+
+def finish():
+    seen.pop("reader").join(60)
+    print(json.dumps(seen), flush=True)
+    reactor.callFromThread(reactor.stop)
+
+
+service._import_api = held_import
+service.notify_ready = lambda: threading.Thread(target=finish).start()
+options = tap.Options()
+options.parseOptions(argv)
+started = tap.makeService(options)
+reactor.addSystemEventTrigger("before", "shutdown", started.stopService)
+started.startService()
+reactor.run()
+"""
+
+
+def test_the_socket_answers_ping_before_the_engine_is_imported(tmp_path: Path) -> None:
+    """The socket listens and answers ``/_ping`` before the engine and the rest of the
+    API are imported (most of a cold start); a request for the rest waits for them
+    and is then answered."""
+    sock = tmp_path / "api.sock"
+    argv = [
+        *("--root", str(tmp_path / "root"), "--runroot", str(tmp_path / "run")),
+        *network_args(0),
+        f"unix://{sock}",
+    ]
+    done = subprocess.run(
+        [sys.executable, "-c", HELD_IMPORT, str(sock), *argv],
+        check=False,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout.splitlines()[-1]) == {
+        "engine loaded at first ping": False,
+        "ping": "HTTP/1.1 200 OK",
+        "list answered before the engine": False,
+        "list": "HTTP/1.1 200 OK",
+    }
+
+
 def _request_head(method: str, target: str) -> bytes:
     return f"{method} {target} HTTP/1.1\r\nHost: d\r\nConnection: close\r\n\r\n".encode()
 

@@ -1,7 +1,7 @@
-"""System routes shared by both trees: ``_ping``, ``version``, ``swagger``.
+"""System routes shared by both trees: ``version``, ``swagger`` (``_ping``: :mod:`.ping`).
 
-Podman serves ``_ping`` and ``version`` with the same handler on both trees
-(``compat.Ping``, ``compat.VersionHandler``); so do we.  The swagger document
+Podman serves ``version`` with the same handler on both trees
+(``compat.VersionHandler``); so do we.  The swagger document
 is our own, served on both trees (Podman only has ``/libpod/swagger`` and
 answers 500 when the file is not installed).
 """
@@ -24,18 +24,6 @@ from podapi.engine.times import rfc3339_nano
 from podapi.http.call import ApiCall
 from podapi.http.responses import body_response, json_response
 from podapi.http.routing import Router
-
-PING_HEADERS = {
-    "BuildKit-Version": "",
-    # "1" = the classic builder: the docker CLI then sends plain /build requests.
-    "Builder-Version": "1",
-    "Docker-Experimental": "true",
-    "Cache-Control": "no-cache",
-    "Pragma": "no-cache",
-    "OSType": "linux",
-}
-#: The ``_ping`` answer never changes: built once (a response is immutable).
-_PING = body_response(b"OK", "text/plain; charset=utf-8", headers=PING_HEADERS)
 
 
 def _component(name: str, version: str, package: str) -> dict[str, Any]:
@@ -87,7 +75,7 @@ def version_body(versions: Versions) -> dict[str, Any]:
 
 
 class SystemRoutes:
-    """``_ping``, ``version`` and ``swagger`` on both trees."""
+    """``version`` and ``swagger`` on both trees."""
 
     def __init__(self, engine: Engine) -> None:
         self._engine = engine
@@ -96,17 +84,10 @@ class SystemRoutes:
 
     def register(self, router: Router) -> None:
         """Add the routes."""
-        for method in ("GET", "HEAD"):
-            router.compat(method, "/_ping", self.ping, early=True)
-            router.libpod(method, "/_ping", self.ping, unversioned=True, early=True)
         router.compat("GET", "/version", self.version, early=True)
         router.libpod("GET", "/version", self.version, early=True)
         router.compat("GET", "/swagger", self.swagger)
         router.libpod("GET", "/swagger", self.swagger)
-
-    async def ping(self, call: ApiCall) -> Response:
-        """``GET|HEAD /_ping`` (both trees): ``OK`` and the headers clients negotiate on."""
-        return _PING
 
     async def version(self, call: ApiCall) -> Response:
         """``GET /version`` (both trees): component versions, probed once at start."""
