@@ -87,7 +87,8 @@ def _tcp(uri: str, host: str, port: str) -> ListenAddress:
     host = host.strip("[]")
     kind = "tcp6" if ":" in host else "tcp"
     interface = f":interface={_quote(host)}" if host else ""
-    return ListenAddress(uri=uri, endpoint=f"{kind}:{port}{interface}", plain_tcp=True)
+    endpoint = f"{kind}:{port}{interface}:backlog={listen_backlog()}"
+    return ListenAddress(uri=uri, endpoint=endpoint, plain_tcp=True)
 
 
 def _quote(value: str) -> str:

@@ -19,6 +19,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
+from podapi.listen import listen_backlog
 from tests.support import ServerProcess
 
 pytestmark = pytest.mark.integration
@@ -160,5 +161,24 @@ def test_tls_listener_requires_a_client_certificate_from_the_ca(tmp_path: Path) 
             tls.sendall(b"GET /_ping HTTP/1.1\r\nHost: d\r\n\r\n")
             assert tls.recv(1024) == b""  # TLS 1.3: refused after the handshake
             raise ConnectionResetError("closed without an answer")
+    finally:
+        server.stop()
+
+
+def _listen_backlog_of(port: int) -> int:
+    """The backlog of the TCP listener on ``port``: ``ss`` shows it as Send-Q."""
+    listing = subprocess.run(
+        ["ss", "-ltnH", f"sport = :{port}"], capture_output=True, text=True, check=True
+    ).stdout.split()
+    return int(listing[2])
+
+
+def test_a_tcp_listener_has_the_kernels_backlog(tmp_path: Path) -> None:
+    """``tcp://`` listens with ``somaxconn`` waiting connections, as the UNIX socket
+    (test_limits' burst test) and Go's listeners: not Twisted's 50."""
+    server = TcpServer(tmp_path / "server", _free_port())
+    server.start()
+    try:
+        assert _listen_backlog_of(server.port) == listen_backlog() > 50
     finally:
         server.stop()

@@ -52,15 +52,17 @@ def test_unknown_schemes_are_usage_errors(uri: str) -> None:
 @pytest.mark.parametrize(
     ("uri", "endpoint"),
     [
-        ("tcp://127.0.0.1:8080", "tcp:8080:interface=127.0.0.1"),
-        ("tcp:localhost:8080", "tcp:8080:interface=localhost"),
-        ("tcp://[::1]:8080", "tcp6:8080:interface=\\:\\:1"),
+        ("tcp://127.0.0.1:8080", "tcp:8080:interface=127.0.0.1:backlog={}"),
+        ("tcp:localhost:8080", "tcp:8080:interface=localhost:backlog={}"),
+        ("tcp://[::1]:8080", "tcp6:8080:interface=\\:\\:1:backlog={}"),
+        # A Twisted endpoint string is the user's own: passed unchanged.
         ("tcp:8080:interface=127.0.0.1", "tcp:8080:interface=127.0.0.1"),
     ],
 )
 def test_tcp_forms_warn_about_tls(uri: str, endpoint: str) -> None:
+    """Our own TCP endpoints listen with the kernel's backlog, as UNIX sockets do."""
     address = parse_uri(uri)
-    assert address.endpoint == endpoint
+    assert address.endpoint == endpoint.format(listen_backlog())
     assert address.plain_tcp
 
 
