@@ -121,6 +121,8 @@ class PodAPIService(MultiService):
         # only between bytecodes; the reactor's wake-ups get it within the switch
         # interval).
         await self.io(_import_api)
+        if self._stopping:  # stopped while importing: there is nothing to open
+            return
         from podapi.engine.engine import Engine  # noqa: PLC0415 (imported above)
         from podapi.http.app import add_api  # noqa: PLC0415
 

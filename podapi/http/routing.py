@@ -27,7 +27,7 @@ from typing import Any, Protocol, cast
 
 from attrs import frozen
 from klein import Klein
-from twisted.internet.defer import CancelledError, Deferred
+from twisted.internet.defer import CancelledError, Deferred, fail, succeed
 from twisted.internet.interfaces import IReactorTime
 from twisted.python.failure import Failure
 from twisted.web.iweb import IRequest
@@ -131,6 +131,8 @@ class Router:
         self._gate: Gate | None = None
         #: Requests held until :meth:`complete` (None: complete).
         self._held: list[Deferred[None]] | None = []
+        #: Why the routes will never be complete (:meth:`abandon`).
+        self._refusal: str | None = None
         self.app = Klein()
         url_map = self.app.url_map
         url_map.converters["apiversion"] = ApiVersionConverter
@@ -151,10 +153,29 @@ class Router:
             waiting.callback(None)
 
     def abandon(self, reason: str) -> None:
-        """The routes will never be complete (the server stops): held requests get a 503."""
-        held, self._held = self._held or [], None
+        """The routes will never be complete (the server stops before): requests held
+        and any that still come for them get a 503.  Once complete, nothing changes."""
+        if self._held is None:
+            return
+        held, self._held = self._held, []
+        self._refusal = reason
         for waiting in held:
             waiting.errback(ServiceUnavailable(reason))
+
+    @property
+    def is_complete(self) -> bool:
+        """Every route is added (:meth:`complete`)."""
+        return self._held is None
+
+    def until_complete(self) -> Deferred[None]:
+        """Fires once :meth:`complete` is called; fails if :meth:`abandon` was."""
+        if self._held is None:
+            return succeed(None)
+        if self._refusal is not None:
+            return fail(ServiceUnavailable(self._refusal))
+        waiting: Deferred[None] = Deferred()
+        self._held.append(waiting)
+        return waiting
 
     def resource(self, clock: IReactorTime, timeout: float = START_WAIT) -> IResource:
         """The site's resource: the Klein app, except that until :meth:`complete` a
@@ -244,11 +265,9 @@ class _HoldingResource(Resource):
 
     def render(self, request: IRequest) -> bytes | int:
         request = cast(Request, request)
-        router = self._router
-        if router._held is None or self._registered(request):
+        if self._router.is_complete or self._registered(request):
             return self._app.render(request)
-        waiting: Deferred[None] = Deferred()
-        router._held.append(waiting)
+        waiting = self._router.until_complete()
         waiting.addTimeout(self._timeout, self._clock)
         request.notifyFinish().addErrback(lambda _: waiting.cancel())
         waiting.addCallbacks(lambda _: request.render(self._app), partial(_unavailable, request))

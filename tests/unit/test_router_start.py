@@ -97,6 +97,19 @@ async def test_held_requests_get_a_503_when_the_server_stops_first() -> None:
     assert code == 503
     assert json.loads(body)["message"] == "the server is shutting down"
     assert clock.getDelayedCalls() == []  # the wait's timeout went with it
+    # Still draining: a newcomer is refused too, not routed to what is missing (404).
+    code, body = await answer(api.get("http://d/v1.44/info"))
+    assert (code, json.loads(body)["message"]) == (503, "the server is shutting down")
+    assert await answer(api.get("http://d/_ping")) == (200, b"OK")
+
+
+@pytest_twisted.ensureDeferred
+async def test_stopping_once_complete_changes_nothing() -> None:
+    router, clock = ping_router(), Clock()
+    api = StubTreq(router.resource(clock))
+    Info().add_to(router)
+    router.abandon("the server is shutting down")
+    assert await answer(api.get("http://d/v1.44/info")) == (200, b"info")
 
 
 def test_a_client_that_left_while_held_is_not_served() -> None:
