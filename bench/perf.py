@@ -23,7 +23,9 @@ other benchmarks' functions.  One row a figure (``ROW`` names for ``--only``):
     podapi's start can never beat.  ``cold-floor`` is podapi minus it.
 ``rss``
     the server's resident memory right after the last start.  Target: at most
-    podman's.
+    podman's.  ``rss-floor``: the same for ``bench/floor.py`` (Twisted, Klein
+    and the OpenSSL/cryptography libraries Klein's imports load: what podapi
+    holds before any of its own code).
 ``ping`` / ``ping32``
     ``/_ping`` requests a second, sequential over one keep-alive connection /
     with 32 connections.  Targets: at least 1x / 1.5x podman's.
@@ -115,6 +117,7 @@ ROWS = (
         lambda f: ours(f, "cold-floor") <= 50,
     ),
     Row("rss", "idle RSS after start, MB", 1, "<= podman", lambda f: ratio(f, "rss") <= 1),
+    Row("rss-floor", "  floor: Twisted + Klein alone, MB", 1, "reference"),
     Row(
         "ping",
         "/_ping req/s, 1 keep-alive client",
@@ -263,10 +266,11 @@ def run(selected: Iterable[str], settings: Settings, with_podman: bool) -> tuple
     size_mb = 0.0
     with tempfile.TemporaryDirectory(prefix="podapi-bench-perf-", dir="/var/tmp") as tmp:
         base = Path(tmp)
-        if wanted("floor", "cold-floor", "cold"):
+        if wanted("floor", "cold-floor", "cold", "rss-floor"):
             floor = Floor(base / "floor")
             with floor:
                 figures["floor"] = {"podapi": floor.cold_starts(settings.starts).ping * 1000}
+                figures["rss-floor"] = {"podapi": rss_kib(floor.pid) / 1024}
         if wanted("runc", "cycle"):
             figures["runc"] = {"podapi": bare_runc.measure(settings.runs).p50}
         if wanted("runc-seccomp", "cycle"):
