@@ -322,10 +322,10 @@ class ContainerService:
 
     async def resolve(self, text: str) -> ContainerRecord:
         """By name, full ID or unique ID prefix; 404 otherwise."""
-        found = await self._state.read(partial(rows.resolve, text=text))
+        found = await self._state.read(partial(rows.resolve_record, text=text))
         if found is None:
             raise NoSuchContainer(f'no container with name or ID "{text}" found: no such container')
-        return await self.get(found)
+        return found
 
     async def using_image(self, image: ImageRecord) -> list[str]:
         """IDs of containers made from ``image``."""
@@ -424,13 +424,12 @@ class ContainerService:
         resolved = []
         for link in links:
             target, _, alias = link.partition(":")
-            found = await self._state.read(partial(rows.resolve, text=target.strip("/")))
-            if found is None:
+            linked = await self._state.read(partial(rows.resolve_record, text=target.strip("/")))
+            if linked is None:
                 raise NoSuchContainer(
                     f"could not get container for {target.strip('/')}",
                     cause="no such container",
                 )
-            linked = await self.get(found)
             resolved.append(f"{linked.name}:{alias.strip('/') or linked.name}")
         return tuple(dict.fromkeys(resolved))
 
@@ -440,10 +439,9 @@ class ContainerService:
         found = []
         for link in record.spec.links:
             target, _, alias = link.partition(":")
-            resolved = await self._state.read(partial(rows.resolve, text=target))
-            if resolved is None:
+            linked = await self._state.read(partial(rows.resolve_record, text=target))
+            if linked is None:
                 raise NoSuchContainer(f"could not get container for {target}")
-            linked = await self.get(resolved)
             if not linked.alive:
                 raise Conflict(
                     f"Cannot link to a non running container: /{linked.name} AS "

@@ -210,15 +210,27 @@ class Exits:
         except NoSuchContainer:
             await self._io(clear_exit, self._layout.exits_dir, container_id)
             return
-        code = await self._io(conmon.read_exit_file, self._layout.exits_dir, container_id)
+        code, oom = await self._io(
+            _exit_facts,
+            self._layout.exits_dir,
+            container_id,
+            cgroupplace.container_cgroup(record),
+            self._cgroup_root,
+        )
         if code is None or not record.alive:
             return
-        await self.settle(record, code)
+        await self.settle(record, code, oom=oom)
 
-    async def settle(self, record: ContainerRecord, code: int, error: str = "") -> None:
-        """Record the exit of the current run (unless already recorded) and clean up after it."""
-        relative = cgroupplace.container_cgroup(record)
-        oom = await self._io(cgroups.oom_killed, relative, self._cgroup_root)
+    async def settle(
+        self, record: ContainerRecord, code: int, error: str = "", oom: bool | None = None
+    ) -> None:
+        """Record the exit of the current run (unless already recorded) and clean up after it.
+
+        :param oom: whether the kernel's OOM killer ended it (None: look it up).
+        """
+        if oom is None:
+            relative = cgroupplace.container_cgroup(record)
+            oom = await self._io(cgroups.oom_killed, relative, self._cgroup_root)
         async with self._containers.lock(record.id):
             claimed = await self._containers.claim_exit(record, exit_code=code, oom_killed=oom)
             if claimed is None:
@@ -265,6 +277,15 @@ def clear_exit(exit_dir: str, container_id: str) -> None:
     """Remove a container's exit file, if any (blocking)."""
     with contextlib.suppress(FileNotFoundError):
         os.unlink(os.path.join(exit_dir, container_id))
+
+
+def _exit_facts(
+    exit_dir: str, container_id: str, relative_cgroup: str, cgroup_root: str
+) -> tuple[int | None, bool]:
+    """The code in the exit file (None: none yet) and whether the OOM killer struck, in
+    one trip to the thread pool (blocking)."""
+    code = conmon.read_exit_file(exit_dir, container_id)
+    return code, code is not None and cgroups.oom_killed(relative_cgroup, cgroup_root)
 
 
 def _release_files(merged: str, exit_dir: str, container_id: str) -> None:

@@ -331,6 +331,13 @@ def resolve(conn: sqlite3.Connection, text: str) -> str | None:
     return found[0] if found else None
 
 
+def resolve_record(conn: sqlite3.Connection, text: str) -> ContainerRecord | None:
+    """:func:`resolve` and :func:`load` in one trip to the database thread (every
+    request naming a container makes it)."""
+    found = resolve(conn, text)
+    return None if found is None else load(conn, found)
+
+
 def using_image(conn: sqlite3.Connection, image_id: str) -> list[str]:
     """Containers created from an image."""
     return [
