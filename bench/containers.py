@@ -4,7 +4,9 @@
 
 Per server: the p50/p90 of create + start + wait + remove of ``true`` (network
 ``none``, compat API) over ``--runs`` cycles after a warm-up, the same cycle's
-p50 on the default bridge network (netavark setup and teardown included), then
+p50 with ``seccomp=unconfined`` (no filter for runc to compile: the engine's own
+cost, next to a bare ``runc run`` without seccomp) and on the default bridge
+network (netavark setup and teardown included), then
 ``GET /containers/json?all=1`` latency with ``--listed`` created containers.
 Targets (issue 4): the cycle p50 at most 0.25x podman's; the listing at most
 podman's latency. Issue 6: what the network adds to a cycle is no more than
@@ -31,10 +33,13 @@ IMAGE = "bench-busybox:latest"
 API = "/v1.41"
 
 
-def create_body(network_mode: str = "none") -> bytes:
-    return json.dumps(
-        {"Image": IMAGE, "Cmd": ["true"], "HostConfig": {"NetworkMode": network_mode}}
-    ).encode()
+def create_body(network_mode: str = "none", *, unconfined: bool = False) -> bytes:
+    """The create request for ``true``; ``unconfined``: without the default seccomp
+    filter (``--security-opt seccomp=unconfined``)."""
+    host_config: dict[str, object] = {"NetworkMode": network_mode}
+    if unconfined:
+        host_config["SecurityOpt"] = ["seccomp=unconfined"]
+    return json.dumps({"Image": IMAGE, "Cmd": ["true"], "HostConfig": host_config}).encode()
 
 
 async def expect(
@@ -57,10 +62,11 @@ async def cycle(conn: Connection, body: bytes) -> None:
     await expect(conn, "DELETE", f"{API}/containers/{cid}", 204)
 
 
-async def cycles(sock: str, runs: int, network_mode: str) -> Laps:
-    """``runs`` timed cycles of ``true`` after a warm-up one."""
+async def cycles(sock: str, runs: int, network_mode: str, *, unconfined: bool = False) -> Laps:
+    """``runs`` timed cycles of ``true`` after a warm-up one (``unconfined``: without
+    seccomp)."""
     conn = await Connection.open(sock)
-    body = create_body(network_mode)
+    body = create_body(network_mode, unconfined=unconfined)
     try:
         return await laps(lambda _: cycle(conn, body), runs)
     finally:
@@ -143,6 +149,7 @@ def at_scale(server: Server, counts: Sequence[int], runs: int = 20) -> dict[int,
 def measure(server: Server, archive: Path, runs: int, listed: int) -> dict[str, float]:
     load_archive(server, archive)
     plain = asyncio.run(cycles(server.sock, runs, "none"))
+    unconfined = asyncio.run(cycles(server.sock, runs, "none", unconfined=True))
     bridged = asyncio.run(cycles(server.sock, runs, "bridge"))
     t0 = time.perf_counter()
     ids = asyncio.run(create_many(server.sock, listed))
@@ -152,6 +159,7 @@ def measure(server: Server, archive: Path, runs: int, listed: int) -> dict[str, 
     return {
         "cycle_p50": plain.p50,
         "cycle_p90": plain.p90,
+        "unconfined_p50": unconfined.p50,
         "bridge_p50": bridged.p50,
         "creates_per_s": create_rate,
         "list_p50": listing,
@@ -173,12 +181,13 @@ def main() -> None:
                 results[server.name] = measure(server, archive, args.runs, args.listed)
     print(f"== create+start+wait+remove of `true` ({args.runs} runs), list of {args.listed}")
     print(
-        f"   {'server':8} {'p50 ms':>8} {'p90 ms':>8} {'bridge p50':>10} {'network +ms':>11} "
-        f"{'creates/s':>10} {'list p50 ms':>12}"
+        f"   {'server':8} {'p50 ms':>8} {'p90 ms':>8} {'unconfined':>10} {'bridge p50':>10} "
+        f"{'network +ms':>11} {'creates/s':>10} {'list p50 ms':>12}"
     )
     for name, r in results.items():
         print(
-            f"   {name:8} {r['cycle_p50']:8.1f} {r['cycle_p90']:8.1f} {r['bridge_p50']:10.1f} "
+            f"   {name:8} {r['cycle_p50']:8.1f} {r['cycle_p90']:8.1f} {r['unconfined_p50']:10.1f} "
+            f"{r['bridge_p50']:10.1f} "
             f"{r['bridge_p50'] - r['cycle_p50']:11.1f} "
             f"{r['creates_per_s']:10.1f} {r['list_p50']:12.1f}"
         )

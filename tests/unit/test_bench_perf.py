@@ -47,7 +47,7 @@ def test_a_missing_figure_or_threshold_gives_no_verdict() -> None:
 def test_table_prints_measured_rows_with_ratio_and_size() -> None:
     figures = {
         "cycle": {"podapi": 60.04, "podman": 300.0},
-        "runc": {"podapi": 25.0},
+        "runc-seccomp": {"podapi": 30.0},
         "load": {"podapi": 500.0, "podman": 250.0},
     }
     lines = table(figures, 536.9)
@@ -55,9 +55,24 @@ def test_table_prints_measured_rows_with_ratio_and_size() -> None:
     cycle = line(lines, "create+start+wait+rm")
     assert "60.0" in cycle
     assert " 0.20 " in cycle
-    assert cycle.endswith("NO")  # 60.04 > 2 x 25
+    assert cycle.endswith("NO")  # 60.04 > 2 x 30
     assert line(lines, "load of a 537 MB archive").split()[-1] == "NO"  # 2x, needs 4x
-    assert line(lines, "  bare `runc run`").split()[-1] == "-"
+    assert line(lines, "  the same with the default seccomp").split()[-1] == "-"
+
+
+def test_each_cycle_is_judged_against_its_own_floor() -> None:
+    """With the default seccomp filter against runc with it; unconfined against bare runc."""
+    figures = {
+        "cycle": {"podapi": 90.0},
+        "cycle-unconfined": {"podapi": 45.0},
+        "runc": {"podapi": 25.0},
+        "runc-seccomp": {"podapi": 50.0},
+    }
+    assert verdict(BY_KEY["cycle"], figures) == "yes"  # 90 <= 2 x 50
+    assert verdict(BY_KEY["cycle-unconfined"], figures) == "yes"  # 45 <= 2 x 25
+    figures["runc"] = {"podapi": 20.0}
+    assert verdict(BY_KEY["cycle-unconfined"], figures) == "NO"
+    assert verdict(BY_KEY["cycle"], figures) == "yes"  # not judged against bare runc
 
 
 def test_laps_percentiles() -> None:
