@@ -377,7 +377,9 @@ def test_kill_during_load_leaves_no_half_image(start_server: Start, busybox: Bui
     """kill -9 while a big load is being ingested: the next server shows no image, no leftovers."""
     server = start_server(timeout="0")
     big = BuiltImage(layers=[busybox.layers[0], layer_tar({"big": os.urandom(64 << 20)})])
-    sock = raw_post(server.sock, "/v1.44/images/load", big.docker_archive(["big:1"]))
+    # The archive's end withheld: the load streams in as it arrives (one pass), and a
+    # whole body could be ingested before the staging below was ever seen.
+    sock = raw_post(server.sock, "/v1.44/images/load", big.docker_archive(["big:1"]), withhold=1024)
     try:
         staging = server.root / "storage" / "layers-staging"
         wait_for(lambda: any(staging.glob("layer-*")), timeout=30)  # ingesting now
