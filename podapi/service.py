@@ -10,6 +10,7 @@ answer requests still waiting for the API 503, stop listening (the socket file
 goes), drain connections, stop the engine, then the thread pools.
 """
 
+import gc
 import os
 import signal
 import sys
@@ -134,6 +135,9 @@ class PodAPIService(MultiService):
         # for the reconcile (Router's gate), which is under way before they come.
         reconciling = Deferred.fromCoroutine(self.engine.reconcile())
         add_api(self.router, self.engine, self._reactor)
+        # twistd's podapi plugin started us with the cyclic collector off (the start
+        # makes little garbage and many long-lived objects): on for serving.
+        gc.enable()
         try:
             await reconciling
         except Exception:

@@ -31,16 +31,19 @@ HEAVY = (
     "podapi.engine.imagebuild.builder",
 )
 
-#: The server's start path, in-process: options, makeService, startService, and
-#: the modules loaded when it says READY=1 (listening, reconcile done).
+#: The server's start path, in-process: options (the collector off, as twistd's
+#: podapi plugin leaves it), makeService, startService, and the modules loaded and
+#: the collector's state when it says READY=1 (listening, reconcile done).
 START = """
-import json, sys
+import gc, json, sys
 from twisted.internet import reactor
 from podapi import service, tap
 
 def ready():
-    print(json.dumps(sorted(sys.modules)), flush=True)
+    print(json.dumps({"modules": sorted(sys.modules), "gc": gc.isenabled()}), flush=True)
     reactor.stop()
+
+gc.disable()
 
 service.notify_ready = ready
 options = tap.Options()
@@ -53,6 +56,8 @@ reactor.run()
 
 
 def test_a_start_loads_no_heavy_module(tmp_path: Path) -> None:
+    """Nothing only some requests need is loaded, and the collector the start ran
+    without is on again."""
     argv = [
         *("--root", str(tmp_path / "root"), "--runroot", str(tmp_path / "run")),
         *network_args(0),
@@ -66,9 +71,11 @@ def test_a_start_loads_no_heavy_module(tmp_path: Path) -> None:
         timeout=120,
     )
     assert done.returncode == 0, done.stderr
-    loaded = set(json.loads(done.stdout.splitlines()[-1]))
+    started = json.loads(done.stdout.splitlines()[-1])
+    loaded = set(started["modules"])
     assert "podapi.engine.engine" in loaded  # the start did run
     assert [name for name in HEAVY if name in loaded] == []
+    assert started["gc"], "the cyclic collector is still off once started"
 
 
 #: The start again, the engine's import held (in its thread) while a client pings and
