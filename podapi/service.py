@@ -211,6 +211,5 @@ class PodAPIService(MultiService):
 
 
 def _import_api() -> None:
-    """Import the engine and every route group (blocking: run in a thread)."""
-    import podapi.engine.engine  # noqa: PLC0415
+    """Import every route group and, through them, the engine (blocking: run in a thread)."""
     import podapi.http.app  # noqa: F401, PLC0415
